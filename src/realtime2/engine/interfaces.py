@@ -1,0 +1,238 @@
+"""Engine interfaces: one per capability (VAD, STT, LLM, TTS).
+
+Everything above this module (the pipeline endpoint, the realtime session runner) talks to
+these protocols only; no caller names a vendor. Implementations live in
+`realtime2.backends.*` and are chosen by configuration in `realtime2.engine.registry`.
+
+Audio crossing these interfaces is always mono. Samples are float32 in [-1, 1] for model
+input (`numpy.ndarray`) and signed 16-bit little-endian bytes for synthesized output
+(`AudioChunk`), each at the rate the capability record states.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Literal, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+FloatAudio = npt.NDArray[np.float32]
+
+
+class Priority(IntEnum):
+    """Scheduling order for shared inference: lower values run first.
+
+    What a listener is waiting for right now (the first audio of a turn) goes before work
+    that can wait (the rest of a long reply, transcripts of finished turns).
+    """
+
+    FIRST_AUDIO = 0
+    INTERACTIVE = 1
+    BACKGROUND = 2
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    pcm: bytes  # s16le mono
+    sample_rate: int
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.pcm) / 2 / self.sample_rate
+
+
+class EngineUnavailableError(RuntimeError):
+    """A backend cannot serve: a model failed to load or a remote server is unreachable.
+
+    `code` is the error code clients see (e.g. `engine_unavailable`, `upstream_unavailable`).
+    """
+
+    def __init__(self, message: str, *, code: str = "engine_unavailable") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# --- VAD ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VADCapabilities:
+    sample_rate: int  # rate the frames must be at
+    frame_samples: int  # exact frame length `speech_probability` accepts
+
+
+class VADStream(Protocol):
+    """Per-session VAD state. Pure computation, cheap enough to call inline (< 1 ms)."""
+
+    def speech_probability(self, frame: FloatAudio) -> float: ...
+
+    def reset(self) -> None: ...
+
+
+@runtime_checkable
+class VAD(Protocol):
+    name: str
+    capabilities: VADCapabilities
+
+    def new_stream(self) -> VADStream: ...
+
+
+# --- STT ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class STTCapabilities:
+    streaming: bool
+    sample_rate: int
+    languages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    language: str | None
+    audio_seconds: float
+
+
+@runtime_checkable
+class STT(Protocol):
+    name: str  # model name reported to clients
+    capabilities: STTCapabilities
+
+    async def transcribe(
+        self,
+        audio: FloatAudio,
+        *,
+        language: str | None = None,
+        prompt: str | None = None,
+        priority: Priority = Priority.INTERACTIVE,
+    ) -> Transcript:
+        """Transcribe mono float32 audio at `capabilities.sample_rate`."""
+        ...
+
+
+# --- LLM ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    description: str
+    parameters: dict[str, object]  # JSON schema
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    call_id: str
+    name: str
+    arguments: str  # JSON text
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None  # for role == "tool"
+
+
+@dataclass
+class LLMRequest:
+    messages: list[ChatMessage]
+    tools: list[ToolSpec] = field(default_factory=list)
+    # "auto" | "none" | "required", or the name of one function the model must call.
+    tool_choice: str = "auto"
+    max_tokens: int | None = None
+    temperature: float | None = None
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCallDelta:
+    """A piece of a tool call's JSON arguments; the first delta of a call carries its name."""
+
+    call_id: str
+    name: str
+    arguments_delta: str
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class LLMDone:
+    finish_reason: Literal["stop", "length", "tool_calls", "cancelled"]
+    usage: TokenUsage
+
+
+LLMEvent = TextDelta | ToolCallDelta | LLMDone
+
+
+@dataclass(frozen=True)
+class LLMCapabilities:
+    streaming: bool
+    tools: bool
+    context_tokens: int
+
+
+@runtime_checkable
+class LLM(Protocol):
+    name: str  # model name reported to clients (e.g. the pipeline's `model` field)
+    capabilities: LLMCapabilities
+
+    def stream(
+        self, request: LLMRequest, *, priority: Priority = Priority.INTERACTIVE
+    ) -> AsyncIterator[LLMEvent]:
+        """Yield text/tool-call deltas, then exactly one `LLMDone`.
+
+        Closing the iterator early (`aclose()`, or cancelling the consuming task) must stop
+        generation promptly.
+        """
+        ...
+
+
+# --- TTS ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TTSCapabilities:
+    streaming: bool
+    sample_rate: int
+    voices: tuple[str, ...]
+
+
+@runtime_checkable
+class TTS(Protocol):
+    name: str
+    capabilities: TTSCapabilities
+
+    def synthesize(
+        self, text: str, *, voice: str, priority: Priority = Priority.INTERACTIVE
+    ) -> AsyncIterator[AudioChunk]:
+        """Yield audio for `text`, sentence by sentence, as soon as each is ready.
+
+        An unknown voice raises `ValueError` before any audio. Closing the iterator early
+        stops synthesis.
+        """
+        ...
+
+
+@dataclass
+class Engines:
+    """The set of backends a process serves with, shared by every session."""
+
+    vad: VAD
+    stt: STT
+    llm: LLM
+    tts: TTS
