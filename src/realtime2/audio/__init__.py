@@ -1,0 +1,1 @@
+"""Audio helpers: pcm16/float conversion, resampling, container decode and encode."""
