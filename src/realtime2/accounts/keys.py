@@ -1,0 +1,157 @@
+"""API keys: `sk-gptr2-<43 url-safe chars>` (256 random bits), shown once.
+
+Only a keyed hash (HMAC-SHA256 with the server secret) and a short display prefix are
+stored, so a database leak yields no usable key and offline guessing needs the secret too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from realtime2.db.engine import Database
+from realtime2.db.models import ApiKey, User
+
+KEY_PREFIX = "sk-gptr2-"
+_RANDOM_CHARS = 43  # token_urlsafe(32) → 256 bits
+_KEY_FORMAT = re.compile(rf"^{re.escape(KEY_PREFIX)}[A-Za-z0-9_-]{{{_RANDOM_CHARS}}}$")
+_DISPLAY_CHARS = 6
+# Writing last_used_at on every request would turn each read into a write.
+_LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+class InvalidApiKeyError(Exception):
+    """Malformed, unknown or revoked."""
+
+
+class KeyNotFoundError(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    id: str
+    user_id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, key: ApiKey) -> KeyInfo:
+        return cls(
+            key.id,
+            key.user_id,
+            key.name,
+            key.prefix,
+            key.created_at,
+            key.last_used_at,
+            key.revoked_at,
+        )
+
+
+@dataclass(frozen=True)
+class KeyOwner:
+    user_id: int
+    email: str
+    key_id: str
+
+
+def is_well_formed(raw: str) -> bool:
+    return bool(_KEY_FORMAT.match(raw))
+
+
+def display_prefix(raw: str) -> str:
+    return raw[: len(KEY_PREFIX) + _DISPLAY_CHARS]
+
+
+class KeyStore:
+    def __init__(self, db: Database, secret: str) -> None:
+        self.db = db
+        self._secret = secret.encode()
+
+    def hash(self, raw: str) -> str:
+        return hmac.new(self._secret, raw.encode(), hashlib.sha256).hexdigest()
+
+    async def create(self, user_id: int, name: str = "") -> tuple[KeyInfo, str]:
+        """Create a key; returns its info and the raw key, which is never retrievable again."""
+        name = name.strip()
+        if len(name) > 100:
+            raise ValueError("key name is longer than 100 characters")
+        raw = KEY_PREFIX + secrets.token_urlsafe(32)
+        key = ApiKey(
+            id=f"key_{secrets.token_hex(8)}",
+            user_id=user_id,
+            name=name,
+            prefix=display_prefix(raw),
+            key_hash=self.hash(raw),
+            created_at=datetime.now(UTC),
+        )
+        async with self.db.transaction() as session:
+            session.add(key)
+        return KeyInfo.of(key), raw
+
+    async def list(self, user_id: int, *, include_revoked: bool = True) -> list[KeyInfo]:
+        query = select(ApiKey).where(ApiKey.user_id == user_id)
+        if not include_revoked:
+            query = query.where(ApiKey.revoked_at.is_(None))
+        async with self.db.sessions() as session:
+            rows = await session.scalars(query.order_by(ApiKey.created_at, ApiKey.id))
+            return [KeyInfo.of(k) for k in rows]
+
+    async def revoke(self, ref: str, *, user_id: int | None = None) -> KeyInfo:
+        """Revoke by id, display prefix or the whole key; `user_id` restricts to one owner."""
+        ref = ref.strip()
+        if ref.startswith(KEY_PREFIX) and len(ref) > len(KEY_PREFIX) + _DISPLAY_CHARS:
+            condition = ApiKey.key_hash == self.hash(ref)
+        elif ref.startswith(KEY_PREFIX):
+            condition = ApiKey.prefix == ref
+        else:
+            condition = ApiKey.id == ref
+        query = select(ApiKey).where(condition)
+        if user_id is not None:
+            query = query.where(ApiKey.user_id == user_id)
+        async with self.db.transaction() as session:
+            matches = list(await session.scalars(query.with_for_update()))
+            if not matches:
+                raise KeyNotFoundError(f"no key matches {ref[: len(KEY_PREFIX) + 6]!r}")
+            if len(matches) > 1:
+                raise KeyNotFoundError("that prefix matches several keys; use the key id")
+            key = matches[0]
+            if key.revoked_at is None:
+                key.revoked_at = datetime.now(UTC)
+            return KeyInfo.of(key)
+
+    async def authenticate(self, raw: str) -> KeyOwner:
+        if not is_well_formed(raw):
+            raise InvalidApiKeyError("malformed")
+        async with self.db.sessions() as session:
+            row = (
+                await session.execute(
+                    select(ApiKey, User.email)
+                    .join(User, User.id == ApiKey.user_id)
+                    .where(ApiKey.key_hash == self.hash(raw))
+                )
+            ).first()
+        if row is None:
+            raise InvalidApiKeyError("unknown")
+        key, email = row
+        if key.revoked_at is not None:
+            raise InvalidApiKeyError("revoked")
+        now = datetime.now(UTC)
+        if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
+            await self._touch(key.id, now)
+        return KeyOwner(user_id=key.user_id, email=email, key_id=key.id)
+
+    async def _touch(self, key_id: str, now: datetime) -> None:
+        async with self.db.transaction() as session:
+            key = await session.get(ApiKey, key_id)
+            if key is not None:
+                key.last_used_at = now

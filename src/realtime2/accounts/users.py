@@ -1,0 +1,108 @@
+"""Users: create, look up, and check dashboard passwords (argon2id)."""
+
+from __future__ import annotations
+
+import re
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+
+from realtime2.db.engine import Database
+from realtime2.db.models import CreditAccount, User
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
+_hasher = PasswordHasher()
+# Verifying against this keeps the time for unknown emails the same as for known ones.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+class UserExistsError(ValueError):
+    pass
+
+
+class UnknownUserError(LookupError):
+    def __init__(self, email: str) -> None:
+        super().__init__(f"no user with email {email!r}")
+        self.email = email
+
+
+def normalize_email(email: str) -> str:
+    email = email.strip().lower()
+    if not _EMAIL.match(email):
+        raise ValueError(f"not an email address: {email!r}")
+    return email
+
+
+def hash_password(password: str) -> str:
+    if len(password) < 8:
+        raise ValueError("password must be at least 8 characters")
+    if len(password) > 1024:
+        raise ValueError("password is too long")
+    return _hasher.hash(password)
+
+
+class Users:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(self, email: str, password: str | None = None) -> User:
+        email = normalize_email(email)
+        password_hash = hash_password(password) if password is not None else None
+        async with self.db.transaction() as session:
+            exists = await session.scalar(select(User.id).where(User.email == email))
+            if exists is not None:
+                raise UserExistsError(f"user {email} already exists")
+            user = User(email=email, password_hash=password_hash)
+            session.add(user)
+            await session.flush()
+            session.add(CreditAccount(user_id=user.id, posted=0, held=0))
+            return user
+
+    async def get(self, user_id: int) -> User | None:
+        async with self.db.sessions() as session:
+            return await session.get(User, user_id)
+
+    async def by_email(self, email: str) -> User | None:
+        async with self.db.sessions() as session:
+            return await session.scalar(select(User).where(User.email == email.strip().lower()))
+
+    async def require(self, email: str) -> User:
+        user = await self.by_email(email)
+        if user is None:
+            raise UnknownUserError(email)
+        return user
+
+    async def count(self) -> int:
+        async with self.db.sessions() as session:
+            return int(await session.scalar(select(func.count(User.id))) or 0)
+
+    async def set_password(self, user_id: int, password: str) -> None:
+        async with self.db.transaction() as session:
+            user = await session.get(User, user_id)
+            if user is None:
+                raise LookupError(user_id)
+            user.password_hash = hash_password(password)
+
+    async def set_limits(
+        self, user_id: int, *, rpm: int | None = None, max_sessions: int | None = None
+    ) -> User:
+        async with self.db.transaction() as session:
+            user = await session.get(User, user_id)
+            if user is None:
+                raise LookupError(user_id)
+            if rpm is not None:
+                user.rpm_limit = rpm
+            if max_sessions is not None:
+                user.max_sessions = max_sessions
+            return user
+
+    async def verify_password(self, email: str, password: str) -> User | None:
+        """The user if the password matches, else None (in constant-ish time)."""
+        user = await self.by_email(email) if len(password) <= 1024 else None
+        try:
+            _hasher.verify(user.password_hash if user and user.password_hash else _DUMMY_HASH,
+                           password)
+        except (VerificationError, InvalidHashError):
+            return None
+        return user if user and user.password_hash else None

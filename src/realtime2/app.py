@@ -1,0 +1,59 @@
+"""The ASGI application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from realtime2 import __version__
+from realtime2.config import Settings, get_settings
+from realtime2.errors import install_error_handlers
+from realtime2.http import account, health
+from realtime2.state import Services
+
+log = logging.getLogger(__name__)
+HOLD_SWEEP_SECONDS = 30.0
+
+
+async def _sweep_expired_holds(services: Services) -> None:
+    """Settle holds left open by a process that died (they stop being renewed)."""
+    while True:
+        try:
+            closed = await services.ledger.expire_holds()
+            if closed:
+                log.info("settled %d expired holds", closed)
+        except Exception:
+            log.exception("hold sweep failed")
+        await asyncio.sleep(HOLD_SWEEP_SECONDS)
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        svc: Services = app.state.services
+        sweeper = asyncio.create_task(_sweep_expired_holds(svc))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await svc.close()
+
+    app = FastAPI(
+        title="realtime2",
+        version=__version__,
+        description="Self-hostable realtime voice API (OpenAI Realtime compatible).",
+        lifespan=lifespan,
+    )
+    app.state.services = services or Services.build(settings)
+    install_error_handlers(app)
+    for module in (health, account):
+        app.include_router(module.router)
+    return app

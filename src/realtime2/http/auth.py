@@ -1,0 +1,98 @@
+"""Request authentication: an API key (`Authorization: Bearer`, `x-api-key`, or for
+browser WebSockets the `openai-insecure-api-key.` subprotocol) or a dashboard login cookie.
+
+Every route that does work depends on `require_principal`, so authentication always runs
+before any work (and, for WebSockets, before the socket is accepted).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import Depends, Request
+from starlette.datastructures import Headers
+from starlette.requests import HTTPConnection
+
+from realtime2.accounts.keys import InvalidApiKeyError
+from realtime2.errors import ApiError
+from realtime2.state import Services
+
+SESSION_COOKIE = "realtime2_session"
+CSRF_HEADER = "x-csrf-token"
+SUBPROTOCOL_KEY_PREFIX = "openai-insecure-api-key."
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    email: str
+    key_id: str | None  # None for a dashboard login
+    via: Literal["api_key", "session"]
+    csrf_token: str | None = None
+
+
+def services_of(conn: HTTPConnection) -> Services:
+    services: Services = conn.app.state.services
+    return services
+
+
+def extract_api_key(headers: Headers) -> str | None:
+    """The key a client sent, if any. A present but empty/odd header yields '' (malformed)."""
+    authorization = headers.get("authorization")
+    if authorization is not None:
+        scheme, _, value = authorization.partition(" ")
+        return value.strip() if scheme.lower() == "bearer" else ""
+    if "x-api-key" in headers:
+        return headers["x-api-key"].strip()
+    for protocol in _subprotocols(headers):
+        if protocol.startswith(SUBPROTOCOL_KEY_PREFIX):
+            return protocol[len(SUBPROTOCOL_KEY_PREFIX) :]
+    return None
+
+
+def _subprotocols(headers: Headers) -> list[str]:
+    raw = headers.get("sec-websocket-protocol", "")
+    return [p.strip() for p in raw.split(",") if p.strip()]
+
+
+def invalid_api_key() -> ApiError:
+    return ApiError(401, "invalid_api_key", "The API key is malformed, unknown or revoked.")
+
+
+def unauthorized() -> ApiError:
+    return ApiError(
+        401,
+        "unauthorized",
+        "No API key and no login session. Send Authorization: Bearer sk-gptr2-… or x-api-key.",
+    )
+
+
+async def authenticate(conn: HTTPConnection) -> Principal:
+    services = services_of(conn)
+    raw = extract_api_key(conn.headers)
+    if raw is not None:
+        try:
+            owner = await services.keys.authenticate(raw)
+        except InvalidApiKeyError:
+            raise invalid_api_key() from None
+        return Principal(owner.user_id, owner.email, owner.key_id, "api_key")
+    token = conn.cookies.get(SESSION_COOKIE)
+    if token:
+        login = await services.web_sessions.lookup(token)
+        if login is not None:
+            return Principal(login.user_id, login.email, None, "session", login.csrf_token)
+    raise unauthorized()
+
+
+async def require_principal(request: Request) -> Principal:
+    principal = await authenticate(request)
+    if principal.via == "session" and request.method not in _SAFE_METHODS:
+        # Cookie-authenticated writes must prove they come from our own pages.
+        if request.headers.get(CSRF_HEADER) != principal.csrf_token:
+            raise ApiError(403, "csrf_failed", "Missing or wrong CSRF token.")
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(require_principal)]

@@ -1,0 +1,41 @@
+"""The services one process runs with, built once from settings and shared by all routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from realtime2.accounts.keys import KeyStore
+from realtime2.accounts.ledger import Ledger
+from realtime2.accounts.users import Users
+from realtime2.accounts.web_sessions import WebSessions
+from realtime2.config import Settings
+from realtime2.db.engine import Database
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    users: Users
+    keys: KeyStore
+    ledger: Ledger
+    web_sessions: WebSessions
+    # realtime2.engine.registry.EngineHost once the engine is wired in; None in tests that
+    # need only the accounts layer.
+    engines: Any = None
+
+    @classmethod
+    def build(cls, settings: Settings) -> Services:
+        db = Database(settings.effective_database_url())
+        return cls(
+            settings=settings,
+            db=db,
+            users=Users(db),
+            keys=KeyStore(db, settings.effective_secret_key()),
+            ledger=Ledger(db),
+            web_sessions=WebSessions(db),
+        )
+
+    async def close(self) -> None:
+        await self.db.dispose()
