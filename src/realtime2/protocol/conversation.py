@@ -1,0 +1,137 @@
+"""The conversation: ordered items as the client sees them, plus what the LLM needs.
+
+Items are stored as the JSON objects clients receive (`conversation.item.*` events carry
+copies). Assistant audio items also keep a timeline of which text was spoken when, so a
+`conversation.item.truncate` can cut the transcript to what the listener actually heard.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from realtime2.engine.interfaces import ChatMessage, ToolCall
+from realtime2.protocol.server_events import ProtocolError
+
+Item = dict[str, Any]
+
+
+@dataclass
+class SpokenTimeline:
+    """Sentence start times (ms into the item's audio) and the text spoken from there."""
+
+    segments: list[tuple[float, str]] = field(default_factory=list)
+    duration_ms: float = 0.0
+
+    def text_until(self, end_ms: float) -> str:
+        out: list[str] = []
+        for i, (start, text) in enumerate(self.segments):
+            if start >= end_ms:
+                break
+            stop = self.segments[i + 1][0] if i + 1 < len(self.segments) else self.duration_ms
+            if stop <= end_ms or stop <= start:
+                out.append(text)
+                continue
+            # Cut inside this sentence proportionally, on a word boundary.
+            keep = int(len(text) * (end_ms - start) / (stop - start))
+            head = text[:keep]
+            if keep < len(text) and not text[keep : keep + 1].isspace():
+                head = head.rsplit(" ", 1)[0] if " " in head.strip() else ""
+            out.append(head.rstrip())
+            break
+        return "".join(out).rstrip()
+
+
+class Conversation:
+    def __init__(self) -> None:
+        self._items: list[Item] = []
+        self.timelines: dict[str, SpokenTimeline] = {}
+
+    def __contains__(self, item_id: str) -> bool:
+        return any(i["id"] == item_id for i in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def items(self) -> list[Item]:
+        return list(self._items)
+
+    @property
+    def last_id(self) -> str | None:
+        return self._items[-1]["id"] if self._items else None
+
+    def get(self, item_id: str) -> Item:
+        for item in self._items:
+            if item["id"] == item_id:
+                return item
+        raise ProtocolError(
+            "item_not_found", f"Item with id '{item_id[:64]}' not found.", param="item_id"
+        )
+
+    def add(self, item: Item, previous_item_id: str | None = None) -> str | None:
+        """Insert after `previous_item_id` ("root" = first; None = last). Returns the
+        id of the item now before it."""
+        if item["id"] in self:
+            raise ProtocolError(
+                "item_already_exists", f"Item '{item['id'][:64]}' already exists.", param="item.id"
+            )
+        if previous_item_id is None:
+            before = self.last_id
+            self._items.append(item)
+            return before
+        if previous_item_id == "root":
+            self._items.insert(0, item)
+            return None
+        index = next((i for i, x in enumerate(self._items) if x["id"] == previous_item_id), None)
+        if index is None:
+            raise ProtocolError(
+                "previous_item_not_found",
+                f"Previous item with id '{previous_item_id[:64]}' not found.",
+                param="previous_item_id",
+            )
+        self._items.insert(index + 1, item)
+        return previous_item_id
+
+    def delete(self, item_id: str) -> None:
+        item = self.get(item_id)
+        self._items.remove(item)
+        self.timelines.pop(item_id, None)
+
+    def snapshot(self, item_id: str) -> Item:
+        return copy.deepcopy(self.get(item_id))
+
+
+def to_messages(items: list[Item]) -> list[ChatMessage]:
+    """Conversation items as chat messages; consecutive function calls share one turn."""
+    messages: list[ChatMessage] = []
+    for item in items:
+        kind = item["type"]
+        if kind == "function_call":
+            call = ToolCall(item.get("call_id") or item["id"], item["name"], item["arguments"])
+            prev = messages[-1] if messages else None
+            if prev is not None and prev.role == "assistant" and prev.tool_calls:
+                messages[-1] = ChatMessage(
+                    "assistant", prev.content, (*prev.tool_calls, call), None
+                )
+            else:
+                messages.append(ChatMessage("assistant", "", (call,)))
+        elif kind == "function_call_output":
+            messages.append(ChatMessage("tool", item["output"], tool_call_id=item["call_id"]))
+        elif kind == "message":
+            text = message_text(item)
+            if text:
+                messages.append(ChatMessage(item["role"], text))
+    return messages
+
+
+def message_text(item: Item) -> str:
+    parts: list[str] = []
+    for part in item.get("content", []):
+        value = part.get("text")
+        if value is None:
+            value = part.get("transcript")
+        if value:
+            parts.append(str(value))
+    return " ".join(parts).strip()

@@ -1,0 +1,104 @@
+"""`response.create` (or a VAD turn) turned into a response and its LLM request.
+
+The request is built when the response can actually start (after pending transcripts of
+the user's audio have arrived), from the items chosen when it was created.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
+
+from realtime2.engine.interfaces import ChatMessage, LLMRequest
+from realtime2.protocol import client_events as ce
+from realtime2.protocol.commands import StartResponse
+from realtime2.protocol.conversation import Item, to_messages
+from realtime2.protocol.items import build_item
+from realtime2.protocol.responses import ResponseState
+from realtime2.protocol.server_events import ProtocolError
+from realtime2.protocol.session_config import resolve_voice, tool_choice_name, tool_specs
+
+if TYPE_CHECKING:
+    from realtime2.protocol.session import RealtimeSession
+
+RequestSpec = Callable[[ResponseState], StartResponse]
+
+
+def build_request(
+    session: RealtimeSession, config: ce.ResponseConfig, in_conversation: bool
+) -> tuple[ResponseState, RequestSpec]:
+    s = session.settings
+    modality: Literal["audio", "text"] = s.modality
+    if config.output_modalities is not None:
+        if len(config.output_modalities) != 1:
+            raise ProtocolError(
+                "invalid_value",
+                "output_modalities must be either ['audio'] or ['text'].",
+                param="response.output_modalities",
+            )
+        modality = config.output_modalities[0]
+    out = config.audio.output if config.audio is not None else None
+    fmt = out.format.type if out is not None and out.format is not None else s.output_format
+    voice = s.voice
+    if out is not None and out.voice is not None:
+        if not isinstance(out.voice, str):
+            raise ProtocolError(
+                "invalid_value", "Custom voices are not supported.", "response.audio.output.voice"
+            )
+        voice = resolve_voice(out.voice)
+    instructions = config.instructions if config.instructions is not None else s.instructions
+    tools: list[dict[str, Any]] = (
+        [t.model_dump() for t in config.tools] if config.tools is not None else s.tools
+    )
+    choice = config.tool_choice if config.tool_choice is not None else s.tool_choice
+    if isinstance(choice, ce.ToolChoiceFunction):
+        choice = choice.model_dump()
+    max_tokens = config.max_output_tokens or s.max_output_tokens
+
+    inline: list[Item | str] | None = None  # str = reference to a conversation item
+    if config.input is not None:
+        inline = []
+        for entry in config.input:
+            if isinstance(entry, ce.ItemReference):
+                session.conversation.get(entry.id)  # must exist now
+                inline.append(entry.id)
+            else:
+                inline.append(build_item(entry)[0])
+        context_ids = [e for e in inline if isinstance(e, str)]
+    else:
+        context_ids = [i["id"] for i in session.conversation.items]
+
+    response = ResponseState(
+        conversation=session.conversation,
+        conversation_id=session._conversation_id,
+        in_conversation=in_conversation,
+        modality=modality,
+        output_format=fmt,
+        voice=voice.requested,
+        metadata=config.metadata,
+        max_output_tokens=max_tokens,
+    )
+    response.context_ids = context_ids
+    speed = s.speed
+
+    def spec(r: ResponseState) -> StartResponse:
+        conv = session.conversation
+        if inline is None:
+            items = [conv.get(i) for i in r.context_ids if i in conv]
+        else:
+            items = [
+                conv.get(e) if isinstance(e, str) else e
+                for e in inline
+                if not isinstance(e, str) or e in conv
+            ]
+        messages = [ChatMessage("system", instructions)] if instructions else []
+        messages += to_messages(items)
+        request = LLMRequest(
+            messages=messages,
+            tools=tool_specs(tools),
+            tool_choice=tool_choice_name(choice),
+            max_tokens=None if max_tokens == "inf" else int(max_tokens),
+        )
+        return StartResponse(r.id, request, voice.engine_voice, modality, speed)
+
+    return response, spec

@@ -1,0 +1,295 @@
+"""The effective session configuration: defaults, `session.update` merging, validation.
+
+The configuration is kept as the JSON session object clients see (so `session.created` and
+`session.updated` are a copy of it) and read through typed accessors. An update is merged
+into a copy and validated before it replaces the current one, so a rejected update leaves
+the session exactly as it was.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from realtime2.engine.interfaces import ToolSpec
+from realtime2.engine.voices import DEFAULT_VOICE, is_supported_voice
+from realtime2.protocol.client_events import RealtimeSessionConfig, TranscriptionSessionConfig
+from realtime2.protocol.models import (
+    DEFAULT_TRANSCRIPTION_MODEL,
+    UnsupportedModelError,
+    resolve_realtime_model,
+    resolve_transcription_model,
+)
+from realtime2.protocol.server_events import ProtocolError
+
+SessionType = Literal["realtime", "transcription"]
+FormatType = Literal["audio/pcm", "audio/pcmu", "audio/pcma"]
+
+DEFAULT_INSTRUCTIONS: Final = (
+    "You are a helpful, friendly voice assistant. Keep your answers short and conversational."
+)
+# OpenAI's built-in voice names that we have no voice for: accepted (clients copy them from
+# examples) and spoken with the default voice, while the session reports the requested name.
+_OPENAI_ONLY_VOICES: Final = frozenset({"alloy", "ballad", "echo", "shimmer", "fable", "onyx"})
+# Fields where an explicit `null` in an update means "turn off"; for the others it is ignored.
+_NULLABLE: Final = frozenset(
+    {"turn_detection", "transcription", "noise_reduction", "tracing", "prompt", "include"}
+    | {"reasoning"}
+)
+
+SERVER_VAD_DEFAULTS: Final[dict[str, Any]] = {
+    "type": "server_vad",
+    "threshold": 0.5,
+    "prefix_padding_ms": 300,
+    "silence_duration_ms": 500,
+    "create_response": True,
+    "interrupt_response": True,
+    "idle_timeout_ms": None,
+}
+SEMANTIC_VAD_DEFAULTS: Final[dict[str, Any]] = {
+    "type": "semantic_vad",
+    "eagerness": "auto",
+    "create_response": True,
+    "interrupt_response": True,
+}
+
+
+def _pcm() -> dict[str, Any]:
+    return {"type": "audio/pcm", "rate": 24000}
+
+
+def default_session(
+    kind: SessionType, *, model: str, session_id: str, expires_at: int
+) -> dict[str, Any]:
+    audio_input: dict[str, Any] = {
+        "format": _pcm(),
+        "transcription": None,
+        "noise_reduction": None,
+        "turn_detection": dict(SERVER_VAD_DEFAULTS),
+    }
+    if kind == "transcription":
+        audio_input["transcription"] = {
+            "model": DEFAULT_TRANSCRIPTION_MODEL,
+            "language": None,
+            "prompt": "",
+        }
+        return {
+            "type": "transcription",
+            "object": "realtime.transcription_session",
+            "id": session_id,
+            "expires_at": expires_at,
+            "audio": {"input": audio_input},
+            "include": None,
+        }
+    return {
+        "type": "realtime",
+        "object": "realtime.session",
+        "id": session_id,
+        "model": model,
+        "expires_at": expires_at,
+        "output_modalities": ["audio"],
+        "instructions": DEFAULT_INSTRUCTIONS,
+        "audio": {
+            "input": audio_input,
+            "output": {"format": _pcm(), "voice": DEFAULT_VOICE, "speed": 1.0},
+        },
+        "tools": [],
+        "tool_choice": "auto",
+        "max_output_tokens": "inf",
+        "tracing": None,
+        "truncation": "auto",
+        "prompt": None,
+        "include": None,
+    }
+
+
+def _merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """Deep merge; a patch object whose `type` differs from the base replaces it whole."""
+    out = dict(base)
+    for key, value in patch.items():
+        if value is None and key not in _NULLABLE:
+            continue
+        current = out.get(key)
+        if (
+            isinstance(value, dict)
+            and isinstance(current, dict)
+            and value.get("type", current.get("type")) == current.get("type")
+        ):
+            out[key] = _merge(current, value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _fill_turn_detection(td: dict[str, Any] | None) -> dict[str, Any] | None:
+    if td is None:
+        return None
+    defaults = SERVER_VAD_DEFAULTS if td["type"] == "server_vad" else SEMANTIC_VAD_DEFAULTS
+    return {**defaults, **{k: v for k, v in td.items() if v is not None}}
+
+
+@dataclass(frozen=True)
+class VoiceChoice:
+    requested: str
+    engine_voice: str
+
+
+def resolve_voice(name: str) -> VoiceChoice:
+    if is_supported_voice(name):
+        return VoiceChoice(name, name)
+    if name in _OPENAI_ONLY_VOICES:
+        return VoiceChoice(name, DEFAULT_VOICE)
+    raise ProtocolError("invalid_value", f"Unsupported voice '{name[:40]}'.", param="voice")
+
+
+class SessionSettings:
+    """The effective configuration of one session."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    @property
+    def kind(self) -> SessionType:
+        return "transcription" if self.data["type"] == "transcription" else "realtime"
+
+    def apply(
+        self, update: RealtimeSessionConfig | TranscriptionSessionConfig, *, voice_locked: bool
+    ) -> None:
+        """Merge a `session.update`; raise `ProtocolError` and change nothing if invalid."""
+        if update.type != self.kind:
+            raise ProtocolError(
+                "invalid_value",
+                f"Cannot change the session type from '{self.kind}' to '{update.type}'.",
+                param="session.type",
+            )
+        patch = update.model_dump(exclude_unset=True)
+        if isinstance(update, RealtimeSessionConfig) and update.model is not None:
+            self._check_model(update.model)
+            patch.pop("model")
+        merged = _merge(self.data, patch)
+        audio_in = merged["audio"]["input"]
+        audio_in["turn_detection"] = _fill_turn_detection(audio_in.get("turn_detection"))
+        transcription = audio_in.get("transcription")
+        if transcription is not None:
+            try:
+                transcription["model"] = resolve_transcription_model(transcription.get("model"))
+            except UnsupportedModelError as exc:
+                raise ProtocolError(
+                    "unsupported_model", str(exc), param="session.audio.input.transcription.model"
+                ) from exc
+        if self.kind == "realtime":
+            for tool in merged.get("tools") or []:
+                tool.setdefault("type", "function")
+            self._check_output(merged, voice_locked=voice_locked)
+        self.data = merged
+
+    def _check_model(self, name: str) -> None:
+        try:
+            tier = resolve_realtime_model(name)
+        except UnsupportedModelError as exc:
+            raise ProtocolError("unsupported_model", str(exc), param="session.model") from exc
+        if tier != resolve_realtime_model(self.data.get("model")):
+            raise ProtocolError(
+                "invalid_value", "The model cannot be changed during a session.", "session.model"
+            )
+
+    def _check_output(self, merged: dict[str, Any], *, voice_locked: bool) -> None:
+        output = merged["audio"]["output"]
+        voice = output.get("voice")
+        if isinstance(voice, dict):
+            raise ProtocolError(
+                "invalid_value", "Custom voices are not supported.", "session.audio.output.voice"
+            )
+        try:
+            resolve_voice(str(voice))
+        except ProtocolError as exc:
+            exc.param = "session.audio.output.voice"
+            raise
+        if voice_locked and voice != self.data["audio"]["output"]["voice"]:
+            raise ProtocolError(
+                "cannot_update_voice",
+                "Cannot update the voice after the assistant has produced audio.",
+                param="session.audio.output.voice",
+            )
+        if len(merged["output_modalities"]) != 1:
+            raise ProtocolError(
+                "invalid_value",
+                "output_modalities must be either ['audio'] or ['text'].",
+                param="session.output_modalities",
+            )
+
+    # --- typed accessors ---------------------------------------------------------------
+
+    def render(self) -> dict[str, Any]:
+        return copy.deepcopy(self.data)
+
+    @property
+    def input_format(self) -> FormatType:
+        fmt: FormatType = self.data["audio"]["input"]["format"]["type"]
+        return fmt
+
+    @property
+    def output_format(self) -> FormatType:
+        if self.kind != "realtime":
+            return "audio/pcm"
+        fmt: FormatType = self.data["audio"]["output"]["format"]["type"]
+        return fmt
+
+    @property
+    def turn_detection(self) -> dict[str, Any] | None:
+        td: dict[str, Any] | None = self.data["audio"]["input"]["turn_detection"]
+        return td
+
+    @property
+    def transcription(self) -> dict[str, Any] | None:
+        tr: dict[str, Any] | None = self.data["audio"]["input"]["transcription"]
+        return tr
+
+    @property
+    def voice(self) -> VoiceChoice:
+        return resolve_voice(str(self.data["audio"]["output"]["voice"]))
+
+    @property
+    def speed(self) -> float:
+        return float(self.data["audio"]["output"].get("speed") or 1.0)
+
+    @property
+    def instructions(self) -> str:
+        return str(self.data.get("instructions") or "")
+
+    @property
+    def modality(self) -> Literal["audio", "text"]:
+        return "text" if self.data.get("output_modalities") == ["text"] else "audio"
+
+    @property
+    def tools(self) -> list[dict[str, Any]]:
+        tools: list[dict[str, Any]] = self.data.get("tools") or []
+        return tools
+
+    @property
+    def tool_choice(self) -> Any:
+        return self.data.get("tool_choice", "auto")
+
+    @property
+    def max_output_tokens(self) -> int | Literal["inf"]:
+        value: int | Literal["inf"] = self.data.get("max_output_tokens", "inf")
+        return value
+
+
+def tool_specs(tools: list[dict[str, Any]]) -> list[ToolSpec]:
+    return [
+        ToolSpec(
+            name=t["name"],
+            description=t.get("description") or "",
+            parameters=t.get("parameters") or {"type": "object", "properties": {}},
+        )
+        for t in tools
+    ]
+
+
+def tool_choice_name(choice: Any) -> str:
+    """The LLMRequest form: "auto" | "none" | "required" | a function name."""
+    if isinstance(choice, dict):
+        return str(choice["name"])
+    return str(choice or "auto")

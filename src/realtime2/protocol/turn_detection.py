@@ -1,0 +1,197 @@
+"""Turn detection from VAD probabilities: `server_vad` and `semantic_vad`.
+
+Pure state machine over audio time (milliseconds of input audio, not wall-clock), so a
+test can drive it with any probability sequence. Hysteresis as in Silero's own iterator:
+speech starts at `threshold` and only counts as silence below `threshold - 0.15`.
+
+`semantic_vad` ends a turn after a silence window that depends on how complete the
+user's words sound: the session asks the runner for a partial transcript once the user
+pauses (`SilenceProbe`), and `set_completeness` then shortens or lengthens the window.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final, Literal
+
+Eagerness = Literal["low", "medium", "high", "auto"]
+
+MIN_SPEECH_MS: Final = 60  # shorter bursts (clicks, pops) do not start a turn
+HYSTERESIS: Final = 0.15
+PROBE_AFTER_MS: Final = 200  # pause length after which semantic VAD asks for a transcript
+# (shortest, longest) silence window per eagerness; the longest match OpenAI's documented
+# maximum timeouts (8 s, 4 s, 2 s).
+SEMANTIC_WINDOWS_MS: Final[dict[str, tuple[int, int]]] = {
+    "high": (250, 2000),
+    "medium": (500, 4000),
+    "auto": (500, 4000),
+    "low": (1000, 8000),
+}
+UNKNOWN_COMPLETENESS: Final = 0.5
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    start_ms: int  # where speech began (padding not included)
+
+
+@dataclass(frozen=True)
+class SilenceProbe:
+    """Semantic VAD: the user paused; a completeness estimate would help now."""
+
+
+@dataclass(frozen=True)
+class SpeechStopped:
+    end_ms: int  # end of the audio that belongs to the turn (trailing silence included)
+
+
+TurnSignal = SpeechStarted | SilenceProbe | SpeechStopped
+
+
+@dataclass
+class VadParams:
+    threshold: float = 0.5
+    silence_duration_ms: int = 500
+    eagerness: Eagerness | None = None  # set for semantic_vad
+
+
+class TurnDetector:
+    def __init__(self, params: VadParams) -> None:
+        self.params = params
+        self.speaking = False
+        self._speech_run_ms = 0.0
+        self._run_start_ms = 0.0
+        self._silence_ms = 0.0
+        self._probed = False
+        self._completeness = UNKNOWN_COMPLETENESS
+
+    def reset(self) -> None:
+        self.speaking = False
+        self._speech_run_ms = 0.0
+        self._silence_ms = 0.0
+        self._probed = False
+        self._completeness = UNKNOWN_COMPLETENESS
+
+    def required_silence_ms(self) -> float:
+        if self.params.eagerness is None:
+            return float(self.params.silence_duration_ms)
+        shortest, longest = SEMANTIC_WINDOWS_MS[self.params.eagerness]
+        return shortest + (1.0 - self._completeness) * (longest - shortest)
+
+    def set_completeness(self, score: float) -> None:
+        self._completeness = min(1.0, max(0.0, score))
+
+    def feed(self, probability: float, frame_ms: float, frame_end_ms: float) -> list[TurnSignal]:
+        """One VAD frame of `frame_ms` ending at `frame_end_ms` of session audio."""
+        threshold = self.params.threshold
+        if not self.speaking:
+            if probability >= threshold:
+                if self._speech_run_ms == 0.0:
+                    self._run_start_ms = frame_end_ms - frame_ms
+                self._speech_run_ms += frame_ms
+                if self._speech_run_ms >= MIN_SPEECH_MS:
+                    self.speaking = True
+                    self._silence_ms = 0.0
+                    self._probed = False
+                    self._completeness = UNKNOWN_COMPLETENESS
+                    return [SpeechStarted(int(self._run_start_ms))]
+            else:
+                self._speech_run_ms = 0.0
+            return []
+        if probability >= threshold - HYSTERESIS:
+            # Talking again: a new pause needs a fresh estimate.
+            self._silence_ms = 0.0
+            self._probed = False
+            self._completeness = UNKNOWN_COMPLETENESS
+            return []
+        self._silence_ms += frame_ms
+        signals: list[TurnSignal] = []
+        if (
+            self.params.eagerness is not None
+            and not self._probed
+            and self._silence_ms >= PROBE_AFTER_MS
+        ):
+            self._probed = True
+            signals.append(SilenceProbe())
+        if self._silence_ms >= self.required_silence_ms():
+            self.speaking = False
+            self._speech_run_ms = 0.0
+            signals.append(SpeechStopped(int(frame_end_ms)))
+        return signals
+
+
+# --- how finished does a partial transcript sound? ------------------------------------
+
+_TRAILING_WORDS: Final = frozenset(
+    {
+        "um",
+        "uh",
+        "uhm",
+        "erm",
+        "er",
+        "hmm",
+        "mm",
+        "like",
+        "and",
+        "but",
+        "or",
+        "so",
+        "because",
+        "cause",
+        "the",
+        "a",
+        "an",
+        "to",
+        "of",
+        "with",
+        "for",
+        "in",
+        "on",
+        "at",
+        "if",
+        "then",
+        "that",
+        "which",
+        "who",
+        "my",
+        "your",
+        "our",
+        "their",
+        "is",
+        "are",
+        "was",
+        "were",
+        "i",
+        "we",
+        "you",
+        "he",
+        "she",
+        "it",
+        "about",
+        "from",
+        "than",
+        "as",
+        "well",
+    }
+)
+_WORD = re.compile(r"[a-z']+")
+
+
+def completeness(text: str) -> float:
+    """0 (clearly unfinished) … 1 (a complete thought), from the words heard so far."""
+    stripped = text.strip()
+    if not stripped:
+        return UNKNOWN_COMPLETENESS
+    if stripped.endswith(("...", "…", ",", "-", "—", ";", ":")):
+        return 0.15
+    words = _WORD.findall(stripped.lower())
+    last = words[-1] if words else ""
+    if last in _TRAILING_WORDS:
+        return 0.1
+    if stripped.endswith(("?", "!")):
+        return 0.95
+    if stripped.endswith("."):
+        # Very short utterances ("Okay.") are often the start of something longer.
+        return 0.9 if len(words) >= 3 else 0.7
+    return 0.55

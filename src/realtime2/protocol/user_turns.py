@@ -1,0 +1,273 @@
+"""The user's side of a session: VAD turns, commits, items and their transcripts."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from realtime2.audio.resample import resample
+from realtime2.protocol import audio_formats
+from realtime2.protocol import client_events as ce
+from realtime2.protocol.commands import TranscribePartial, TranscribeTurn
+from realtime2.protocol.items import build_item
+from realtime2.protocol.responses import ResponseState
+from realtime2.protocol.server_events import ProtocolError, event, new_id
+
+if TYPE_CHECKING:
+    from realtime2.protocol.session import RealtimeSession
+
+MIN_COMMIT_MS = 100
+
+
+class UserTurns:
+    def __init__(self, session: RealtimeSession) -> None:
+        self.s = session
+        self.speaking = False
+        self.current_item_id: str | None = None
+        self._turn_start_ms = 0
+        self.pending: set[str] = set()  # items whose transcript the runner is producing
+        self._sent: dict[str, str] = {}  # transcript text already sent as deltas
+
+    @property
+    def _td(self) -> dict[str, Any]:
+        return self.s.settings.turn_detection or {}
+
+    @property
+    def _emitting(self) -> bool:
+        """Transcription events go out only when the client asked for transcription."""
+        settings = self.s.settings
+        return settings.kind == "transcription" or settings.transcription is not None
+
+    # --- VAD --------------------------------------------------------------------------
+
+    def speech_started(self, start_ms: int) -> None:
+        padded = max(0, start_ms - int(self._td.get("prefix_padding_ms") or 0))
+        self.s.input.drop_before(padded)
+        self._turn_start_ms = padded
+        self.speaking = True
+        self.current_item_id = new_id("item")
+        self.s.emit(
+            event(
+                "input_audio_buffer.speech_started",
+                audio_start_ms=padded,
+                item_id=self.current_item_id,
+            )
+        )
+        active = self.s.active_response
+        if active is not None and self._td.get("interrupt_response", True):
+            self.s.cancel_response(active, "turn_detected")
+
+    def request_partial(self) -> None:
+        if self.current_item_id is None:
+            return
+        tr = self.s.settings.transcription or {}
+        self.s.command(
+            TranscribePartial(
+                self.current_item_id,
+                self.s.input.peek(self._turn_start_ms),
+                self.s.input.rate,
+                tr.get("language"),
+            )
+        )
+
+    def speech_stopped(self, end_ms: int) -> None:
+        item_id = self.current_item_id or new_id("item")
+        self.speaking = False
+        self.current_item_id = None
+        self.s.emit(
+            event("input_audio_buffer.speech_stopped", audio_end_ms=end_ms, item_id=item_id)
+        )
+        self._commit(self.s.input.take(end_ms), item_id)
+        if (
+            self._td.get("create_response", True)
+            and self.s.settings.kind == "realtime"
+            and self.s.active_response is None
+        ):
+            self.s.create_response(None, turn_ended_at=self.s.clock())
+
+    def idle_timeout(self) -> None:
+        item_id = new_id("item")
+        end = self.s.input.now_ms
+        self.s.emit(
+            event(
+                "input_audio_buffer.timeout_triggered",
+                audio_start_ms=end - self.s.input.buffered_ms,
+                audio_end_ms=end,
+                item_id=item_id,
+            )
+        )
+        self._commit(self.s.input.take(), item_id)
+        if self._td.get("create_response", True) and self.s.active_response is None:
+            self.s.create_response(None)
+
+    def response_finished(self, response: ResponseState) -> None:
+        idle_ms = self._td.get("idle_timeout_ms")
+        if not idle_ms or self._td.get("type") != "server_vad" or not response.in_conversation:
+            return
+        now = self.s.clock()
+        played_until = now
+        if response.first_audio_at is not None:
+            played_until = max(now, response.first_audio_at + response.audio_ms / 1000)
+        self.s.set_idle_deadline(played_until + idle_ms / 1000)
+
+    # --- explicit buffer control --------------------------------------------------------
+
+    def commit_manual(self) -> None:
+        buffered = self.s.input.buffered_ms
+        if buffered < MIN_COMMIT_MS:
+            raise ProtocolError(
+                "input_audio_buffer_commit_empty",
+                "Error committing input audio buffer: buffer too small. Expected at least "
+                f"{MIN_COMMIT_MS}ms of audio, but buffer only has {buffered}ms of audio.",
+            )
+        item_id = self.current_item_id or new_id("item")
+        self.speaking = False
+        self.current_item_id = None
+        if self.s.input.detector is not None:
+            self.s.input.detector.reset()
+        self._commit(self.s.input.take(), item_id)
+
+    def clear(self) -> None:
+        self.s.input.clear()
+        self.speaking = False
+        self.current_item_id = None
+
+    def _commit(self, audio: np.ndarray, item_id: str) -> None:
+        item = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "message",
+            "role": "user",
+            "status": "completed",
+            "content": [{"type": "input_audio", "transcript": None}],
+        }
+        previous = self.s.conversation.add(item)
+        self.s.emit(
+            event("input_audio_buffer.committed", item_id=item_id, previous_item_id=previous)
+        )
+        self.s.emit(event("conversation.item.added", previous_item_id=previous, item=dict(item)))
+        self.s.emit(
+            event(
+                "conversation.item.done",
+                previous_item_id=previous,
+                item=self.s.conversation.snapshot(item_id),
+            )
+        )
+        self._transcribe(item_id, audio)
+
+    def create_item(self, model: ce.Item, previous_item_id: str | None) -> None:
+        item, audio_b64 = build_item(model)
+        audio = self._decode_item_audio(audio_b64) if audio_b64 else None
+        previous = self.s.conversation.add(item, previous_item_id)
+        self.s.emit(
+            event(
+                "conversation.item.added",
+                previous_item_id=previous,
+                item=self.s.conversation.snapshot(item["id"]),
+            )
+        )
+        self.s.emit(
+            event(
+                "conversation.item.done",
+                previous_item_id=previous,
+                item=self.s.conversation.snapshot(item["id"]),
+            )
+        )
+        if audio is not None:
+            self._transcribe(item["id"], audio)
+
+    def _decode_item_audio(self, b64: str) -> np.ndarray:
+        try:
+            data = base64.b64decode(b64, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ProtocolError(
+                "invalid_base64", "The item audio is not valid base64.", param="item.content"
+            ) from exc
+        fmt = self.s.settings.input_format
+        samples = audio_formats.decode(data, fmt)
+        return resample(samples, audio_formats.format_rate(fmt), self.s.input.rate)
+
+    # --- transcripts --------------------------------------------------------------------
+
+    def _transcribe(self, item_id: str, audio: np.ndarray) -> None:
+        self.pending.add(item_id)
+        if audio.size == 0:
+            self.transcript_done(item_id, "", 0.0)
+            return
+        tr = self.s.settings.transcription or {}
+        self.s.command(
+            TranscribeTurn(
+                item_id, audio, self.s.input.rate, tr.get("language"), tr.get("prompt") or None
+            )
+        )
+
+    def transcript_delta(self, item_id: str, delta: str) -> None:
+        if item_id not in self.pending or not delta:
+            return
+        self._sent[item_id] = self._sent.get(item_id, "") + delta
+        if self._emitting:
+            self.s.emit(
+                event(
+                    "conversation.item.input_audio_transcription.delta",
+                    item_id=item_id,
+                    content_index=0,
+                    delta=delta,
+                )
+            )
+
+    def transcript_done(self, item_id: str, text: str, audio_seconds: float) -> None:
+        if item_id not in self.pending:
+            return
+        self.pending.discard(item_id)
+        sent = self._sent.pop(item_id, "")
+        if item_id in self.s.conversation:
+            for part in self.s.conversation.get(item_id)["content"]:
+                if part["type"] == "input_audio":
+                    part["transcript"] = text
+                    break
+        if self._emitting:
+            # Deltas only ever append: send what the streamed deltas did not cover yet.
+            rest = text[len(sent) :] if text.startswith(sent) else ""
+            if rest:
+                self.s.emit(
+                    event(
+                        "conversation.item.input_audio_transcription.delta",
+                        item_id=item_id,
+                        content_index=0,
+                        delta=rest,
+                    )
+                )
+            self.s.emit(
+                event(
+                    "conversation.item.input_audio_transcription.completed",
+                    item_id=item_id,
+                    content_index=0,
+                    transcript=text,
+                    usage={"type": "duration", "seconds": round(audio_seconds, 3)},
+                )
+            )
+        self.s.transcript_settled(item_id)
+
+    def transcript_failed(self, item_id: str, code: str, message: str) -> None:
+        if item_id not in self.pending:
+            return
+        self.pending.discard(item_id)
+        self._sent.pop(item_id, None)
+        if self._emitting:
+            self.s.emit(
+                event(
+                    "conversation.item.input_audio_transcription.failed",
+                    item_id=item_id,
+                    content_index=0,
+                    error={
+                        "type": "transcription_error",
+                        "code": code,
+                        "message": message,
+                        "param": None,
+                    },
+                )
+            )
+        self.s.transcript_settled(item_id)

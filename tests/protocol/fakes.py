@@ -1,0 +1,178 @@
+"""Deterministic fakes for protocol and runner tests: clock, VAD, STT, LLM, TTS, audio."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from realtime2.engine.interfaces import (
+    AudioChunk,
+    Engines,
+    FloatAudio,
+    LLMCapabilities,
+    LLMDone,
+    LLMEvent,
+    LLMRequest,
+    Priority,
+    STTCapabilities,
+    TextDelta,
+    TokenUsage,
+    ToolCallDelta,
+    Transcript,
+    TTSCapabilities,
+    VADCapabilities,
+)
+
+VAD_RATE = 16000
+VAD_FRAME = 512
+
+
+class FakeClock:
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class EnergyVADStream:
+    """Speech probability from frame loudness: a tone is speech, zeros are silence."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.resets = 0
+
+    def speech_probability(self, frame: FloatAudio) -> float:
+        assert frame.shape == (VAD_FRAME,), frame.shape
+        self.frames += 1
+        rms = float(np.sqrt(np.mean(np.square(frame))))
+        return 0.95 if rms > 0.02 else 0.02
+
+    def reset(self) -> None:
+        self.resets += 1
+
+
+class FakeVAD:
+    name = "fake-energy"
+    capabilities = VADCapabilities(sample_rate=VAD_RATE, frame_samples=VAD_FRAME)
+
+    def new_stream(self) -> EnergyVADStream:
+        return EnergyVADStream()
+
+
+def tone(ms: int, rate: int = 24000, amplitude: float = 0.3) -> FloatAudio:
+    t = np.arange(rate * ms // 1000) / rate
+    return (amplitude * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+
+
+def silence(ms: int, rate: int = 24000) -> FloatAudio:
+    return np.zeros(rate * ms // 1000, dtype=np.float32)
+
+
+def pcm16(x: FloatAudio) -> bytes:
+    return bytes(np.clip(np.round(x * 32768), -32768, 32767).astype("<i2").tobytes())
+
+
+def b64(x: FloatAudio) -> str:
+    return base64.b64encode(pcm16(x)).decode()
+
+
+# --- engines ---------------------------------------------------------------------------
+
+
+class FakeSTT:
+    name = "fake-stt"
+    capabilities = STTCapabilities(streaming=False, sample_rate=VAD_RATE, languages=("en",))
+
+    def __init__(self, text: str = "hello there.", delay: float = 0.0) -> None:
+        self.text = text
+        self.delay = delay
+        self.calls: list[tuple[int, Priority]] = []
+
+    async def transcribe(
+        self,
+        audio: FloatAudio,
+        *,
+        language: str | None = None,
+        prompt: str | None = None,
+        priority: Priority = Priority.INTERACTIVE,
+    ) -> Transcript:
+        self.calls.append((len(audio), priority))
+        await asyncio.sleep(self.delay)
+        return Transcript(self.text, "en", len(audio) / VAD_RATE)
+
+
+@dataclass
+class FakeLLM:
+    """Replies with `script` (text pieces, or ToolCallDelta), one delta per step."""
+
+    script: Sequence[str | ToolCallDelta] = ("Hi there. ", "How can ", "I help?")
+    delay: float = 0.0
+    name: str = "fake-llm"
+    capabilities: LLMCapabilities = field(
+        default_factory=lambda: LLMCapabilities(streaming=True, tools=True, context_tokens=2048)
+    )
+    requests: list[LLMRequest] = field(default_factory=list)
+    running: int = 0
+    closed: int = 0
+
+    async def stream(
+        self, request: LLMRequest, *, priority: Priority = Priority.INTERACTIVE
+    ) -> AsyncIterator[LLMEvent]:
+        self.requests.append(request)
+        self.running += 1
+        try:
+            tool = False
+            for piece in self.script:
+                await asyncio.sleep(self.delay)
+                if isinstance(piece, ToolCallDelta):
+                    tool = True
+                    yield piece
+                else:
+                    yield TextDelta(piece)
+            yield LLMDone("tool_calls" if tool else "stop", TokenUsage(12, len(self.script), 4))
+        finally:
+            self.running -= 1
+            self.closed += 1
+
+
+class FakeTTS:
+    """100 ms of tone per sentence at 22.05 kHz, in two chunks."""
+
+    name = "fake-tts"
+    capabilities = TTSCapabilities(streaming=True, sample_rate=22050, voices=("marin", "cedar"))
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.calls: list[tuple[str, str, Priority]] = []
+        self.running = 0
+
+    async def synthesize(
+        self, text: str, *, voice: str, priority: Priority = Priority.INTERACTIVE
+    ) -> AsyncIterator[AudioChunk]:
+        if voice not in self.capabilities.voices:
+            raise ValueError(f"unknown voice {voice}")
+        self.calls.append((text, voice, priority))
+        self.running += 1
+        try:
+            for _ in range(2):
+                await asyncio.sleep(self.delay)
+                yield AudioChunk(pcm16(tone(50, 22050)), 22050)
+        finally:
+            self.running -= 1
+
+
+def fake_engines(**kwargs: object) -> Engines:
+    return Engines(
+        vad=FakeVAD(),
+        stt=kwargs.get("stt", FakeSTT()),  # type: ignore[arg-type]
+        llm=kwargs.get("llm", FakeLLM()),  # type: ignore[arg-type]
+        tts=kwargs.get("tts", FakeTTS()),  # type: ignore[arg-type]
+    )
