@@ -149,6 +149,8 @@ class ResponseState:
         """The runner starts speaking `text`; its audio follows via `audio_delta`."""
         events = self._ensure_message()
         assert self._open is not None
+        if self._text and not self._text[-1].isspace() and not text[:1].isspace():
+            text = " " + text  # sentence chunks arrive stripped
         self.timeline.segments.append((self.audio_ms, text))
         self._text += text
         self._open["content"][0]["transcript"] = self._text

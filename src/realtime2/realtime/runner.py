@@ -1,0 +1,260 @@
+"""`SessionRunner`: one `RealtimeSession` driven by real engines, for any transport.
+
+Transport adapters use five calls and one stream:
+
+    runner = SessionRunner(engines, model="gpt-realtime", kind="realtime", transport="websocket")
+    runner.start()                              # session.created is queued
+    await runner.feed_text(message)             # each client text message
+    await runner.feed_audio(pcm16, rate)        # WebRTC: decoded track audio
+    async for event in runner.events(): ...     # dicts to json.dumps; ends when closed
+    async for frame in runner.audio_out(): ...  # WebRTC only: PlayAudio(pcm16, rate)
+    await runner.close()                        # client gone: cancels all engine work
+
+A WebSocket adapter is two tasks: one reads frames into `feed_text`, one writes `events()`
+to the socket; when either ends it calls `close()`. `runner.closed` (an `asyncio.Event`)
+is set when the session ends by itself (60-minute expiry), so the adapter can close the
+socket. A WebRTC adapter feeds the inbound track into `feed_audio`, plays `audio_out()`,
+and carries `feed_text`/`events()` over the `oai-events` data channel.
+
+Back-pressure: engine output waits while more than `max_queued_events` events are unsent,
+so a slow client slows synthesis instead of growing memory; client input waits likewise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Final
+
+from realtime2.audio.resample import resample
+from realtime2.engine.interfaces import Engines, EngineUnavailableError, Priority
+from realtime2.protocol import commands as cmd
+from realtime2.protocol.session import RealtimeSession, Transport, TurnTiming
+from realtime2.protocol.session_config import SessionType
+from realtime2.realtime.respond import run_response
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_QUEUED: Final = 512
+MAX_TIMER_SLEEP: Final = 0.25
+
+
+class SessionRunner:
+    def __init__(
+        self,
+        engines: Engines,
+        *,
+        model: str | None = None,
+        kind: SessionType = "realtime",
+        transport: Transport = "websocket",
+        clock: Callable[[], float] = time.monotonic,
+        max_queued_events: int = DEFAULT_MAX_QUEUED,
+        max_session_seconds: float | None = None,
+    ) -> None:
+        self.engines = engines
+        vad = engines.vad
+        extra: dict[str, Any] = {}
+        if max_session_seconds is not None:
+            extra["max_session_seconds"] = max_session_seconds
+        self.session = RealtimeSession(
+            vad=vad.new_stream(),
+            vad_rate=vad.capabilities.sample_rate,
+            vad_frame_samples=vad.capabilities.frame_samples,
+            clock=clock,
+            model=model,
+            kind=kind,
+            transport=transport,
+            **extra,
+        )
+        self.closed = asyncio.Event()
+        self._max_queued = max_queued_events
+        self._out: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._audio: asyncio.Queue[cmd.PlayAudio | None] = asyncio.Queue()
+        self._space = asyncio.Event()
+        self._space.set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._responses: dict[str, asyncio.Task[None]] = {}
+        self._partial: asyncio.Task[None] | None = None
+        self._timer: asyncio.Task[None] | None = None
+        self._ended = False
+
+    @property
+    def turn_timings(self) -> list[TurnTiming]:
+        return self.session.turn_timings
+
+    # --- transport API -----------------------------------------------------------------
+
+    def start(self) -> None:
+        self._flush()
+        self._timer = asyncio.get_running_loop().create_task(self._run_timer())
+
+    async def feed_text(self, text: str | bytes) -> None:
+        await self._wait_for_space()
+        self.session.receive_text(text)
+        self._flush()
+
+    async def feed_audio(self, pcm: bytes, sample_rate: int) -> None:
+        await self._wait_for_space()
+        self.session.receive_audio(pcm, sample_rate)
+        self._flush()
+
+    def tick(self) -> None:
+        self.session.tick()
+        self._flush()
+
+    async def events(self) -> AsyncIterator[dict[str, Any]]:
+        while (item := await self._out.get()) is not None:
+            if self._out.qsize() <= self._max_queued:
+                self._space.set()
+            yield item
+
+    async def audio_out(self) -> AsyncIterator[cmd.PlayAudio]:
+        while (frame := await self._audio.get()) is not None:
+            yield frame
+
+    async def close(self) -> None:
+        """Stop everything now; safe to call more than once and from any task."""
+        self.session.close()
+        self._flush()
+        await self._stop_tasks()
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    async def _wait_for_space(self) -> None:
+        while self._out.qsize() > self._max_queued and not self._ended:
+            self._space.clear()
+            await self._space.wait()
+
+    async def _pump(self) -> None:
+        self._flush()
+        await self._wait_for_space()
+
+    def _flush(self) -> None:
+        """Queue the session's events and execute its commands (never blocks)."""
+        if self._ended:
+            self.session.events_to_send()
+            self.session.commands()
+            return
+        for event in self.session.events_to_send():
+            self._out.put_nowait(event)
+        for command in self.session.commands():
+            self._execute(command)
+
+    def _execute(self, command: cmd.Command) -> None:
+        if isinstance(command, cmd.TranscribeTurn):
+            self._spawn(self._transcribe(command))
+        elif isinstance(command, cmd.TranscribePartial):
+            if self._partial is not None:
+                self._partial.cancel()
+            self._partial = self._spawn(self._transcribe_partial(command))
+        elif isinstance(command, cmd.StartResponse):
+            self._responses[command.response_id] = self._spawn(self._respond(command))
+        elif isinstance(command, cmd.CancelResponse):
+            task = self._responses.pop(command.response_id, None)
+            if task is not None:
+                task.cancel()
+        elif isinstance(command, cmd.PlayAudio):
+            self._audio.put_nowait(command)
+        elif isinstance(command, cmd.ClearAudio):
+            self._drop_audio(command.response_id)
+        elif isinstance(command, cmd.CloseSession):
+            self._end(command.reason)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _drop_audio(self, response_id: str) -> None:
+        kept = []
+        while not self._audio.empty():
+            frame = self._audio.get_nowait()
+            if frame is not None and frame.response_id != response_id:
+                kept.append(frame)
+        for frame in kept:
+            self._audio.put_nowait(frame)
+
+    def _end(self, reason: str) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        log.info("realtime session %s ended (%s)", self.session.id, reason)
+        self._out.put_nowait(None)
+        self._audio.put_nowait(None)
+        self._space.set()
+        self.closed.set()
+        current = asyncio.current_task()
+        for task in [*self._tasks, self._timer]:
+            if task is not None and task is not current:
+                task.cancel()
+
+    async def _stop_tasks(self) -> None:
+        tasks = [t for t in [*self._tasks, self._timer] if t is not None]
+        current = asyncio.current_task()
+        tasks = [t for t in tasks if t is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run_timer(self) -> None:
+        while not self._ended:
+            deadline = self.session.next_deadline()
+            wait = MAX_TIMER_SLEEP if deadline is None else deadline - self.session.clock()
+            await asyncio.sleep(min(MAX_TIMER_SLEEP, max(0.0, wait)))
+            self.tick()
+
+    # --- engine work -----------------------------------------------------------------------
+
+    def _stt_audio(self, audio: Any, rate: int) -> Any:
+        stt_rate = self.engines.stt.capabilities.sample_rate
+        return audio if rate == stt_rate else resample(audio, rate, stt_rate)
+
+    async def _transcribe(self, c: cmd.TranscribeTurn) -> None:
+        try:
+            result = await self.engines.stt.transcribe(
+                self._stt_audio(c.audio, c.sample_rate),
+                language=c.language,
+                prompt=c.prompt,
+                priority=Priority.INTERACTIVE,
+            )
+        except EngineUnavailableError as exc:
+            self.session.on_transcript_failed(c.item_id, exc.code, "Transcription unavailable.")
+        except Exception:
+            log.exception("transcription failed in session %s", self.session.id)
+            self.session.on_transcript_failed(
+                c.item_id, "transcription_failed", "Transcription failed."
+            )
+        else:
+            self.session.on_transcript_done(c.item_id, result.text.strip(), result.audio_seconds)
+        self._flush()
+
+    async def _transcribe_partial(self, c: cmd.TranscribePartial) -> None:
+        try:
+            result = await self.engines.stt.transcribe(
+                self._stt_audio(c.audio, c.sample_rate),
+                language=c.language,
+                priority=Priority.INTERACTIVE,
+            )
+        except Exception:
+            # Only a hint for semantic VAD: without it the turn ends at the default window.
+            log.warning("partial transcription failed in session %s", self.session.id)
+            return
+        self.session.on_partial_transcript(c.item_id, result.text)
+        self._flush()
+
+    async def _respond(self, c: cmd.StartResponse) -> None:
+        try:
+            await run_response(self.engines, self.session, c, self._pump)
+        except asyncio.CancelledError:
+            raise
+        except EngineUnavailableError as exc:
+            self.session.on_response_failed(c.response_id, exc.code, "An engine is unavailable.")
+        except Exception:
+            log.exception("response failed in session %s", self.session.id)
+            self.session.on_response_failed(c.response_id, "engine_error", "The response failed.")
+        finally:
+            self._responses.pop(c.response_id, None)
+            self._flush()
