@@ -171,8 +171,13 @@ class ServerProcess:
 
 
 def start_server(
-    tmp_path: Path, env: dict[str, str], *, args: tuple[str, ...] = (), ready_path: str = "/healthz",
-    timeout: float = 120.0, name: str = "server",
+    tmp_path: Path,
+    env: dict[str, str],
+    *,
+    args: tuple[str, ...] = (),
+    ready_path: str = "/healthz",
+    timeout: float = 120.0,
+    name: str = "server",
 ) -> ServerProcess:
     port = free_port()
     log_path = tmp_path / f"{name}.log"

@@ -15,12 +15,19 @@ def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env.pop("REALTIME2_DATABASE_URL", None)
     return subprocess.run(
         [sys.executable, "-m", "realtime2.cli", *args],
-        env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
     )
 
 
 def test_user_credit_and_key_lifecycle(tmp_path: Path) -> None:
-    assert cli(tmp_path, "users", "create", "ann@example.com", "--password", "s3cret-pass").returncode == 0
+    assert (
+        cli(tmp_path, "users", "create", "ann@example.com", "--password", "s3cret-pass").returncode
+        == 0
+    )
     grant = cli(tmp_path, "credits", "grant", "ann@example.com", "250")
     assert grant.returncode == 0 and "balance 250" in grant.stdout
     created = cli(tmp_path, "keys", "create", "ann@example.com", "--name", "laptop")

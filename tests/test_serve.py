@@ -20,7 +20,9 @@ def test_bootstrap_demo_then_me(tmp_path: Path) -> None:
         kept = (tmp_path / "data" / "demo-credentials.txt").read_text()
         assert key.group(0) in kept
         assert (tmp_path / "data" / "demo-credentials.txt").stat().st_mode & 0o077 == 0
-        httpx.get(server.url + "/api/realtime2/me", headers={"Authorization": f"Bearer {key.group(0)}"})
+        httpx.get(
+            server.url + "/api/realtime2/me", headers={"Authorization": f"Bearer {key.group(0)}"}
+        )
     finally:
         server.stop()
     log = server.log()

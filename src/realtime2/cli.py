@@ -12,8 +12,8 @@ from realtime2.accounts.keys import KeyNotFoundError
 from realtime2.accounts.ledger import InsufficientCreditsError
 from realtime2.accounts.users import UnknownUserError, UserExistsError
 from realtime2.config import Settings, get_settings
-from realtime2.db.models import User
 from realtime2.db.migrate import upgrade
+from realtime2.db.models import User
 from realtime2.state import Services
 
 
@@ -48,7 +48,9 @@ async def cmd_credits_grant(services: Services, args: argparse.Namespace) -> Non
     user = await _require_user(services, args.email)
     try:
         balance = await services.ledger.top_up(
-            user.id, args.units, kind="topup" if args.units > 0 else "adjustment",
+            user.id,
+            args.units,
+            kind="topup" if args.units > 0 else "adjustment",
             details={"source": "cli"},
         )
     except (InsufficientCreditsError, ValueError) as exc:
@@ -103,8 +105,10 @@ async def cmd_limits_set(services: Services, args: argparse.Namespace) -> None:
         if value is not None and value < 0:
             raise CliError("limits must be >= 0")
     user = await services.users.set_limits(user.id, rpm=args.rpm, max_sessions=args.max_sessions)
-    print(f"{user.email}: rpm {user.rpm_limit or 'default'}, "
-          f"max sessions {user.max_sessions or 'default'}")
+    print(
+        f"{user.email}: rpm {user.rpm_limit or 'default'}, "
+        f"max sessions {user.max_sessions or 'default'}"
+    )
 
 
 async def cmd_migrate(services: Services, args: argparse.Namespace) -> None:
@@ -193,8 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the server")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
-    p.add_argument("--bootstrap-demo", action="store_true",
-                   help="create a demo user, credits and key on first start")
+    p.add_argument(
+        "--bootstrap-demo",
+        action="store_true",
+        help="create a demo user, credits and key on first start",
+    )
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(run=cmd_migrate)
 

@@ -19,7 +19,7 @@ async def test_key_format_entropy_and_storage(services: Services) -> None:
     assert 43 * math.log2(64) >= 128  # 258 bits of alphabet capacity, 256 random
     async with services.db.sessions() as session:
         rows = (await session.execute(text("SELECT prefix, key_hash FROM api_keys"))).all()
-    (prefix, key_hash), = rows
+    ((prefix, key_hash),) = rows
     assert acct.key.startswith(prefix) and len(prefix) == len("sk-gptr2-") + 6
     assert acct.key not in key_hash and len(key_hash) == 64
 
@@ -51,8 +51,14 @@ async def test_authenticate_and_revoke_by_each_reference(services: Services) -> 
 
 @pytest.mark.parametrize(
     "raw",
-    ["", "sk-gptr2-", "sk-gptr2-short", "sk-other-" + "a" * 43, "sk-gptr2-" + "a" * 42 + "!",
-     "sk-gptr2-" + "a" * 44],
+    [
+        "",
+        "sk-gptr2-",
+        "sk-gptr2-short",
+        "sk-other-" + "a" * 43,
+        "sk-gptr2-" + "a" * 42 + "!",
+        "sk-gptr2-" + "a" * 44,
+    ],
 )
 async def test_malformed_keys(services: Services, raw: str) -> None:
     with pytest.raises(InvalidApiKeyError, match="malformed"):

@@ -130,5 +130,5 @@ async def test_same_idempotency_key_concurrently_charges_once(services: Services
         return_exceptions=True,
     )
     assert all(not isinstance(r, BaseException) for r in results), results
-    assert (await services.ledger.balance(services_user := acct.user_id)).posted == 40
-    await assert_reconciled(services.ledger, services_user)
+    assert (await services.ledger.balance(acct.user_id)).posted == 40
+    await assert_reconciled(services.ledger, acct.user_id)

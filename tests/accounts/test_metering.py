@@ -22,8 +22,13 @@ class FakeClock:
 
 def meter(svc: Services, user_id: int, clock: FakeClock, **policy: float) -> SessionMeter:
     return SessionMeter(
-        svc.ledger, user_id=user_id, model="realtime-mini", rate=4, reference="sess_1",
-        policy=MeterPolicy(**policy), clock=clock,
+        svc.ledger,
+        user_id=user_id,
+        model="realtime-mini",
+        rate=4,
+        reference="sess_1",
+        policy=MeterPolicy(**policy),
+        clock=clock,
     )
 
 

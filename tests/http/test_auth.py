@@ -42,7 +42,7 @@ async def test_no_key_is_unauthorized(client: httpx.AsyncClient) -> None:
         {"Authorization": "Basic dXNlcjpwYXNz"},
         {"x-api-key": "sk-gptr2-tooshort"},
         {"x-api-key": "sk-gptr2-" + "Z" * 43},  # well formed, unknown
-        {"Authorization": "Bearer sk-gptr2-".encode() + "\u00e9".encode() * 43},  # type: ignore[dict-item]
+        {"Authorization": b"Bearer sk-gptr2-" + "\u00e9".encode() * 43},  # type: ignore[dict-item]
     ],
 )
 async def test_malformed_or_unknown_key(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
@@ -65,7 +65,11 @@ async def test_usage_lists_own_entries_only(
     alice = await new_account(sqlite_services, credits=100)
     bob = await new_account(sqlite_services, credits=7)
     hold = await sqlite_services.ledger.place_hold(
-        alice.user_id, 10, model="starter-voice", reference="r", ttl_seconds=60,
+        alice.user_id,
+        10,
+        model="starter-voice",
+        reference="r",
+        ttl_seconds=60,
         api_key_id=alice.key_id,
     )
     await sqlite_services.ledger.capture(hold.id, 4, final=True, idempotency_key="k", seconds=4)
@@ -74,7 +78,9 @@ async def test_usage_lists_own_entries_only(
     assert kinds == ["release", "capture", "hold", "topup"]
     capture = body["data"][1]
     assert (capture["amount"], capture["model"], capture["api_key_id"]) == (
-        4, "starter-voice", alice.key_id
+        4,
+        "starter-voice",
+        alice.key_id,
     )
     bob_body = (await client.get("/api/realtime2/usage", headers={"x-api-key": bob.key})).json()
     assert [e["amount"] for e in bob_body["data"]] == [7]

@@ -194,9 +194,7 @@ class Ledger:
                 expires_at=now + timedelta(seconds=ttl_seconds),
             )
             session.add(hold)
-            self._entry(
-                session, user_id, "hold", amount, key, hold=hold, api_key_id=api_key_id
-            )
+            self._entry(session, user_id, "hold", amount, key, hold=hold, api_key_id=api_key_id)
             account.held += amount
             return HoldView.of(hold)
 
@@ -262,8 +260,16 @@ class Ledger:
             beyond = min(amount - from_hold, account.posted - account.held)
             charged = from_hold + beyond
             released = hold.amount - from_hold if final else 0
-            common = {"hold": hold, "seconds": seconds, "details": details}
-            self._entry(session, hold.user_id, "capture", charged, idempotency_key, **common)
+            self._entry(
+                session,
+                hold.user_id,
+                "capture",
+                charged,
+                idempotency_key,
+                hold=hold,
+                seconds=seconds,
+                details=details,
+            )
             if beyond:
                 # The overage is reserved and captured at once, so the ledger sums stay exact.
                 account.held += beyond

@@ -101,8 +101,9 @@ class Users:
         """The user if the password matches, else None (in constant-ish time)."""
         user = await self.by_email(email) if len(password) <= 1024 else None
         try:
-            _hasher.verify(user.password_hash if user and user.password_hash else _DUMMY_HASH,
-                           password)
+            _hasher.verify(
+                user.password_hash if user and user.password_hash else _DUMMY_HASH, password
+            )
         except (VerificationError, InvalidHashError):
             return None
         return user if user and user.password_hash else None

@@ -88,10 +88,13 @@ async def authenticate(conn: HTTPConnection) -> Principal:
 
 async def require_principal(request: Request) -> Principal:
     principal = await authenticate(request)
-    if principal.via == "session" and request.method not in _SAFE_METHODS:
-        # Cookie-authenticated writes must prove they come from our own pages.
-        if request.headers.get(CSRF_HEADER) != principal.csrf_token:
-            raise ApiError(403, "csrf_failed", "Missing or wrong CSRF token.")
+    # Cookie-authenticated writes must prove they come from our own pages.
+    if (
+        principal.via == "session"
+        and request.method not in _SAFE_METHODS
+        and request.headers.get(CSRF_HEADER) != principal.csrf_token
+    ):
+        raise ApiError(403, "csrf_failed", "Missing or wrong CSRF token.")
     return principal
 
 
