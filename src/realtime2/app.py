@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from realtime2 import __version__
 from realtime2.config import Settings, get_settings
 from realtime2.errors import install_error_handlers
-from realtime2.http import account, health
+from realtime2.http import account, dashboard, health
 from realtime2.state import Services
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.state.services = services or Services.build(settings)
     install_error_handlers(app)
-    for module in (health, account):
+    for module in (health, account, dashboard):
         app.include_router(module.router)
     return app
