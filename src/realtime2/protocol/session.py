@@ -245,18 +245,21 @@ class RealtimeSession:
         self.input.set_detector(TurnDetector(params))
 
     def _append_b64(self, audio: str) -> None:
-        if len(audio) > MAX_APPEND_BYTES * 4 // 3 + 4:
-            raise ProtocolError(
-                "input_audio_buffer_append_too_large",
-                "An input_audio_buffer.append event may carry at most 15 MB of audio.",
-                param="audio",
-            )
+        too_large = ProtocolError(
+            "input_audio_buffer_append_too_large",
+            "An input_audio_buffer.append event may carry at most 15 MB of audio.",
+            param="audio",
+        )
+        if len(audio) > (MAX_APPEND_BYTES + 3) * 4 // 3 + 8:
+            raise too_large  # cheap check before decoding anything huge
         try:
             data = base64.b64decode(audio, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise ProtocolError(
                 "invalid_base64", "The 'audio' field is not valid base64.", param="audio"
             ) from exc
+        if len(data) > MAX_APPEND_BYTES:
+            raise too_large
         fmt = self.settings.input_format
         self._append(audio_formats.decode(data, fmt), audio_formats.format_rate(fmt))
 
