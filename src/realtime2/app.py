@@ -14,6 +14,8 @@ from realtime2.config import Settings, get_settings
 from realtime2.errors import install_error_handlers
 from realtime2.http import account, dashboard, health
 from realtime2.state import Services
+from realtime2.transports import websocket
+from realtime2.transports.admission import SessionSlots
 
 log = logging.getLogger(__name__)
 HOLD_SWEEP_SECONDS = 30.0
@@ -37,6 +39,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc: Services = app.state.services
+        if svc.engines is None and svc.settings.load_engines:
+            from realtime2.engine.registry import EngineHost
+
+            svc.engines = EngineHost()
+            svc.engines.start()
         sweeper = asyncio.create_task(_sweep_expired_holds(svc))
         try:
             yield
@@ -53,7 +60,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         lifespan=lifespan,
     )
     app.state.services = services or Services.build(settings)
+    app.state.session_slots = SessionSlots(settings.max_sessions, settings.max_sessions_per_user)
     install_error_handlers(app)
-    for module in (health, account, dashboard):
+    for module in (health, account, dashboard, websocket):
         app.include_router(module.router)
     return app

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     # Holds expire if their owner never renews or settles them (a crashed process).
     hold_ttl_seconds: int = 180
     log_level: str = "info"
+    # Load the voice engines at start-up (tests of the accounts layer turn this off).
+    load_engines: bool = True
+    # Concurrent realtime sessions: per process, and per user unless a user has their own.
+    max_sessions: int = 1000
+    max_sessions_per_user: int = 50
 
     def resolved_rates(self) -> dict[str, int]:
         return {**DEFAULT_RATES, **self.rates}

@@ -1,0 +1,46 @@
+"""Admission control: per-process and per-user limits on concurrent realtime sessions.
+
+New sessions beyond a limit are refused with a clear error; sessions already running are
+never degraded by a newcomer. Counts are per process (several replicas each enforce their
+own share).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from realtime2.errors import ApiError
+
+
+class SessionSlots:
+    def __init__(self, max_sessions: int, max_per_user: int) -> None:
+        self.max_sessions = max_sessions
+        self.max_per_user = max_per_user
+        self.active = 0
+        self._per_user: Counter[int] = Counter()
+
+    def acquire(self, user_id: int, user_limit: int | None = None) -> None:
+        """Take a slot or raise ApiError; pair every success with `release`."""
+        limit = user_limit if user_limit else self.max_per_user
+        if self.active >= self.max_sessions:
+            raise ApiError(
+                503,
+                "server_busy",
+                f"This server is at its limit of {self.max_sessions} concurrent sessions.",
+                headers={"Retry-After": "5"},
+            )
+        if self._per_user[user_id] >= limit:
+            raise ApiError(
+                429,
+                "too_many_sessions",
+                f"At most {limit} concurrent sessions per user.",
+                headers={"Retry-After": "5"},
+            )
+        self.active += 1
+        self._per_user[user_id] += 1
+
+    def release(self, user_id: int) -> None:
+        self.active -= 1
+        self._per_user[user_id] -= 1
+        if self._per_user[user_id] <= 0:
+            del self._per_user[user_id]

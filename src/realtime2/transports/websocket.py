@@ -1,0 +1,191 @@
+"""`GET /v1/realtime`: the OpenAI Realtime protocol over WebSocket.
+
+Everything that can refuse a session happens before the socket is accepted, and is answered
+as an HTTP response with the JSON error body: authentication (401), model (400), engine
+readiness (503), session limits (429/503) and the credit hold (402). After that this module
+is a thin adapter: socket frames into the `SessionRunner`, its events back out, and a meter
+that renews the hold while the session runs and settles it however the session ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from realtime2.accounts.ledger import InsufficientCreditsError
+from realtime2.accounts.metering import SessionMeter
+from realtime2.accounts.pricing import TRANSCRIPTION, rate_for
+from realtime2.engine.interfaces import Engines, EngineUnavailableError
+from realtime2.errors import ApiError
+from realtime2.http.auth import Principal, authenticate, services_of
+from realtime2.protocol.models import (
+    UnsupportedModelError,
+    resolve_realtime_model,
+    resolve_transcription_model,
+)
+from realtime2.protocol.server_events import error_event
+from realtime2.realtime.runner import SessionRunner
+from realtime2.state import Services
+from realtime2.transports.admission import SessionSlots
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+ENGINE_WAIT_SECONDS = 60.0
+
+
+def insufficient_credits() -> ApiError:
+    return ApiError(402, "insufficient_credits", "The balance is too low to start a session.")
+
+
+async def _refuse(websocket: WebSocket, error: ApiError) -> None:
+    """Answer the handshake with an HTTP error (the client sees status and JSON body)."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(error.response())
+    else:  # servers without the denial extension: close with a policy violation
+        await websocket.close(code=1008, reason=error.code)
+
+
+def _selected_subprotocol(websocket: WebSocket) -> str | None:
+    offered = websocket.scope.get("subprotocols", [])
+    return "realtime" if "realtime" in offered else None
+
+
+async def _engines(services: Services) -> Engines:
+    if services.engines is None:
+        raise ApiError(503, "engine_unavailable", "No voice engine is configured.")
+    try:
+        engines: Engines = await services.engines.wait_ready(timeout=ENGINE_WAIT_SECONDS)
+    except EngineUnavailableError as exc:
+        raise ApiError(503, exc.code, str(exc)) from None
+    return engines
+
+
+def _session_kind(websocket: WebSocket) -> tuple[str, str, str]:
+    """(kind, client model name, billing model) from the query string."""
+    params = websocket.query_params
+    model = params.get("model")
+    if params.get("intent") == "transcription":
+        # livekit sends intent and a realtime model name together; either is fine.
+        if model and not _is_realtime_name(model):
+            resolve_transcription_model(model)
+        return "transcription", model or "", TRANSCRIPTION
+    tier = resolve_realtime_model(model)
+    return "realtime", model or tier, tier
+
+
+def _is_realtime_name(model: str) -> bool:
+    try:
+        resolve_realtime_model(model)
+    except UnsupportedModelError:
+        return False
+    return True
+
+
+@router.websocket("/v1/realtime")
+async def realtime_websocket(websocket: WebSocket) -> None:
+    services = services_of(websocket)
+    try:
+        principal = await authenticate(websocket)
+        try:
+            kind, client_model, billing_model = _session_kind(websocket)
+        except UnsupportedModelError as exc:
+            raise ApiError(400, "unsupported_model", str(exc), param="model") from None
+        engines = await _engines(services)
+        user = await services.users.get(principal.user_id)
+        slots: SessionSlots = websocket.app.state.session_slots
+        slots.acquire(principal.user_id, user.max_sessions if user else None)
+    except ApiError as error:
+        await _refuse(websocket, error)
+        return
+    try:
+        reference = f"rt_{secrets.token_hex(10)}"
+        meter = SessionMeter(
+            services.ledger,
+            user_id=principal.user_id,
+            model=billing_model,
+            rate=rate_for(billing_model, services.settings.resolved_rates()),
+            reference=reference,
+            api_key_id=principal.key_id,
+        )
+        try:
+            await meter.start()
+        except InsufficientCreditsError:
+            await _refuse(websocket, insufficient_credits())
+            return
+        try:
+            await websocket.accept(subprotocol=_selected_subprotocol(websocket))
+            runner = SessionRunner(
+                engines,
+                model=client_model or None,
+                kind="transcription" if kind == "transcription" else "realtime",
+                transport="websocket",
+            )
+            await _serve(websocket, runner, meter, principal)
+        finally:
+            await meter.settle(reason="closed")
+    finally:
+        slots.release(principal.user_id)
+
+
+async def _serve(
+    websocket: WebSocket, runner: SessionRunner, meter: SessionMeter, principal: Principal
+) -> None:
+    send_lock = asyncio.Lock()
+
+    async def send(message: dict[str, Any]) -> None:
+        async with send_lock:
+            await websocket.send_text(json.dumps(message, separators=(",", ":")))
+
+    async def read() -> None:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("text")
+            if data is None:
+                data = message.get("bytes") or b""
+            await runner.feed_text(data)
+
+    async def write() -> None:
+        async for event in runner.events():
+            await send(event)
+
+    async def meter_credit() -> None:
+        await meter.keep_alive()
+        # The reserve is spent and cannot be renewed: tell the client, then end cleanly.
+        await send(
+            error_event(
+                "insufficient_credits",
+                "The credit balance ran out; the session is closing.",
+                error_type="insufficient_credits",
+            )
+        )
+
+    runner.start()
+    tasks = {
+        asyncio.create_task(read(), name="ws-read"),
+        asyncio.create_task(write(), name="ws-write"),
+        asyncio.create_task(meter_credit(), name="ws-meter"),
+        asyncio.create_task(runner.closed.wait(), name="ws-closed"),
+    }
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            exc = None if task.cancelled() else task.exception()
+            if exc is not None and not isinstance(exc, WebSocketDisconnect):
+                log.warning("realtime session error: %s", type(exc).__name__)
+    finally:
+        await runner.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if websocket.client_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await websocket.close(code=1000)
