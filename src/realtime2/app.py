@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from realtime2 import __version__
 from realtime2.config import Settings, get_settings
 from realtime2.errors import install_error_handlers
-from realtime2.http import account, dashboard, health
+from realtime2.http import account, dashboard, health, pipeline
 from realtime2.state import Services
 from realtime2.transports import websocket
 from realtime2.transports.admission import SessionSlots
@@ -62,6 +62,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.services = services or Services.build(settings)
     app.state.session_slots = SessionSlots(settings.max_sessions, settings.max_sessions_per_user)
     install_error_handlers(app)
-    for module in (health, account, dashboard, websocket):
+    for module in (health, account, dashboard, pipeline, websocket):
         app.include_router(module.router)
     return app

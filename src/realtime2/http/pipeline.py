@@ -1,0 +1,269 @@
+"""`POST /api/realtime2/pipeline`: the Starter Voice STT → LLM → TTS endpoint.
+
+Billing: the request's `durationSeconds` (or the decoded input length) is only the
+pre-flight estimate; a balance below it gets 402 before any work. A hold covers the
+estimate, the work runs, and the capture charges the measured seconds of input audio plus
+reply audio × the model's rate. A failed request releases its hold.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import math
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.datastructures import FormData, UploadFile
+
+from realtime2.accounts.ledger import InsufficientCreditsError
+from realtime2.accounts.pricing import STARTER_VOICE, rate_for
+from realtime2.audio.decode import AudioDecodeError, decode_audio
+from realtime2.audio.encode import encode_mp3
+from realtime2.engine.interfaces import ChatMessage, Engines, EngineUnavailableError
+from realtime2.engine.voices import DEFAULT_VOICE, VOICES
+from realtime2.errors import ApiError, invalid_request
+from realtime2.http.auth import CurrentPrincipal, services_of
+from realtime2.pipeline.turn import NothingToAnswerError, TurnInput, run_turn
+from realtime2.state import Services
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["pipeline"])
+
+MAX_AUDIO_BYTES = 25 * 1024 * 1024
+MAX_BODY_BYTES = MAX_AUDIO_BYTES + 1024 * 1024
+MAX_TEXT_CHARS = 4000
+MAX_INSTRUCTIONS_CHARS = 4000
+MAX_MESSAGES = 50
+MAX_DURATION_SECONDS = 600.0
+# Reply audio is not known before the work; the estimate assumes at least this much.
+ESTIMATED_REPLY_SECONDS = 5
+ENGINE_WAIT_SECONDS = 60.0
+_FIELDS = {"model", "voice", "text", "audio", "durationSeconds", "messages", "instructions"}
+
+
+@dataclass(frozen=True)
+class PipelineRequest:
+    voice: str
+    text: str
+    audio: bytes | None
+    duration_seconds: float | None
+    messages: list[ChatMessage]
+    instructions: str
+
+
+def unsupported_voice(voice: str) -> ApiError:
+    return ApiError(
+        400,
+        "unsupported_voice",
+        f"Unknown voice {voice[:40]!r}. Supported voices: {', '.join(VOICES)}.",
+        param="voice",
+    )
+
+
+async def read_form(request: Request) -> FormData:
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        raise ApiError(415, "invalid_content_type", "Send the request as multipart/form-data.")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise ApiError(413, "audio_too_large", "The request is larger than 25 MB.", param="audio")
+    try:
+        return await request.form(max_files=1, max_fields=20, max_part_size=MAX_BODY_BYTES)
+    except Exception as exc:  # starlette raises MultiPartException / HTTPException
+        raise invalid_request(f"Could not parse the form: {str(exc)[:200]}") from None
+
+
+def _text_field(form: FormData, name: str, limit: int) -> str:
+    value = form.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise invalid_request(f"{name} must be a text field.", param=name)
+    if len(value) > limit:
+        raise invalid_request(f"{name} is longer than {limit} characters.", param=name)
+    return value
+
+
+def _parse_messages(raw: str) -> list[ChatMessage]:
+    if not raw.strip():
+        return []
+    try:
+        items = json.loads(raw)
+    except json.JSONDecodeError:
+        raise invalid_request("messages must be a JSON list.", param="messages") from None
+    if not isinstance(items, list):
+        raise invalid_request("messages must be a JSON list.", param="messages")
+    if len(items) > MAX_MESSAGES:
+        raise invalid_request(f"At most {MAX_MESSAGES} messages.", param="messages")
+    messages: list[ChatMessage] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise invalid_request(f"messages[{i}] must be an object.", param="messages")
+        role, text = item.get("role"), item.get("text", item.get("content"))
+        if role not in ("user", "assistant") or not isinstance(text, str):
+            raise invalid_request(
+                f"messages[{i}] needs role 'user' or 'assistant' and a text string.",
+                param="messages",
+            )
+        if len(text) > MAX_TEXT_CHARS:
+            raise invalid_request(f"messages[{i}].text is too long.", param="messages")
+        messages.append(ChatMessage(role, text))
+    return messages
+
+
+async def parse_request(form: FormData) -> PipelineRequest:
+    unknown = set(form.keys()) - _FIELDS
+    if unknown:
+        name = sorted(unknown)[0][:40]
+        raise invalid_request(f"Unknown field {name!r}.", param=name)
+    model = _text_field(form, "model", 100)
+    if not model:
+        raise invalid_request("model is required (starter-voice).", param="model")
+    if model != STARTER_VOICE:
+        raise ApiError(
+            400,
+            "unsupported_model",
+            f"This endpoint serves only {STARTER_VOICE}; "
+            "realtime-mini and realtime-pro use /api/realtime2/session.",
+            param="model",
+        )
+    voice = _text_field(form, "voice", 100) or DEFAULT_VOICE
+    if voice not in VOICES:
+        raise unsupported_voice(voice)
+    duration: float | None = None
+    raw_duration = _text_field(form, "durationSeconds", 32)
+    if raw_duration:
+        try:
+            duration = float(raw_duration)
+        except ValueError:
+            raise invalid_request(
+                "durationSeconds must be a number.", param="durationSeconds"
+            ) from None
+        if not (0 <= duration <= MAX_DURATION_SECONDS) or math.isnan(duration):
+            raise invalid_request(
+                f"durationSeconds must be between 0 and {MAX_DURATION_SECONDS:.0f}.",
+                param="durationSeconds",
+            )
+    audio: bytes | None = None
+    upload = form.get("audio")
+    if isinstance(upload, UploadFile):
+        audio = await upload.read(MAX_AUDIO_BYTES + 1)
+        if len(audio) > MAX_AUDIO_BYTES:
+            raise ApiError(413, "audio_too_large", "audio is larger than 25 MB.", param="audio")
+        if not audio:
+            raise invalid_request("audio is empty.", param="audio")
+    elif upload is not None:
+        raise invalid_request("audio must be a file upload.", param="audio")
+    text = _text_field(form, "text", MAX_TEXT_CHARS)
+    if audio is None and not text.strip():
+        raise invalid_request("Send text, audio, or both.", param="text")
+    return PipelineRequest(
+        voice=voice,
+        text=text,
+        audio=audio,
+        duration_seconds=duration,
+        messages=_parse_messages(_text_field(form, "messages", 200_000)),
+        instructions=_text_field(form, "instructions", MAX_INSTRUCTIONS_CHARS),
+    )
+
+
+async def ready_engines(services: Services) -> Engines:
+    if services.engines is None:
+        raise ApiError(503, "engine_unavailable", "No voice engine is configured.")
+    try:
+        engines: Engines = await services.engines.wait_ready(timeout=ENGINE_WAIT_SECONDS)
+    except EngineUnavailableError as exc:
+        raise ApiError(503, exc.code, str(exc)) from None
+    return engines
+
+
+@router.post("/api/realtime2/pipeline")
+async def pipeline(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
+    services = services_of(request)
+    parsed = await parse_request(await read_form(request))
+    engines = await ready_engines(services)
+    rate = rate_for(STARTER_VOICE, services.settings.resolved_rates())
+
+    audio = None
+    if parsed.audio is not None:
+        try:
+            audio, _ = decode_audio(parsed.audio, engines.stt.capabilities.sample_rate)
+        except AudioDecodeError as exc:
+            raise ApiError(400, "invalid_audio", str(exc), param="audio") from None
+    input_estimate = parsed.duration_seconds
+    if input_estimate is None and audio is not None:
+        input_estimate = audio.size / engines.stt.capabilities.sample_rate
+    estimate = (math.ceil(input_estimate or 0) + ESTIMATED_REPLY_SECONDS) * rate
+    reference = f"pipe_{secrets.token_hex(10)}"
+    try:
+        hold = await services.ledger.place_hold(
+            principal.user_id,
+            estimate,
+            model=STARTER_VOICE,
+            reference=reference,
+            ttl_seconds=600,
+            api_key_id=principal.key_id,
+        )
+    except InsufficientCreditsError as exc:
+        raise ApiError(
+            402,
+            "insufficient_credits",
+            f"This request is estimated at {exc.needed} credits; {exc.available} available.",
+        ) from None
+
+    try:
+        result = await run_turn(
+            engines,
+            TurnInput(audio, parsed.text, parsed.messages, parsed.instructions, parsed.voice),
+        )
+        mp3 = encode_mp3(result.pcm, result.sample_rate)
+    except BaseException as exc:
+        await services.ledger.release(hold.id)
+        if isinstance(exc, NothingToAnswerError):
+            raise ApiError(400, "no_speech", str(exc), param="audio") from None
+        if isinstance(exc, ValueError) and "voice" in str(exc):
+            raise unsupported_voice(parsed.voice) from None
+        if isinstance(exc, EngineUnavailableError):
+            raise ApiError(503, exc.code, str(exc)) from None
+        raise
+
+    seconds = math.ceil(result.input_seconds + result.output_seconds - 1e-9)
+    settlement = await services.ledger.capture(
+        hold.id,
+        seconds * rate,
+        final=True,
+        idempotency_key=f"{reference}:capture",
+        seconds=float(seconds),
+        details={
+            "input_seconds": round(result.input_seconds, 3),
+            "output_seconds": round(result.output_seconds, 3),
+        },
+    )
+    log.info(
+        "pipeline %s: in %.2fs out %.2fs charged %d",
+        reference,
+        result.input_seconds,
+        result.output_seconds,
+        settlement.charged,
+    )
+    return {
+        "transcript": result.transcript,
+        "assistantText": result.assistant_text,
+        "audioBase64": base64.b64encode(mp3).decode(),
+        "audioContentType": "audio/mpeg",
+        "model": engines.llm.name,
+        "modelId": STARTER_VOICE,
+        "voice": parsed.voice,
+        "usage": {
+            "seconds": seconds,
+            "inputSeconds": round(result.input_seconds, 3),
+            "outputSeconds": round(result.output_seconds, 3),
+            "credits": settlement.charged,
+            "balance": settlement.balance_after,
+        },
+        "timings": {k: round(v, 4) for k, v in result.timings.items()},
+    }
