@@ -1,0 +1,133 @@
+"""The seed's two curl examples against a real server process on the embedded models:
+text in, and spoken audio (.webm/Opus) in; the MP3 reply, transcribed back, says what
+`assistantText` says, and the credits charged equal the measured seconds."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import httpx
+import numpy as np
+import pytest
+
+from realtime2.audio.decode import decode_audio
+from realtime2.engine.config import EngineSettings
+from realtime2.engine.interfaces import STT
+from realtime2.engine.registry import build_stt
+from tests.conftest import ServerProcess, start_server
+from tests.engine.wer import wer as word_error_rate
+from tests.support.speech import speech
+
+pytestmark = pytest.mark.models
+
+
+def webm_opus(samples: np.ndarray, rate: int) -> bytes:
+    """Encode speech the way a browser's MediaRecorder does: WebM container, Opus codec."""
+    out = io.BytesIO()
+    with av.open(out, "w", format="webm") as container:
+        stream = container.add_stream("libopus", rate=48000)
+        stream.layout = "mono"  # type: ignore[attr-defined]
+        from realtime2.audio.resample import resample
+
+        pcm = (resample(samples, rate, 48000) * 32767).astype(np.int16)
+        for start in range(0, pcm.size, 960):
+            frame = av.AudioFrame.from_ndarray(pcm[None, start : start + 960], "s16", "mono")
+            frame.sample_rate = 48000
+            for packet in stream.encode(frame):  # type: ignore[attr-defined]
+                container.mux(packet)
+        for packet in stream.encode(None):  # type: ignore[attr-defined]
+            container.mux(packet)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
+    tmp = tmp_path_factory.mktemp("pipeline-real")
+    proc = start_server(
+        tmp,
+        {"REALTIME2_DEMO_CREDITS": "5000"},
+        args=("--bootstrap-demo",),
+        ready_path="/readyz",
+        timeout=240,
+    )
+    key = re.search(r"sk-gptr2-[A-Za-z0-9_-]{43}", proc.log())
+    assert key
+    try:
+        yield proc, key.group(0)
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def stt() -> STT:
+    return build_stt(EngineSettings())
+
+
+async def transcribe_mp3(stt: STT, mp3: bytes) -> str:
+    audio, _ = decode_audio(mp3, stt.capabilities.sample_rate)
+    return (await stt.transcribe(audio)).text
+
+
+def normalise(text: str) -> str:
+    return re.sub(r"[^a-z0-9' ]", " ", text.lower())
+
+
+async def test_text_example(server: tuple[ServerProcess, str], stt: STT) -> None:
+    proc, key = server
+    before = httpx.get(proc.url + "/api/realtime2/me", headers={"x-api-key": key}).json()
+    response = httpx.post(
+        proc.url + "/api/realtime2/pipeline",
+        headers={"Authorization": f"Bearer {key}"},
+        data={
+            "model": "starter-voice",
+            "voice": "marin",
+            "text": "Tell me one useful idea in 20 seconds.",
+            "instructions": "You are concise and natural.",
+        },
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["assistantText"].strip()
+    heard = await transcribe_mp3(stt, base64.b64decode(body["audioBase64"]))
+    wer = word_error_rate(normalise(body["assistantText"]), normalise(heard))
+    assert wer <= 0.25, (body["assistantText"], heard, wer)
+    after = httpx.get(proc.url + "/api/realtime2/me", headers={"x-api-key": key}).json()
+    assert before["balance"] - after["balance"] == body["usage"]["credits"]
+    assert body["usage"]["credits"] == body["usage"]["seconds"]
+    out_seconds = body["usage"]["outputSeconds"]
+    assert body["usage"]["seconds"] == int(np.ceil(out_seconds))
+
+
+async def test_audio_example_webm(
+    server: tuple[ServerProcess, str], stt: STT, tmp_path: Path
+) -> None:
+    proc, key = server
+    question = speech("What is the capital of France?", 24000)
+    upload = webm_opus(question, 24000)
+    response = httpx.post(
+        proc.url + "/api/realtime2/pipeline",
+        headers={"x-api-key": key},
+        data={
+            "model": "starter-voice",
+            "voice": "cedar",
+            "durationSeconds": "8",
+            "instructions": "Answer briefly.",
+        },
+        files={"audio": ("voice.webm", upload, "audio/webm")},
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "capital of france" in normalise(body["transcript"])
+    heard = await transcribe_mp3(stt, base64.b64decode(body["audioBase64"]))
+    assert heard.strip()
+    usage = body["usage"]
+    assert usage["inputSeconds"] == pytest.approx(question.size / 24000, abs=0.1)
+    expected = int(np.ceil(usage["inputSeconds"] + usage["outputSeconds"] - 1e-9))
+    assert usage["seconds"] == expected and usage["credits"] == expected
