@@ -79,8 +79,9 @@ def normalise(text: str) -> str:
 
 async def test_text_example(server: tuple[ServerProcess, str], stt: STT) -> None:
     proc, key = server
-    before = httpx.get(proc.url + "/api/realtime2/me", headers={"x-api-key": key}).json()
-    response = httpx.post(
+    http = httpx.AsyncClient(timeout=120)
+    before = (await http.get(proc.url + "/api/realtime2/me", headers={"x-api-key": key})).json()
+    response = await http.post(
         proc.url + "/api/realtime2/pipeline",
         headers={"Authorization": f"Bearer {key}"},
         data={
@@ -89,7 +90,6 @@ async def test_text_example(server: tuple[ServerProcess, str], stt: STT) -> None
             "text": "Tell me one useful idea in 20 seconds.",
             "instructions": "You are concise and natural.",
         },
-        timeout=120,
     )
     assert response.status_code == 200, response.text
     body = response.json()
@@ -97,7 +97,8 @@ async def test_text_example(server: tuple[ServerProcess, str], stt: STT) -> None
     heard = await transcribe_mp3(stt, base64.b64decode(body["audioBase64"]))
     wer = word_error_rate(normalise(body["assistantText"]), normalise(heard))
     assert wer <= 0.25, (body["assistantText"], heard, wer)
-    after = httpx.get(proc.url + "/api/realtime2/me", headers={"x-api-key": key}).json()
+    after = (await http.get(proc.url + "/api/realtime2/me", headers={"x-api-key": key})).json()
+    await http.aclose()
     assert before["balance"] - after["balance"] == body["usage"]["credits"]
     assert body["usage"]["credits"] == body["usage"]["seconds"]
     out_seconds = body["usage"]["outputSeconds"]
@@ -110,18 +111,19 @@ async def test_audio_example_webm(
     proc, key = server
     question = speech("What is the capital of France?", 24000)
     upload = webm_opus(question, 24000)
-    response = httpx.post(
-        proc.url + "/api/realtime2/pipeline",
-        headers={"x-api-key": key},
-        data={
-            "model": "starter-voice",
-            "voice": "cedar",
-            "durationSeconds": "8",
-            "instructions": "Answer briefly.",
-        },
-        files={"audio": ("voice.webm", upload, "audio/webm")},
-        timeout=120,
-    )
+    async with httpx.AsyncClient(timeout=120) as http:
+        response = await http.post(
+            proc.url + "/api/realtime2/pipeline",
+            headers={"x-api-key": key},
+            data={
+                "model": "starter-voice",
+                "voice": "cedar",
+                "durationSeconds": "8",
+                "instructions": "Answer briefly.",
+            },
+            files={"audio": ("voice.webm", upload, "audio/webm")},
+            timeout=120,
+        )
     assert response.status_code == 200, response.text
     body = response.json()
     assert "capital of france" in normalise(body["transcript"])
