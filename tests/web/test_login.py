@@ -122,12 +122,11 @@ class FakeClock:
         return self.now
 
 
-async def test_failed_logins_are_rate_limited_per_email(
-    client: httpx.AsyncClient, sqlite_services: Services
-) -> None:
+async def test_failed_logins_are_rate_limited_per_email(sqlite_services: Services) -> None:
     clock = FakeClock()
-    app = client._transport.app  # type: ignore[attr-defined]
+    app = create_app(sqlite_services.settings, sqlite_services)
     app.state.login_limiter = LoginLimiter(clock=clock)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
     acct = await new_account(sqlite_services)
     for _ in range(10):
         assert (await post_login(client, acct.email, "wrong password!")).status_code == 401
@@ -140,6 +139,7 @@ async def test_failed_logins_are_rate_limited_per_email(
     assert int((await post_login(client, acct.email)).headers["retry-after"]) == 14 * 60
     clock.now += 14 * 60
     assert (await post_login(client, acct.email)).status_code == 303
+    await client.aclose()
 
 
 async def test_failed_logins_are_rate_limited_per_ip(

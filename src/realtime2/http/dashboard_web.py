@@ -81,6 +81,8 @@ def redirect(url: str) -> RedirectResponse:
 
 
 def login_redirect(request: Request) -> RedirectResponse:
+    if request.method != "GET":  # a form post cannot be replayed after login
+        return redirect("/login")
     target = request.url.path
     if request.url.query:
         target += "?" + request.url.query
