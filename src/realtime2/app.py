@@ -12,7 +12,8 @@ from fastapi import FastAPI
 from realtime2 import __version__
 from realtime2.config import Settings, get_settings
 from realtime2.errors import install_error_handlers
-from realtime2.http import account, dashboard, health, pipeline
+from realtime2.calls.registry import CallRegistry
+from realtime2.http import account, calls, charge, client_secrets, dashboard, health, pipeline
 from realtime2.state import Services
 from realtime2.transports import websocket
 from realtime2.transports.admission import SessionSlots
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         try:
             yield
         finally:
+            await app.state.calls.close_all()
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
@@ -61,7 +63,17 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.state.services = services or Services.build(settings)
     app.state.session_slots = SessionSlots(settings.max_sessions, settings.max_sessions_per_user)
+    app.state.calls = CallRegistry()
     install_error_handlers(app)
-    for module in (health, account, dashboard, pipeline, websocket):
+    for module in (
+        health,
+        account,
+        dashboard,
+        pipeline,
+        websocket,
+        calls,
+        charge,
+        client_secrets,
+    ):
         app.include_router(module.router)
     return app

@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     # Concurrent realtime sessions: per process, and per user unless a user has their own.
     max_sessions: int = 1000
     max_sessions_per_user: int = 50
+    # WebRTC: the addresses offered as ICE host candidates (comma-separated; each must be an
+    # address of this machine), and an optional STUN server ("stun:host:port"). Nothing is
+    # contacted unless configured.
+    webrtc_hosts: str = "127.0.0.1"
+    webrtc_stun: str = ""
+
+    def webrtc_host_list(self) -> list[str]:
+        return [h.strip() for h in self.webrtc_hosts.split(",") if h.strip()]
 
     def resolved_rates(self) -> dict[str, int]:
         return {**DEFAULT_RATES, **self.rates}

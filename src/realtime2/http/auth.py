@@ -1,5 +1,8 @@
 """Request authentication: an API key (`Authorization: Bearer`, `x-api-key`, or for
 browser WebSockets the `openai-insecure-api-key.` subprotocol) or a dashboard login cookie.
+Realtime routes (`RealtimePrincipal`, `authenticate(..., allow_client_secret=True)`) also
+accept a short-lived `ek_…` client secret; it never works anywhere else, so it cannot mint
+secrets or manage keys.
 
 Every route that does work depends on `require_principal`, so authentication always runs
 before any work (and, for WebSockets, before the socket is accepted).
@@ -8,12 +11,13 @@ before any work (and, for WebSockets, before the socket is accepted).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
 from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 
+from realtime2.accounts.client_secrets import ClientSecrets, looks_like_client_secret
 from realtime2.accounts.keys import InvalidApiKeyError
 from realtime2.errors import ApiError
 from realtime2.state import Services
@@ -29,8 +33,10 @@ class Principal:
     user_id: int
     email: str
     key_id: str | None  # None for a dashboard login
-    via: Literal["api_key", "session"]
+    via: Literal["api_key", "session", "client_secret"]
     csrf_token: str | None = None
+    # A client secret's bound session configuration, applied to sessions it opens.
+    session_config: dict[str, Any] | None = None
 
 
 def services_of(conn: HTTPConnection) -> Services:
@@ -69,9 +75,22 @@ def unauthorized() -> ApiError:
     )
 
 
-async def authenticate(conn: HTTPConnection) -> Principal:
+async def authenticate(conn: HTTPConnection, *, allow_client_secret: bool = False) -> Principal:
     services = services_of(conn)
     raw = extract_api_key(conn.headers)
+    if raw is not None and allow_client_secret and looks_like_client_secret(raw):
+        store = ClientSecrets(services.db, services.keys.hash)
+        try:
+            secret = await store.authenticate(raw)
+        except InvalidApiKeyError:
+            raise invalid_api_key() from None
+        return Principal(
+            secret.user_id,
+            secret.email,
+            secret.api_key_id,
+            "client_secret",
+            session_config=secret.session,
+        )
     if raw is not None:
         try:
             owner = await services.keys.authenticate(raw)
@@ -87,7 +106,15 @@ async def authenticate(conn: HTTPConnection) -> Principal:
 
 
 async def require_principal(request: Request) -> Principal:
-    principal = await authenticate(request)
+    return await _require(request, allow_client_secret=False)
+
+
+async def require_realtime_principal(request: Request) -> Principal:
+    return await _require(request, allow_client_secret=True)
+
+
+async def _require(request: Request, *, allow_client_secret: bool) -> Principal:
+    principal = await authenticate(request, allow_client_secret=allow_client_secret)
     # Cookie-authenticated writes must prove they come from our own pages.
     if (
         principal.via == "session"
@@ -99,3 +126,5 @@ async def require_principal(request: Request) -> Principal:
 
 
 CurrentPrincipal = Annotated[Principal, Depends(require_principal)]
+# Realtime routes: an API key, a login, or a client secret.
+RealtimePrincipal = Annotated[Principal, Depends(require_realtime_principal)]

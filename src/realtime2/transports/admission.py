@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+from realtime2.engine.interfaces import Engines, EngineUnavailableError
 from realtime2.errors import ApiError
+from realtime2.state import Services
 
 
 class SessionSlots:
@@ -44,3 +46,17 @@ class SessionSlots:
         self._per_user[user_id] -= 1
         if self._per_user[user_id] <= 0:
             del self._per_user[user_id]
+
+
+ENGINE_WAIT_SECONDS = 60.0
+
+
+async def ready_engines(services: Services) -> Engines:
+    """The loaded engines, waiting while they load; 503 when none can serve."""
+    if services.engines is None:
+        raise ApiError(503, "engine_unavailable", "No voice engine is configured.")
+    try:
+        engines: Engines = await services.engines.wait_ready(timeout=ENGINE_WAIT_SECONDS)
+    except EngineUnavailableError as exc:
+        raise ApiError(503, exc.code, str(exc)) from None
+    return engines

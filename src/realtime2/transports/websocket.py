@@ -22,6 +22,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from realtime2.accounts.ledger import InsufficientCreditsError
 from realtime2.accounts.metering import SessionMeter
 from realtime2.accounts.pricing import TRANSCRIPTION, rate_for
+from realtime2.calls.session_config import check_session
 from realtime2.engine.interfaces import Engines, EngineUnavailableError
 from realtime2.errors import ApiError
 from realtime2.http.auth import Principal, authenticate, services_of
@@ -34,6 +35,7 @@ from realtime2.protocol.server_events import error_event
 from realtime2.realtime.runner import SessionRunner
 from realtime2.state import Services
 from realtime2.transports.admission import SessionSlots
+from realtime2.transports.webrtc.sideband import attach_sideband
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -90,9 +92,13 @@ def _is_realtime_name(model: str) -> bool:
 
 @router.websocket("/v1/realtime")
 async def realtime_websocket(websocket: WebSocket) -> None:
+    call_id = websocket.query_params.get("call_id")
+    if call_id is not None:  # a sideband connection to a running WebRTC call
+        await attach_sideband(websocket, call_id)
+        return
     services = services_of(websocket)
     try:
-        principal = await authenticate(websocket)
+        principal = await authenticate(websocket, allow_client_secret=True)
         try:
             kind, client_model, billing_model = _session_kind(websocket)
         except UnsupportedModelError as exc:
@@ -127,6 +133,8 @@ async def realtime_websocket(websocket: WebSocket) -> None:
                 kind="transcription" if kind == "transcription" else "realtime",
                 transport="websocket",
             )
+            if principal.session_config is not None:  # a client secret's bound config
+                await runner.feed_text(check_session(principal.session_config).update_event())
             await _serve(websocket, runner, meter, principal)
         finally:
             await meter.settle(reason="closed")

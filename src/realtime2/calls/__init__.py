@@ -1,0 +1,1 @@
+"""WebRTC calls: opening them (admission), the in-process registry, their DB records."""

@@ -1,0 +1,78 @@
+"""Session configuration sent over HTTP (call creation, client secrets), checked up front.
+
+The same rules as a `session.update` on the wire apply (the protocol core's parser and
+`SessionSettings.apply`), but a bad config is answered with HTTP 400 before any work
+instead of an `error` event on a session that already exists.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from realtime2.errors import ApiError
+from realtime2.protocol import client_events as ce
+from realtime2.protocol.models import (
+    DEFAULT_MODEL,
+    UnsupportedModelError,
+    resolve_realtime_model,
+)
+from realtime2.protocol.server_events import ProtocolError
+from realtime2.protocol.session_config import SessionSettings, SessionType, default_session
+
+SESSION_SECONDS = 60 * 60
+
+
+@dataclass(frozen=True)
+class CheckedSession:
+    kind: SessionType
+    model: str | None  # the realtime model the config names, if any
+    config: dict[str, Any]  # as sent, with `type` filled in
+    rendered: dict[str, Any]  # the effective session object (OpenAI's shape)
+
+    def update_event(self) -> str:
+        """The `session.update` a runner applies before its first turn."""
+        return json.dumps({"type": "session.update", "session": self.config})
+
+
+def check_session(config: Any, *, param: str = "session") -> CheckedSession:
+    """Validate a session object; raise ApiError 400 naming the offending field."""
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        raise ApiError(400, "invalid_value", f"'{param}' must be a JSON object.", param=param)
+    config = {"type": "realtime", **config}
+    parsed = ce.parse_client_event(json.dumps({"type": "session.update", "session": config}))
+    if isinstance(parsed, ce.ParseError):
+        raise ApiError(400, parsed.code, parsed.message, param=_param(param, parsed.param))
+    assert isinstance(parsed, ce.SessionUpdate)
+    kind: SessionType = "transcription" if config["type"] == "transcription" else "realtime"
+    model = config.get("model") if kind == "realtime" else None
+    if model is not None:
+        try:
+            resolve_realtime_model(model)
+        except UnsupportedModelError as exc:
+            raise ApiError(400, "unsupported_model", str(exc), param=f"{param}.model") from None
+    settings = SessionSettings(
+        default_session(
+            kind,
+            model=model or DEFAULT_MODEL,
+            session_id=f"sess_{secrets.token_hex(10)}",
+            expires_at=int(time.time()) + SESSION_SECONDS,
+        )
+    )
+    try:
+        settings.apply(parsed.session, voice_locked=False)
+    except ProtocolError as exc:
+        raise ApiError(400, exc.code, exc.message, param=_param(param, exc.param)) from None
+    return CheckedSession(kind, model, config, settings.render())
+
+
+def _param(prefix: str, inner: str | None) -> str:
+    if not inner:
+        return prefix
+    inner = inner.removeprefix("session.").removeprefix("session")
+    return f"{prefix}.{inner}" if inner else prefix

@@ -1,0 +1,76 @@
+"""`POST /api/realtime2/charge {model, callId}`: settle what a WebRTC call has used so far.
+
+The server meters every call itself from connection to hang-up, so this endpoint only
+brings the capture forward: it charges the seconds not yet charged (at least the seed's
+120-second minimum per call), never the same seconds twice. A call whose client never
+calls it is billed in full when it ends.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from realtime2.calls.lookup import find_call
+from realtime2.errors import ApiError, invalid_request
+from realtime2.http.auth import RealtimePrincipal, services_of
+from realtime2.protocol.models import MINI, PRO
+from realtime2.transports.webrtc.call import ChargeResult, WebRtcCall
+
+router = APIRouter(tags=["webrtc"])
+MAX_BODY_BYTES = 16 * 1024
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, "request_too_large", "The request body is too large.")
+    try:
+        data = json.loads(raw or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    return data
+
+
+@router.post("/api/realtime2/charge")
+async def charge(request: Request, principal: RealtimePrincipal) -> dict[str, Any]:
+    body = await _body(request)
+    model = body.get("model")
+    if model not in (MINI, PRO):
+        raise ApiError(
+            400,
+            "unsupported_model",
+            f"Charges apply to '{MINI}' and '{PRO}' calls.",
+            param="model",
+        )
+    call_id = body.get("callId")
+    if not isinstance(call_id, str) or not call_id:
+        raise invalid_request("'callId' is required.", param="callId")
+    found = await find_call(request, principal, call_id)
+    tier = found.tier if isinstance(found, WebRtcCall) else found.model
+    if tier != model:
+        raise ApiError(
+            400,
+            "model_mismatch",
+            f"Call '{call_id[:64]}' uses '{tier}', not '{model}'.",
+            param="model",
+        )
+    if isinstance(found, WebRtcCall):
+        result = await found.charge()
+    else:  # ended on this or another replica: its final charge is recorded
+        balance = await services_of(request).ledger.balance(principal.user_id)
+        rate = services_of(request).settings.resolved_rates()[tier]
+        result = ChargeResult(charged=0, total=found.charged, rate=rate, balance=balance.available)
+    return {
+        "callId": call_id,
+        "model": model,
+        "chargedSeconds": result.charged_seconds,
+        "chargedCredits": result.charged,
+        "totalChargedSeconds": result.total_seconds,
+        "totalChargedCredits": result.total,
+        "balance": result.balance,
+    }

@@ -1,0 +1,90 @@
+"""`POST /v1/realtime/client_secrets`: mint a short-lived `ek_…` secret for a browser.
+
+Shape as OpenAI's: `{session?, expires_after?: {anchor: "created_at", seconds}}` →
+`{value, expires_at, session}`. Only a real API key or a dashboard login may mint one
+(a client secret cannot mint more).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from realtime2.accounts.client_secrets import (
+    DEFAULT_TTL_SECONDS,
+    MAX_TTL_SECONDS,
+    MIN_TTL_SECONDS,
+    ClientSecrets,
+)
+from realtime2.calls.session_config import check_session
+from realtime2.errors import ApiError
+from realtime2.http.auth import CurrentPrincipal, services_of
+
+router = APIRouter(tags=["webrtc"])
+MAX_BODY_BYTES = 256 * 1024
+_FIELDS = {"session", "expires_after"}
+
+
+def _ttl(expires_after: Any) -> int:
+    if expires_after is None:
+        return DEFAULT_TTL_SECONDS
+    if not isinstance(expires_after, dict):
+        raise ApiError(
+            400, "invalid_value", "'expires_after' must be an object.", param="expires_after"
+        )
+    anchor = expires_after.get("anchor", "created_at")
+    if anchor != "created_at":
+        raise ApiError(
+            400,
+            "invalid_value",
+            "expires_after.anchor must be 'created_at'.",
+            param="expires_after.anchor",
+        )
+    seconds = expires_after.get("seconds", DEFAULT_TTL_SECONDS)
+    if (
+        not isinstance(seconds, int)
+        or isinstance(seconds, bool)
+        or not MIN_TTL_SECONDS <= seconds <= MAX_TTL_SECONDS
+    ):
+        raise ApiError(
+            400,
+            "invalid_value",
+            f"expires_after.seconds must be an integer from {MIN_TTL_SECONDS} to "
+            f"{MAX_TTL_SECONDS}.",
+            param="expires_after.seconds",
+        )
+    return seconds
+
+
+@router.post("/v1/realtime/client_secrets")
+async def create_client_secret(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, "request_too_large", "The request body is too large.")
+    try:
+        body = json.loads(raw or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    unknown = sorted(set(body) - _FIELDS)
+    if unknown:
+        name = unknown[0][:40]
+        raise ApiError(400, "unknown_parameter", f"Unknown parameter: '{name}'.", param=name)
+    ttl = _ttl(body.get("expires_after"))
+    session = body.get("session")
+    checked = check_session(session)
+    services = services_of(request)
+    minted = await ClientSecrets(services.db, services.keys.hash).create(
+        principal.user_id,
+        api_key_id=principal.key_id,
+        session=checked.config if session is not None else None,
+        ttl_seconds=ttl,
+    )
+    return {
+        "value": minted.value,
+        "expires_at": int(minted.expires_at.timestamp()),
+        "session": checked.rendered,
+    }

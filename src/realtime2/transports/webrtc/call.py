@@ -1,0 +1,367 @@
+"""One WebRTC call: an aiortc peer connection driving one `SessionRunner`.
+
+Media: inbound RTP audio → `runner.feed_audio`; `runner.audio_out()` → `SpeakerTrack`.
+Events: the `oai-events` data channel carries client events in and every server event out
+(copies also go to any attached sideband WebSockets).
+
+Lifecycle: the call is metered from the moment ICE+DTLS connect until it ends; it ends on
+hang-up (API or peer), ICE/DTLS failure, the peer staying unreachable past a grace period,
+never connecting, credit running out (an `insufficient_credits` error event is sent first)
+or the session's own 60-minute expiry. However it ends, every task is cancelled, the
+runner and peer connection are closed and the meter is settled, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import AudioFrame
+
+from realtime2.accounts.ledger import InsufficientCreditsError, Ledger
+from realtime2.accounts.metering import SessionMeter
+from realtime2.protocol.server_events import error_event
+from realtime2.realtime.runner import SessionRunner
+from realtime2.transports.webrtc.audio import SpeakerTrack, mono_pcm16
+from realtime2.transports.webrtc.ice import offered_hosts, rtc_configuration
+from realtime2.transports.webrtc.sdp import InvalidSdpError
+
+log = logging.getLogger(__name__)
+
+EVENTS_LABEL: Final = "oai-events"
+CONNECT_TIMEOUT_SECONDS: Final = 30.0
+DISCONNECT_GRACE_SECONDS: Final = 5.0
+# Events produced before the data channel opens are kept (bounded) and sent on open.
+MAX_PENDING_EVENTS: Final = 1000
+SIDEBAND_QUEUE: Final = 2000
+DRAIN_SECONDS: Final = 1.0
+
+Event = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    charged: int  # credits charged by this request
+    total: int  # credits charged for the call so far
+    rate: int
+    balance: int
+
+    @property
+    def charged_seconds(self) -> int:
+        return self.charged // self.rate
+
+    @property
+    def total_seconds(self) -> int:
+        return self.total // self.rate
+
+
+class WebRtcCall:
+    def __init__(
+        self,
+        *,
+        call_id: str,
+        user_id: int,
+        tier: str,
+        runner: SessionRunner,
+        meter: SessionMeter,
+        ledger: Ledger,
+        hosts: Sequence[str],
+        stun: str = "",
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        disconnect_grace: float = DISCONNECT_GRACE_SECONDS,
+        on_end: Callable[[WebRtcCall], Awaitable[None]] | None = None,
+    ) -> None:
+        self.id = call_id
+        self.user_id = user_id
+        self.tier = tier
+        self.runner = runner
+        self.meter = meter
+        self.ledger = ledger
+        self.hosts = tuple(hosts)
+        self.pc = RTCPeerConnection(rtc_configuration(stun))
+        self.speaker = SpeakerTrack()
+        self.connect_timeout = connect_timeout
+        self.disconnect_grace = disconnect_grace
+        self.created_at = time.monotonic()
+        self.connected_at: float | None = None
+        self.end_reason: str | None = None
+        self.ended = asyncio.Event()
+        self._on_end = on_end
+        self._ending = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._supervisor: asyncio.Task[None] | None = None
+        self._inbox: asyncio.Queue[str | bytes] = asyncio.Queue()
+        self._channel: RTCDataChannel | None = None
+        self._pending: list[str] = []
+        self._sidebands: set[asyncio.Queue[Event | None]] = set()
+        self._disconnect_timer: asyncio.Task[None] | None = None
+
+    # --- setting up ----------------------------------------------------------------------
+
+    async def answer(self, offer: str) -> str:
+        """Apply the client's offer and return our SDP answer (ICE candidates included)."""
+        self.pc.on("datachannel", self._on_datachannel)
+        self.pc.on("track", self._on_track)
+        self.pc.on("connectionstatechange", self._on_connection_state)
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+        except Exception as exc:
+            raise InvalidSdpError(f"The SDP offer was rejected: {type(exc).__name__}.") from None
+        self.pc.addTrack(self.speaker)
+        answer = await self.pc.createAnswer()
+        with offered_hosts(self.hosts):
+            await self.pc.setLocalDescription(answer)
+        description = self.pc.localDescription
+        return description.sdp
+
+    def start(self) -> None:
+        """Run the call in the background until it ends (see `ended`)."""
+        self.runner.start()
+        for coro in (
+            self._pump_events(),
+            self._pump_audio(),
+            self._pump_inbox(),
+            self._watch_connect(),
+            self._watch_runner(),
+        ):
+            self._spawn(coro)
+        self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
+
+    async def discard(self) -> None:
+        """Tear down a call that was never started (its answer failed)."""
+        await self.runner.close()
+        await self._close_pc()
+
+    # --- API -----------------------------------------------------------------------------
+
+    def hang_up(self, reason: str = "hangup") -> None:
+        self._end(reason)
+
+    async def wait_ended(self) -> None:
+        await self.ended.wait()
+
+    async def charge(self) -> ChargeResult:
+        """Charge what the call has used so far (the seed's `/charge`); never twice."""
+        before = self.meter.captured
+        if self.meter.hold_id is not None and self.meter.settlement is None:
+            await self.meter.charge_so_far()
+        balance = await self.ledger.balance(self.user_id)
+        return ChargeResult(
+            charged=self.meter.captured - before,
+            total=self.meter.captured,
+            rate=self.meter.rate,
+            balance=balance.available,
+        )
+
+    def subscribe(self) -> asyncio.Queue[Event | None]:
+        """A queue of every server event from now on; None when the call has ended."""
+        queue: asyncio.Queue[Event | None] = asyncio.Queue(SIDEBAND_QUEUE)
+        if self.ended.is_set():
+            queue.put_nowait(None)
+        else:
+            self._sidebands.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[Event | None]) -> None:
+        self._sidebands.discard(queue)
+
+    async def send_client_event(self, message: str | bytes) -> None:
+        await self._inbox.put(message)
+
+    # --- aiortc callbacks ----------------------------------------------------------------
+
+    def _on_datachannel(self, channel: RTCDataChannel) -> None:
+        if channel.label != EVENTS_LABEL or self._channel is not None:
+            return
+        self._channel = channel
+        channel.on("message", self._inbox.put_nowait)
+        channel.on("close", lambda: self._end("peer_gone"))
+        if channel.readyState == "open":
+            self._flush_pending()
+        else:
+            channel.on("open", self._flush_pending)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "audio":
+            self._spawn(self._read_microphone(track))
+
+    def _on_connection_state(self) -> None:
+        state = self.pc.connectionState
+        if state == "connected":
+            if self._disconnect_timer is not None:
+                self._disconnect_timer.cancel()
+                self._disconnect_timer = None
+            if self.connected_at is None:
+                self.connected_at = time.monotonic()
+                log.info(
+                    "call %s connected in %.0f ms",
+                    self.id,
+                    (self.connected_at - self.created_at) * 1000,
+                )
+                self._spawn(self._meter_call())
+        elif state == "disconnected" and self._disconnect_timer is None:
+            self._disconnect_timer = self._spawn(self._end_after(self.disconnect_grace))
+        elif state == "failed":
+            self._end("connection_failed")
+        elif state == "closed":
+            self._end("peer_gone")
+
+    # --- tasks ---------------------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("call %s: task failed: %r", self.id, task.exception())
+            self._end("error")
+
+    async def _read_microphone(self, track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return  # the remote track ended; the connection state ends the call
+            if isinstance(frame, AudioFrame):
+                await self.runner.feed_audio(mono_pcm16(frame), frame.sample_rate)
+
+    async def _pump_inbox(self) -> None:
+        while True:
+            await self.runner.feed_text(await self._inbox.get())
+
+    async def _pump_events(self) -> None:
+        async for event in self.runner.events():
+            self._deliver(event)
+
+    async def _pump_audio(self) -> None:
+        async for frame in self.runner.audio_out():
+            self.speaker.play(frame.response_id, frame.pcm, frame.sample_rate)
+
+    async def _watch_runner(self) -> None:
+        await self.runner.closed.wait()
+        self._end("expired")
+
+    async def _watch_connect(self) -> None:
+        await asyncio.sleep(self.connect_timeout)
+        if self.connected_at is None:
+            self._end("connect_timeout")
+
+    async def _end_after(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        self._end("peer_gone")
+
+    async def _meter_call(self) -> None:
+        try:
+            await self.meter.start()
+        except InsufficientCreditsError:
+            self._out_of_credit()
+            return
+        await self.meter.keep_alive()
+        self._out_of_credit()
+
+    def _out_of_credit(self) -> None:
+        self._deliver(
+            error_event(
+                "insufficient_credits",
+                "The credit balance ran out; the call is ending.",
+                error_type="insufficient_credits",
+            )
+        )
+        self._end("insufficient_credits")
+
+    # --- events out ----------------------------------------------------------------------
+
+    def _deliver(self, event: Event) -> None:
+        kind = event.get("type")
+        if kind == "output_audio_buffer.cleared":
+            self.speaker.clear(event.get("response_id"))
+        elif kind == "output_audio_buffer.stopped":
+            self.speaker.finish(str(event.get("response_id")))
+        for queue in list(self._sidebands):
+            if queue.full():  # a sideband that stopped reading is dropped, not waited on
+                self._sidebands.discard(queue)
+                queue.get_nowait()
+                queue.put_nowait(None)
+            else:
+                queue.put_nowait(event)
+        text = json.dumps(event, separators=(",", ":"))
+        channel = self._channel
+        if channel is not None and channel.readyState == "open":
+            channel.send(text)
+        elif len(self._pending) < MAX_PENDING_EVENTS:
+            self._pending.append(text)
+
+    def _flush_pending(self) -> None:
+        channel = self._channel
+        if channel is None:
+            return
+        pending, self._pending = self._pending, []
+        for text in pending:
+            channel.send(text)
+
+    # --- ending --------------------------------------------------------------------------
+
+    def _end(self, reason: str) -> None:
+        if self.end_reason is None:
+            self.end_reason = reason
+        self._ending.set()
+
+    async def _supervise(self) -> None:
+        try:
+            await self._ending.wait()
+        finally:
+            await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        log.info("call %s ending (%s)", self.id, self.end_reason)
+        current = asyncio.current_task()
+        tasks = [t for t in self._tasks if t is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.runner.close()
+        await self._drain_channel()
+        self.speaker.stop()
+        await self._close_pc()
+        try:
+            if self.meter.hold_id is not None:
+                await self.meter.settle(reason=self.end_reason or "closed")
+        finally:
+            for queue in list(self._sidebands):
+                with contextlib.suppress(asyncio.QueueFull):
+                    queue.put_nowait(None)
+            self._sidebands.clear()
+            if self._on_end is not None:
+                try:
+                    await self._on_end(self)
+                except Exception:
+                    log.exception("call %s: end hook failed", self.id)
+            self.ended.set()
+
+    async def _drain_channel(self) -> None:
+        """Give the last events (e.g. the credit error) a moment to leave before closing."""
+        channel = self._channel
+        if channel is None or channel.readyState != "open":
+            return
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while channel.bufferedAmount > 0 and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.05)
+
+    async def _close_pc(self) -> None:
+        try:
+            await asyncio.wait_for(self.pc.close(), 5.0)
+        except Exception as exc:
+            log.warning("call %s: closing the peer connection failed: %r", self.id, exc)

@@ -1,0 +1,65 @@
+"""`GET /v1/realtime?call_id=…`: a server-side "sideband" WebSocket on a running call.
+
+The call's owner (an API key or login; not a browser's client secret) sees every server
+event of the call from now on and may send client events into it, e.g. to update
+instructions or handle tool calls while the browser holds the media. Leaving does not end
+the call; the call ending closes the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+from fastapi import WebSocket
+from starlette.websockets import WebSocketState
+
+from realtime2.calls.open import registry_of
+from realtime2.errors import ApiError
+from realtime2.http.auth import authenticate
+
+
+async def _refuse(websocket: WebSocket, error: ApiError) -> None:
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(error.response())
+    else:
+        await websocket.close(code=1008, reason=error.code)
+
+
+async def attach_sideband(websocket: WebSocket, call_id: str) -> None:
+    try:
+        principal = await authenticate(websocket)
+        call = registry_of(websocket).get(call_id)
+        if call is None or call.user_id != principal.user_id or call.ended.is_set():
+            raise ApiError(404, "call_not_found", f"No running call with id '{call_id[:64]}'.")
+    except ApiError as error:
+        await _refuse(websocket, error)
+        return
+    events = call.subscribe()
+    offered = websocket.scope.get("subprotocols", [])
+    await websocket.accept(subprotocol="realtime" if "realtime" in offered else None)
+
+    async def read() -> None:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("text")
+            await call.send_client_event(data if data is not None else message.get("bytes") or b"")
+
+    async def write() -> None:
+        while (event := await events.get()) is not None:
+            await websocket.send_text(json.dumps(event, separators=(",", ":")))
+
+    tasks = [asyncio.create_task(read()), asyncio.create_task(write())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        call.unsubscribe(events)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if websocket.client_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await websocket.close(code=1000)
