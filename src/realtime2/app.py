@@ -13,7 +13,17 @@ from realtime2 import __version__
 from realtime2.config import Settings, get_settings
 from realtime2.errors import install_error_handlers
 from realtime2.calls.registry import CallRegistry
-from realtime2.http import account, calls, charge, client_secrets, dashboard, health, pipeline
+from realtime2.http import (
+    account,
+    calls,
+    charge,
+    client_secrets,
+    dashboard,
+    health,
+    openai_audio,
+    openai_chat,
+    pipeline,
+)
 from realtime2.state import Services
 from realtime2.transports import websocket
 from realtime2.transports.admission import SessionSlots
@@ -70,6 +80,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         account,
         dashboard,
         pipeline,
+        openai_audio,
+        openai_chat,
         websocket,
         calls,
         charge,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import io
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -16,11 +15,9 @@ import numpy as np
 import pytest
 
 from realtime2.audio.decode import decode_audio
-from realtime2.engine.config import EngineSettings
 from realtime2.engine.interfaces import STT
-from realtime2.engine.registry import build_stt
-from tests.conftest import ServerProcess, start_server
 from tests.engine.wer import wer as word_error_rate
+from tests.pipeline.conftest import RealServer
 from tests.support.speech import speech
 
 pytestmark = pytest.mark.models
@@ -45,29 +42,6 @@ def webm_opus(samples: np.ndarray, rate: int) -> bytes:
     return out.getvalue()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
-    tmp = tmp_path_factory.mktemp("pipeline-real")
-    proc = start_server(
-        tmp,
-        {"REALTIME2_DEMO_CREDITS": "5000"},
-        args=("--bootstrap-demo",),
-        ready_path="/readyz",
-        timeout=240,
-    )
-    key = re.search(r"sk-gptr2-[A-Za-z0-9_-]{43}", proc.log())
-    assert key
-    try:
-        yield proc, key.group(0)
-    finally:
-        proc.stop()
-
-
-@pytest.fixture(scope="module")
-def stt() -> STT:
-    return build_stt(EngineSettings())
-
-
 async def transcribe_mp3(stt: STT, mp3: bytes) -> str:
     audio, _ = decode_audio(mp3, stt.capabilities.sample_rate)
     return (await stt.transcribe(audio)).text
@@ -77,8 +51,8 @@ def normalise(text: str) -> str:
     return re.sub(r"[^a-z0-9' ]", " ", text.lower())
 
 
-async def test_text_example(server: tuple[ServerProcess, str], stt: STT) -> None:
-    proc, key = server
+async def test_text_example(real_server: RealServer, local_stt: STT) -> None:
+    proc, key = real_server, real_server.key
     http = httpx.AsyncClient(timeout=120)
     before = (await http.get(proc.url + "/api/realtime2/me", headers={"x-api-key": key})).json()
     response = await http.post(
@@ -94,7 +68,7 @@ async def test_text_example(server: tuple[ServerProcess, str], stt: STT) -> None
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["assistantText"].strip()
-    heard = await transcribe_mp3(stt, base64.b64decode(body["audioBase64"]))
+    heard = await transcribe_mp3(local_stt, base64.b64decode(body["audioBase64"]))
     wer = word_error_rate(normalise(body["assistantText"]), normalise(heard))
     assert wer <= 0.25, (body["assistantText"], heard, wer)
     after = (await http.get(proc.url + "/api/realtime2/me", headers={"x-api-key": key})).json()
@@ -105,10 +79,8 @@ async def test_text_example(server: tuple[ServerProcess, str], stt: STT) -> None
     assert body["usage"]["seconds"] == int(np.ceil(out_seconds))
 
 
-async def test_audio_example_webm(
-    server: tuple[ServerProcess, str], stt: STT, tmp_path: Path
-) -> None:
-    proc, key = server
+async def test_audio_example_webm(real_server: RealServer, local_stt: STT, tmp_path: Path) -> None:
+    proc, key = real_server, real_server.key
     question = speech("What is the capital of France?", 24000)
     upload = webm_opus(question, 24000)
     async with httpx.AsyncClient(timeout=120) as http:
@@ -127,7 +99,7 @@ async def test_audio_example_webm(
     assert response.status_code == 200, response.text
     body = response.json()
     assert "capital of france" in normalise(body["transcript"])
-    heard = await transcribe_mp3(stt, base64.b64decode(body["audioBase64"]))
+    heard = await transcribe_mp3(local_stt, base64.b64decode(body["audioBase64"]))
     assert heard.strip()
     usage = body["usage"]
     assert usage["inputSeconds"] == pytest.approx(question.size / 24000, abs=0.1)

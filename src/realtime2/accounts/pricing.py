@@ -9,6 +9,11 @@ REALTIME_MINI: Final = "realtime-mini"
 REALTIME_PRO: Final = "realtime-pro"
 TRANSCRIPTION: Final = "transcription"
 TRANSLATION: Final = "translation"
+# The OpenAI-compatible convenience endpoints, billed per second of audio (or, for chat,
+# of generation time).
+AUDIO_TRANSCRIPTION: Final = "audio-transcription"
+AUDIO_SPEECH: Final = "audio-speech"
+CHAT_COMPLETION: Final = "chat-completion"
 
 DEFAULT_RATES: Final[dict[str, int]] = {
     STARTER_VOICE: 1,
@@ -17,6 +22,9 @@ DEFAULT_RATES: Final[dict[str, int]] = {
     # Transcription-only realtime sessions and live translation sessions.
     TRANSCRIPTION: 1,
     TRANSLATION: 4,
+    AUDIO_TRANSCRIPTION: 1,
+    AUDIO_SPEECH: 1,
+    CHAT_COMPLETION: 1,
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from argon2 import PasswordHasher
@@ -42,13 +43,20 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def _verify(stored: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 class Users:
     def __init__(self, db: Database) -> None:
         self.db = db
 
     async def create(self, email: str, password: str | None = None) -> User:
         email = normalize_email(email)
-        password_hash = hash_password(password) if password is not None else None
+        password_hash = await asyncio.to_thread(hash_password, password) if password else None
         async with self.db.transaction() as session:
             exists = await session.scalar(select(User.id).where(User.email == email))
             if exists is not None:
