@@ -56,7 +56,9 @@ class Users:
 
     async def create(self, email: str, password: str | None = None) -> User:
         email = normalize_email(email)
-        password_hash = await asyncio.to_thread(hash_password, password) if password else None
+        password_hash = (
+            await asyncio.to_thread(hash_password, password) if password is not None else None
+        )
         async with self.db.transaction() as session:
             exists = await session.scalar(select(User.id).where(User.email == email))
             if exists is not None:
