@@ -1,0 +1,1 @@
+"""Implementations of the engine interfaces: `local` (embedded models) and `openai` (HTTP)."""

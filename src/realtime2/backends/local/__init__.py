@@ -1,0 +1,1 @@
+"""Embedded, offline backends: faster-whisper, llama.cpp, Piper, Silero VAD, webrtcvad."""

@@ -1,0 +1,123 @@
+"""Text to speech with Piper (ONNX), one sentence per scheduler job, six tuned voices."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from realtime2.audio.pcm import float_to_pcm16
+from realtime2.backends.local.models import ModelSetupError, require_module
+from realtime2.backends.local.voicing import VoiceProfile, apply_profile
+from realtime2.engine.interfaces import AudioChunk, FloatAudio, Priority, TTSCapabilities
+from realtime2.engine.scheduler import ModelWorker
+from realtime2.engine.voices import VOICES
+
+log = logging.getLogger(__name__)
+
+OUTPUT_RATE = 24000  # the Realtime API's pcm16 rate; every voice is resampled to it
+
+
+def load_piper_voice(model: Path, config: Path | None, threads: int) -> Any:
+    """Load a Piper voice with our own onnxruntime thread settings."""
+    piper = require_module("piper", "piper-tts")
+    ort = require_module("onnxruntime", "onnxruntime")
+    config_path = config or Path(f"{model}.json")
+    for path, what in ((model, "Piper voice"), (config_path, "Piper voice config")):
+        if not path.exists():
+            raise ModelSetupError(f"{what} not found at {path}")
+    with config_path.open(encoding="utf-8") as handle:
+        piper_config = piper.PiperConfig.from_dict(json.load(handle))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(
+        str(model), sess_options=options, providers=["CPUExecutionProvider"]
+    )
+    return piper.PiperVoice(session=session, config=piper_config)
+
+
+class PiperTTS:
+    """Piper voices shared by all sessions; synthesis runs sentence by sentence."""
+
+    def __init__(
+        self,
+        voices: dict[Path, Any],
+        profiles: dict[str, VoiceProfile],
+        default_model: Path,
+        *,
+        name: str = "piper",
+        worker: ModelWorker | None = None,
+    ) -> None:
+        self._voices = voices
+        self._profiles = profiles
+        self._default_model = default_model
+        self._worker = worker or ModelWorker("tts")
+        self.name = name
+        self.capabilities = TTSCapabilities(
+            streaming=True, sample_rate=OUTPUT_RATE, voices=tuple(VOICES)
+        )
+
+    @classmethod
+    def load(
+        cls,
+        model: Path,
+        config: Path | None,
+        profiles: dict[str, VoiceProfile],
+        *,
+        threads: int = 2,
+    ) -> PiperTTS:
+        voices: dict[Path, Any] = {model: load_piper_voice(model, config, threads)}
+        for profile in profiles.values():
+            if profile.model is not None and profile.model not in voices:
+                voices[profile.model] = load_piper_voice(profile.model, profile.config, threads)
+        return cls(voices, profiles, model)
+
+    def profile(self, voice: str) -> VoiceProfile:
+        if voice not in self._profiles:
+            raise ValueError(f"unknown voice {voice!r}; supported voices: {', '.join(VOICES)}")
+        return self._profiles[voice]
+
+    async def synthesize(
+        self, text: str, *, voice: str, priority: Priority = Priority.INTERACTIVE
+    ) -> AsyncIterator[AudioChunk]:
+        profile = self.profile(voice)
+        piper_voice = self._voices[profile.model or self._default_model]
+        sentences: list[list[str]] = await self._worker.run(
+            lambda: piper_voice.phonemize(text), priority
+        )
+        log.debug("tts: %d chars -> %d sentences, voice=%s", len(text), len(sentences), voice)
+        for phonemes in sentences:
+            if not phonemes:
+                continue
+            # One job per sentence: other sessions' first sentences can run in between.
+            audio = await self._worker.run(self._sentence_job(piper_voice, phonemes, profile), priority)
+            if audio.size:
+                yield AudioChunk(pcm=float_to_pcm16(audio), sample_rate=OUTPUT_RATE)
+
+    def _sentence_job(
+        self, piper_voice: Any, phonemes: list[str], profile: VoiceProfile
+    ) -> Callable[[], FloatAudio]:
+        piper = require_module("piper", "piper-tts")
+        syn_config = piper.SynthesisConfig(
+            speaker_id=profile.speaker,
+            # Slower by the pitch factor; the pitch-shifting resample shortens it back.
+            length_scale=profile.length_scale * profile.pitch_factor,
+            noise_scale=profile.noise_scale,
+            noise_w_scale=profile.noise_w,
+        )
+        rate: int = piper_voice.config.sample_rate
+
+        def job() -> FloatAudio:
+            ids = piper_voice.phonemes_to_ids(phonemes)
+            raw = np.asarray(piper_voice.phoneme_ids_to_audio(ids, syn_config), np.float32)
+            return apply_profile(raw.reshape(-1), rate, OUTPUT_RATE, profile)
+
+        return job
+
+    def close(self) -> None:
+        self._worker.close()

@@ -1,0 +1,108 @@
+"""Speech to text with faster-whisper (CTranslate2), int8 on CPU."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from realtime2.engine.interfaces import (
+    FloatAudio,
+    Priority,
+    STTCapabilities,
+    Transcript,
+)
+from realtime2.engine.scheduler import ModelWorker
+from realtime2.backends.local.models import require_module
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+
+
+class WhisperSTT:
+    """One loaded whisper model; transcriptions run one at a time on its worker."""
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        name: str,
+        beam_size: int = 1,
+        worker: ModelWorker | None = None,
+    ) -> None:
+        self._model = model
+        self._beam_size = beam_size
+        self._worker = worker or ModelWorker("stt")
+        self.name = name
+        languages: tuple[str, ...] = (
+            tuple(model.supported_languages) if model.model.is_multilingual else ("en",)
+        )
+        self.capabilities = STTCapabilities(
+            streaming=False, sample_rate=SAMPLE_RATE, languages=languages
+        )
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: Path,
+        *,
+        name: str,
+        threads: int = 2,
+        compute_type: str = "int8",
+        beam_size: int = 1,
+    ) -> WhisperSTT:
+        faster_whisper = require_module("faster_whisper", "faster-whisper")
+        model = faster_whisper.WhisperModel(
+            str(model_dir),
+            device="cpu",
+            compute_type=compute_type,
+            cpu_threads=threads,
+            num_workers=1,
+            local_files_only=True,
+        )
+        return cls(model, name=name, beam_size=beam_size)
+
+    async def transcribe(
+        self,
+        audio: FloatAudio,
+        *,
+        language: str | None = None,
+        prompt: str | None = None,
+        priority: Priority = Priority.INTERACTIVE,
+    ) -> Transcript:
+        samples = np.ascontiguousarray(audio, dtype=np.float32)
+        seconds = samples.size / SAMPLE_RATE
+        if samples.size == 0:
+            return Transcript(text="", language=language, audio_seconds=0.0)
+        if language is not None and language not in self.capabilities.languages:
+            raise ValueError(
+                f"language {language!r} is not supported by {self.name}; "
+                f"supported: {', '.join(self.capabilities.languages[:20])}"
+            )
+        text, detected = await self._worker.run(
+            lambda: self._run(samples, language, prompt), priority
+        )
+        log.debug("stt: %.2f s of audio -> %d chars", seconds, len(text))
+        return Transcript(text=text, language=detected, audio_seconds=seconds)
+
+    def _run(
+        self, samples: FloatAudio, language: str | None, prompt: str | None
+    ) -> tuple[str, str | None]:
+        segments, info = self._model.transcribe(
+            samples,
+            language=language or (None if self._model.model.is_multilingual else "en"),
+            beam_size=self._beam_size,
+            initial_prompt=prompt or None,
+            condition_on_previous_text=False,
+            without_timestamps=True,
+            vad_filter=False,
+        )
+        # `segments` is lazy: decoding happens while iterating, on this worker thread.
+        text = " ".join(segment.text.strip() for segment in segments).strip()
+        return text, info.language
+
+    def close(self) -> None:
+        self._worker.close()

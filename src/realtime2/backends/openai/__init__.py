@@ -1,0 +1,1 @@
+"""Backends that call an OpenAI-compatible HTTP server (OpenAI itself, vLLM, this server…)."""

@@ -1,0 +1,250 @@
+"""Build the process's `Engines` from `EngineSettings`, loading models in the background.
+
+`EngineHost.start()` returns at once; a loader thread brings up each role in turn (VAD,
+LLM, STT, TTS: fastest first) and logs its progress. `/readyz` reads `status()`, request
+handlers `await host.wait_ready()` or check `host.ready`. A missing dependency or model is
+recorded as a one-line error for that role (and logged once), never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from realtime2.engine.config import EngineSettings
+from realtime2.engine.interfaces import LLM, STT, TTS, VAD, EngineUnavailableError, Engines
+
+log = logging.getLogger(__name__)
+
+Role = Literal["vad", "stt", "llm", "tts"]
+ROLES: tuple[Role, ...] = ("vad", "llm", "stt", "tts")
+State = Literal["pending", "loading", "ready", "failed"]
+
+
+@dataclass
+class RoleStatus:
+    backend: str
+    state: State = "pending"
+    error: str | None = None
+    seconds: float | None = None
+
+
+# --- builders: one per role; each blocks while it loads -------------------------------
+
+
+def describe(role: Role, settings: EngineSettings) -> str:
+    """Human-readable backend description for logs and status (no secrets)."""
+    if role == "vad":
+        return "silero (onnx)" if settings.vad_backend == "silero" else "webrtcvad"
+    backend: str = getattr(settings, f"{role}_backend")
+    if backend == "openai":
+        remote = settings.remote(role)
+        return f"openai-compatible {remote.model} at {remote.base_url}"
+    local = {
+        "stt": f"faster-whisper {_local_name(settings.stt_model_path, 'tiny.en')}",
+        "llm": f"llama.cpp {_local_name(settings.llm_model_path, 'SmolLM2-135M-Instruct Q4_1')}",
+        "tts": f"piper {_local_name(settings.tts_model_path, 'en_US-joe-medium')}",
+    }
+    return local[role]
+
+
+def _local_name(path: Path | None, default: str) -> str:
+    return path.stem if path is not None else default
+
+
+def build_vad(settings: EngineSettings) -> VAD:
+    if settings.vad_backend == "webrtc":
+        from realtime2.backends.local.webrtc_vad import WebRtcVAD
+
+        return WebRtcVAD(settings.webrtc_vad_mode)
+    from realtime2.backends.local.models import default_silero_onnx
+    from realtime2.backends.local.silero_vad import SileroVAD
+
+    return SileroVAD.load(default_silero_onnx())
+
+
+def build_stt(settings: EngineSettings) -> STT:
+    if settings.stt_backend == "openai":
+        from realtime2.backends.openai.stt import OpenAISTT
+
+        return OpenAISTT(settings.remote("stt"))
+    from realtime2.backends.local.models import default_whisper_dir, existing
+    from realtime2.backends.local.whisper_stt import WhisperSTT
+
+    if settings.stt_model_path is not None:
+        path = existing(settings.stt_model_path, "whisper model", "REALTIME2_STT_MODEL_PATH")
+        name = settings.stt_model_name or path.name
+    else:
+        path, name = default_whisper_dir(), settings.stt_model_name or "whisper-tiny.en"
+    return WhisperSTT.load(
+        path,
+        name=name,
+        threads=settings.threads,
+        compute_type=settings.stt_compute_type,
+        beam_size=settings.stt_beam_size,
+    )
+
+
+def build_llm(settings: EngineSettings) -> LLM:
+    if settings.llm_backend == "openai":
+        from realtime2.backends.openai.llm import OpenAILLM
+
+        return OpenAILLM(settings.remote("llm"))
+    from realtime2.backends.local.llama_llm import LlamaLLM
+    from realtime2.backends.local.models import default_llm_gguf, existing
+
+    if settings.llm_model_path is not None:
+        path = existing(settings.llm_model_path, "GGUF model", "REALTIME2_LLM_MODEL_PATH")
+        name = settings.llm_model_name or path.stem
+    else:
+        path, name = default_llm_gguf(), settings.llm_model_name or "smollm2-135m-instruct"
+    return LlamaLLM.load(
+        path,
+        name=name,
+        threads=settings.threads,
+        decode_threads=settings.llm_decode_threads,
+        context_tokens=settings.llm_context_tokens,
+        default_max_tokens=settings.llm_max_tokens,
+        temperature=settings.llm_temperature,
+    )
+
+
+def build_tts(settings: EngineSettings) -> TTS:
+    if settings.tts_backend == "openai":
+        from realtime2.backends.openai.tts import OpenAITTS
+
+        return OpenAITTS(settings.remote("tts"), settings.tts_voice_map)
+    from realtime2.backends.local.models import default_piper_voice, existing
+    from realtime2.backends.local.piper_tts import PiperTTS
+    from realtime2.backends.local.voicing import resolve_profiles
+
+    profiles = resolve_profiles(settings.voices)
+    if settings.tts_model_path is not None:
+        model = existing(settings.tts_model_path, "Piper voice", "REALTIME2_TTS_MODEL_PATH")
+        config = settings.tts_config_path
+    else:
+        model, config = default_piper_voice()
+    return PiperTTS.load(model, config, profiles, threads=settings.threads)
+
+
+BUILDERS: dict[Role, Callable[[EngineSettings], Any]] = {
+    "vad": build_vad,
+    "stt": build_stt,
+    "llm": build_llm,
+    "tts": build_tts,
+}
+
+
+def build_engines(settings: EngineSettings | None = None) -> Engines:
+    """Load every role now, in the calling thread (scripts, benchmarks, tests)."""
+    settings = settings or EngineSettings()
+    built = {role: BUILDERS[role](settings) for role in ROLES}
+    return Engines(vad=built["vad"], stt=built["stt"], llm=built["llm"], tts=built["tts"])
+
+
+# --- the host --------------------------------------------------------------------------
+
+
+class EngineHost:
+    """Owns the process's engines: loads them once, in the background, and reports status."""
+
+    def __init__(self, settings: EngineSettings | None = None) -> None:
+        self.settings = settings or EngineSettings()
+        self._roles = {role: RoleStatus(describe(role, self.settings)) for role in ROLES}
+        self._built: dict[Role, Any] = {}
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._engines: Engines | None = None
+
+    @classmethod
+    def with_engines(cls, engines: Engines) -> EngineHost:
+        """A host that is ready at once with the given engines (tests, fakes, embedding)."""
+        host = cls()
+        host._built = {"vad": engines.vad, "stt": engines.stt, "llm": engines.llm, "tts": engines.tts}
+        for role in ROLES:
+            host._roles[role] = RoleStatus(type(host._built[role]).__name__, "ready", None, 0.0)
+        host._engines = engines
+        host._done.set()
+        return host
+
+    def start(self) -> None:
+        """Begin loading in a background thread; returns immediately. Idempotent."""
+        if self._thread is not None or self._done.is_set():
+            return
+        self._thread = threading.Thread(target=self._load_all, name="engine-loader", daemon=True)
+        self._thread.start()
+
+    @property
+    def ready(self) -> bool:
+        return self._engines is not None
+
+    @property
+    def engines(self) -> Engines:
+        """The loaded engines; raises `EngineUnavailableError` until all roles are ready."""
+        if self._engines is None:
+            raise EngineUnavailableError(self._unavailable_message())
+        return self._engines
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "ready": self.ready,
+            "roles": {
+                role: {
+                    "backend": s.backend,
+                    "state": s.state,
+                    "error": s.error,
+                    "load_seconds": None if s.seconds is None else round(s.seconds, 3),
+                }
+                for role, s in self._roles.items()
+            },
+        }
+
+    async def wait_ready(self, timeout: float | None = None) -> Engines:
+        """Wait for loading to finish; raises `EngineUnavailableError` if a role failed."""
+        self.start()
+        finished = await asyncio.to_thread(self._done.wait, timeout)
+        if not finished:
+            raise EngineUnavailableError("engines are still loading")
+        return self.engines
+
+    def _unavailable_message(self) -> str:
+        failed = [f"{r}: {s.error}" for r, s in self._roles.items() if s.state == "failed"]
+        if failed:
+            return "engine failed to load (" + "; ".join(failed) + ")"
+        return "engines are still loading"
+
+    def _load_all(self) -> None:
+        try:
+            for role in ROLES:
+                self._load(role)
+            if all(s.state == "ready" for s in self._roles.values()):
+                b = self._built
+                self._engines = Engines(vad=b["vad"], stt=b["stt"], llm=b["llm"], tts=b["tts"])
+                log.info("engines ready")
+        finally:
+            self._done.set()
+
+    def _load(self, role: Role) -> None:
+        status = self._roles[role]
+        status.state = "loading"
+        log.info("loading %s (%s)…", role, status.backend)
+        started = time.perf_counter()
+        try:
+            self._built[role] = BUILDERS[role](self.settings)
+        except EngineUnavailableError as exc:
+            status.state, status.error = "failed", str(exc)
+        except Exception as exc:  # any loader failure becomes one status line, not a crash
+            status.state, status.error = "failed", f"{type(exc).__name__}: {exc}"[:300]
+        else:
+            status.state = "ready"
+        status.seconds = time.perf_counter() - started
+        if status.state == "ready":
+            log.info("%s ready in %.1f s", role, status.seconds)
+        else:
+            log.error("%s failed to load: %s", role, status.error)

@@ -1,0 +1,72 @@
+"""Incremental sentence chunking for LLM → TTS streaming.
+
+Feed text deltas as the LLM produces them; complete sentences come out as soon as their
+terminating punctuation is followed by whitespace (so "3.5" or "e.g." mid-token do not
+split early). To get the first audio out fast, the first chunk of a reply may be a
+clause: once it is long enough, a comma/semicolon/colon/dash followed by a space ends it.
+"""
+
+from __future__ import annotations
+
+import re
+
+_SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*\s+")
+_CLAUSE_END = re.compile(r"[,;:—–]\s+|\s-\s+")
+# Common abbreviations whose period does not end a sentence.
+_ABBREVIATIONS = frozenset(
+    {"mr.", "mrs.", "ms.", "dr.", "prof.", "sr.", "jr.", "st.", "vs.", "etc.", "e.g.", "i.e."}
+)
+
+
+class SentenceChunker:
+    """Turns a stream of text deltas into speakable chunks.
+
+    `first_clause_min_chars`: the first chunk may end at a clause boundary once it has at
+    least this many characters. `max_chars`: a chunk with no boundary at all is cut at the
+    last space before this length, so a run-on reply still streams.
+    """
+
+    def __init__(self, *, first_clause_min_chars: int = 24, max_chars: int = 220) -> None:
+        self._buffer = ""
+        self._emitted_any = False
+        self._first_clause_min = first_clause_min_chars
+        self._max_chars = max_chars
+
+    def feed(self, delta: str) -> list[str]:
+        """Add a text delta; return the chunks it completed (possibly none)."""
+        self._buffer += delta
+        chunks: list[str] = []
+        while (cut := self._find_cut()) is not None:
+            chunk, self._buffer = self._buffer[:cut].strip(), self._buffer[cut:]
+            if chunk:
+                chunks.append(chunk)
+                self._emitted_any = True
+        return chunks
+
+    def flush(self) -> list[str]:
+        """End of reply: return whatever text is left as a final chunk."""
+        rest, self._buffer = self._buffer.strip(), ""
+        self._emitted_any = False
+        return [rest] if rest else []
+
+    def _find_cut(self) -> int | None:
+        text = self._buffer
+        for match in _SENTENCE_END.finditer(text):
+            if not self._is_abbreviation(text, match.start()):
+                return match.end()
+        if not self._emitted_any:
+            for match in _CLAUSE_END.finditer(text):
+                if match.start() >= self._first_clause_min:
+                    return match.end()
+        if len(text) > self._max_chars:
+            space = text.rfind(" ", 0, self._max_chars)
+            return space + 1 if space > 0 else self._max_chars
+        return None
+
+    @staticmethod
+    def _is_abbreviation(text: str, end_index: int) -> bool:
+        if text[end_index] != ".":
+            return False
+        word_start = text.rfind(" ", 0, end_index) + 1
+        word = text[word_start : end_index + 1].lower()
+        return word in _ABBREVIATIONS or (len(word) == 2 and word[0].isalpha())

@@ -1,0 +1,212 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from realtime2.engine.interfaces import (
+    LLM,
+    ChatMessage,
+    LLMDone,
+    LLMEvent,
+    LLMRequest,
+    TextDelta,
+    ToolCallDelta,
+    ToolSpec,
+)
+
+pytestmark = pytest.mark.models
+
+WEATHER = ToolSpec(
+    "get_weather",
+    "Get the current weather for a city.",
+    {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            "days": {"type": "integer"},
+        },
+        "required": ["city", "unit"],
+    },
+)
+TIMER = ToolSpec(
+    "set_timer",
+    "Set a countdown timer.",
+    {"type": "object", "properties": {"minutes": {"type": "integer"}}, "required": ["minutes"]},
+)
+
+
+async def run(llm: LLM, request: LLMRequest) -> list[LLMEvent]:
+    return [event async for event in llm.stream(request)]
+
+
+def text_of(events: list[LLMEvent]) -> str:
+    return "".join(e.text for e in events if isinstance(e, TextDelta))
+
+
+def done_of(events: list[LLMEvent]) -> LLMDone:
+    dones = [e for e in events if isinstance(e, LLMDone)]
+    assert len(dones) == 1 and events[-1] is dones[0]
+    return dones[0]
+
+
+def greedy(*messages: ChatMessage, **kwargs: object) -> LLMRequest:
+    return LLMRequest(list(messages), temperature=0.0, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_streams_text_deltas_then_done(llm: LLM) -> None:
+    events = await run(llm, greedy(ChatMessage("user", "What is the capital of France?")))
+    deltas = [e for e in events if isinstance(e, TextDelta)]
+    assert len(deltas) >= 3
+    assert "Paris" in text_of(events)
+    done = done_of(events)
+    assert done.finish_reason == "stop"
+    assert done.usage.input_tokens > 5 and done.usage.output_tokens >= len(deltas)
+
+
+async def test_system_prompt_is_followed(llm: LLM) -> None:
+    events = await run(
+        llm,
+        greedy(
+            ChatMessage("system", "Your name is Zorblax. You are a robot from Mars."),
+            ChatMessage("user", "What is your name?"),
+        ),
+    )
+    assert "Zorblax" in text_of(events)
+
+
+async def test_history_is_used_and_prefix_cache_reused(llm: LLM) -> None:
+    history = [ChatMessage("user", "My name is Alice.")]
+    first = await run(llm, greedy(*history, max_tokens=20))
+    followup = [
+        *history,
+        ChatMessage("assistant", "Nice to meet you, Alice!"),
+        ChatMessage("user", "What is my name?"),
+    ]
+    second = await run(llm, greedy(*followup))
+    assert "Alice" in text_of(second)
+    usage = done_of(second).usage
+    # The system prompt and first turn were already in the KV cache.
+    assert usage.cached_tokens >= done_of(first).usage.input_tokens - 2
+
+
+async def test_max_tokens_gives_length(llm: LLM) -> None:
+    events = await run(llm, greedy(ChatMessage("user", "Write a long story about a dragon."), max_tokens=7))
+    done = done_of(events)
+    assert done.finish_reason == "length" and done.usage.output_tokens == 7
+
+
+@pytest.mark.parametrize("choice", ["set_timer", "required"])
+async def test_forced_tool_call_is_valid(llm: LLM, choice: str) -> None:
+    events = await run(
+        llm,
+        LLMRequest(
+            [ChatMessage("user", "Set a timer for 5 minutes please.")],
+            tools=[WEATHER, TIMER],
+            tool_choice=choice,
+        ),
+    )
+    calls = [e for e in events if isinstance(e, ToolCallDelta)]
+    assert len(calls) == 1 and not text_of(events)
+    call = calls[0]
+    assert call.name in {"set_timer", "get_weather"}
+    if choice == "set_timer":
+        assert call.name == "set_timer"
+    assert call.call_id.startswith("call_")
+    args = json.loads(call.arguments_delta)
+    schema = (TIMER if call.name == "set_timer" else WEATHER).parameters
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(args, schema)
+    assert done_of(events).finish_reason == "tool_calls"
+
+
+async def test_named_weather_call_matches_schema(llm: LLM) -> None:
+    events = await run(
+        llm,
+        LLMRequest(
+            [ChatMessage("user", "What's the weather in Tokyo in celsius?")],
+            tools=[WEATHER, TIMER],
+            tool_choice="get_weather",
+        ),
+    )
+    call = next(e for e in events if isinstance(e, ToolCallDelta))
+    args = json.loads(call.arguments_delta)
+    assert call.name == "get_weather"
+    assert isinstance(args["city"], str) and args["unit"] in ("celsius", "fahrenheit")
+    assert set(args) <= {"city", "unit", "days"}
+
+
+async def test_tool_choice_none_gives_text(llm: LLM) -> None:
+    events = await run(
+        llm,
+        greedy(ChatMessage("user", "Say hello."), tools=[WEATHER], tool_choice="none"),
+    )
+    assert text_of(events) and not any(isinstance(e, ToolCallDelta) for e in events)
+    assert done_of(events).finish_reason == "stop"
+
+
+async def test_auto_gives_text_or_a_valid_call(llm: LLM) -> None:
+    for question in ("Hello! How are you today?", "What's the weather in Paris?"):
+        events = await run(llm, LLMRequest([ChatMessage("user", question)], tools=[WEATHER]))
+        calls = [e for e in events if isinstance(e, ToolCallDelta)]
+        if calls:
+            assert calls[0].name == "get_weather" and not text_of(events)
+            json.loads(calls[0].arguments_delta)
+        else:
+            assert text_of(events).strip() and not text_of(events).startswith("{")
+
+
+async def test_unknown_named_tool_rejected(llm: LLM) -> None:
+    with pytest.raises(ValueError, match="not among the tools"):
+        await run(llm, LLMRequest([ChatMessage("user", "hi")], tools=[WEATHER], tool_choice="nope"))
+
+
+async def test_closing_the_stream_stops_generation(llm: LLM) -> None:
+    request = greedy(ChatMessage("user", "Write a very long story about a dragon."), max_tokens=400)
+    stream = llm.stream(request)
+    got = 0
+    async for event in stream:
+        got += isinstance(event, TextDelta)
+        if got == 3:
+            break
+    await stream.aclose()  # type: ignore[attr-defined]
+    closed_at = time.perf_counter()
+    # The model is free again within a step or two: a new request gets its first token fast.
+    events = await run(llm, greedy(ChatMessage("user", "Hi"), max_tokens=1))
+    assert done_of(events).usage.output_tokens == 1
+    assert time.perf_counter() - closed_at < 5.0
+
+
+async def test_cancelling_the_consumer_task_stops_generation(llm: LLM) -> None:
+    seen: list[float] = []
+
+    async def consume() -> None:
+        request = greedy(ChatMessage("user", "Count from one to two hundred."), max_tokens=400)
+        async for event in llm.stream(request):
+            if isinstance(event, TextDelta):
+                seen.append(time.perf_counter())
+
+    task = asyncio.create_task(consume())
+    while len(seen) < 3:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    count = len(seen)
+    await asyncio.sleep(0.3)
+    assert len(seen) == count  # nothing more was produced for the cancelled consumer
+    events = await run(llm, greedy(ChatMessage("user", "Hi"), max_tokens=1))
+    assert done_of(events).usage.output_tokens == 1
+
+
+async def test_concurrent_streams_do_not_mix(llm: LLM) -> None:
+    dogs = greedy(ChatMessage("user", "Tell me about dogs."), max_tokens=40)
+    sea = greedy(ChatMessage("user", "Write a poem about the sea."), max_tokens=40)
+    a, b = await asyncio.gather(run(llm, dogs), run(llm, sea))
+    text_a, text_b = text_of(a).lower(), text_of(b).lower()
+    assert "dog" in text_a and "sea" not in text_a, text_a
+    assert ("sea" in text_b or "ocean" in text_b or "wave" in text_b) and "dog" not in text_b, text_b
+    assert done_of(a).usage.output_tokens > 10 and done_of(b).usage.output_tokens > 10

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+
+import pytest
+
+from realtime2.engine.interfaces import Priority
+from realtime2.engine.scheduler import ModelWorker
+
+
+def blocker(worker: ModelWorker) -> tuple[threading.Event, concurrent.futures.Future[None]]:
+    """Occupy the worker until the returned event is set, so later jobs queue up."""
+    gate = threading.Event()
+    started = threading.Event()
+
+    def hold() -> None:
+        started.set()
+        gate.wait(5)
+
+    future = worker.submit(hold, Priority.FIRST_AUDIO)
+    assert started.wait(5)
+    return gate, future
+
+
+def test_jobs_run_by_priority_then_arrival() -> None:
+    worker = ModelWorker("t")
+    order: list[str] = []
+    gate, _ = blocker(worker)
+    futures = [
+        worker.submit(lambda n=name: order.append(n), priority)
+        for name, priority in [
+            ("bg1", Priority.BACKGROUND),
+            ("int1", Priority.INTERACTIVE),
+            ("first1", Priority.FIRST_AUDIO),
+            ("bg2", Priority.BACKGROUND),
+            ("int2", Priority.INTERACTIVE),
+            ("first2", Priority.FIRST_AUDIO),
+        ]
+    ]
+    gate.set()
+    concurrent.futures.wait(futures, timeout=5)
+    assert order == ["first1", "first2", "int1", "int2", "bg1", "bg2"]
+    worker.close()
+
+
+def test_cancelled_queued_job_never_runs() -> None:
+    worker = ModelWorker("t")
+    ran: list[int] = []
+    gate, _ = blocker(worker)
+    doomed = worker.submit(lambda: ran.append(1))
+    kept = worker.submit(lambda: ran.append(2))
+    assert worker.queued == 2
+    assert doomed.cancel()
+    assert worker.queued == 1
+    gate.set()
+    kept.result(5)
+    assert ran == [2]
+    worker.close()
+
+
+def test_exceptions_reach_the_caller_and_worker_survives() -> None:
+    worker = ModelWorker("t")
+
+    def boom() -> None:
+        raise RuntimeError("model exploded")
+
+    with pytest.raises(RuntimeError, match="exploded"):
+        worker.submit(boom).result(5)
+    assert worker.submit(lambda: 42).result(5) == 42
+    worker.close()
+
+
+def test_all_jobs_run_on_one_thread() -> None:
+    worker = ModelWorker("t")
+    idents = {worker.submit(threading.get_ident).result(5) for _ in range(20)}
+    assert len(idents) == 1 and threading.get_ident() not in idents
+    worker.close()
+
+
+async def test_async_run_and_cancel_while_queued() -> None:
+    worker = ModelWorker("t")
+    ran: list[str] = []
+    gate, _ = blocker(worker)
+    task = asyncio.create_task(worker.run(lambda: ran.append("cancelled")))
+    other = asyncio.create_task(worker.run(lambda: ran.append("kept") or "ok"))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    gate.set()
+    assert await other == "ok"
+    assert ran == ["kept"]
+    worker.close()
+
+
+async def test_high_priority_interleaves_between_steps_of_a_long_stream() -> None:
+    """A long background stream of small steps lets first-audio work through quickly."""
+    worker = ModelWorker("t")
+    timeline: list[str] = []
+
+    async def long_stream() -> None:
+        for i in range(30):
+            await worker.run(lambda i=i: (time.sleep(0.005), timeline.append(f"bg{i}")), Priority.BACKGROUND)
+
+    stream = asyncio.create_task(long_stream())
+    await asyncio.sleep(0.03)
+    await worker.run(lambda: timeline.append("urgent"), Priority.FIRST_AUDIO)
+    await stream
+    position = timeline.index("urgent")
+    assert 0 < position < 20, timeline
+    worker.close()
+
+
+def test_closed_worker_rejects_and_cancels() -> None:
+    worker = ModelWorker("t")
+    gate, running = blocker(worker)
+    queued = worker.submit(lambda: None)
+    threading.Timer(0.05, gate.set).start()
+    worker.close()
+    assert queued.cancelled()
+    assert running.done()
+    with pytest.raises(RuntimeError):
+        worker.submit(lambda: None)

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from realtime2.engine.sentences import SentenceChunker
+
+
+def feed_all(chunker: SentenceChunker, deltas: list[str]) -> list[str]:
+    out: list[str] = []
+    for delta in deltas:
+        out.extend(chunker.feed(delta))
+    return out + chunker.flush()
+
+
+def tokens(text: str, size: int = 3) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def test_splits_sentences_as_they_complete() -> None:
+    chunker = SentenceChunker()
+    assert chunker.feed("Hello there") == []
+    assert chunker.feed(".") == []  # "." needs following whitespace to count (3.5, e.g.)
+    assert chunker.feed(" How are") == ["Hello there."]
+    assert chunker.feed(" you? I am") == ["How are you?"]
+    assert chunker.flush() == ["I am"]
+    assert chunker.flush() == []
+
+
+def test_token_boundaries_do_not_matter() -> None:
+    text = "It is 3.5 degrees outside. Dr. Smith said so! Bring a coat, please."
+    expected = ["It is 3.5 degrees outside.", "Dr. Smith said so!", "Bring a coat, please."]
+    for size in (1, 2, 5, 100):
+        assert feed_all(SentenceChunker(first_clause_min_chars=1000), tokens(text, size)) == expected
+
+
+def test_first_long_clause_is_emitted_early() -> None:
+    chunker = SentenceChunker(first_clause_min_chars=20)
+    out = chunker.feed("Well, the weather in Paris today is mild, with a light breeze ")
+    assert out == ["Well, the weather in Paris today is mild,"]
+    # Only the first chunk may be a clause; later commas wait for the sentence end.
+    assert chunker.feed("and some sun, later on. Next") == ["with a light breeze and some sun, later on."]
+    assert chunker.flush() == ["Next"]
+
+
+def test_short_first_clause_waits() -> None:
+    chunker = SentenceChunker(first_clause_min_chars=20)
+    assert chunker.feed("Yes, ") == []
+    assert chunker.feed("of course. ") == ["Yes, of course."]
+
+
+def test_run_on_text_is_cut_at_a_space() -> None:
+    chunker = SentenceChunker(max_chars=50)
+    words = "word " * 30
+    out = chunker.feed(words)
+    assert out and all(len(chunk) <= 50 for chunk in out)
+    assert " ".join(out + chunker.flush()).split() == words.split()
+
+
+def test_flush_resets_for_next_reply() -> None:
+    chunker = SentenceChunker(first_clause_min_chars=5)
+    assert chunker.feed("Right then, fine ") == ["Right then,"]
+    chunker.flush()
+    assert chunker.feed("Again then, fine ") == ["Again then,"]

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from realtime2.audio.pcm import pcm16_to_float
+from realtime2.audio.resample import resample
+from realtime2.engine.interfaces import STT, TTS, AudioChunk
+from realtime2.engine.voices import VOICES
+from tests.engine.pitch import median_pitch, spectral_centroid
+from tests.engine.wer import wer
+from tests.support.speech import write_wav
+
+pytestmark = pytest.mark.models
+
+TEXT = "The quick brown fox jumps over the lazy dog. Please call me back tomorrow morning."
+
+
+async def collect(tts: TTS, text: str, voice: str) -> list[AudioChunk]:
+    return [chunk async for chunk in tts.synthesize(text, voice=voice)]
+
+
+def to_float(chunks: list[AudioChunk]) -> np.ndarray:
+    return np.concatenate([pcm16_to_float(c.pcm) for c in chunks])
+
+
+@pytest.fixture(scope="module")
+def voice_audio(tts: TTS) -> dict[str, np.ndarray]:
+    async def render() -> dict[str, np.ndarray]:
+        return {voice: to_float(await collect(tts, TEXT, voice)) for voice in VOICES}
+
+    return asyncio.run(render())
+
+
+async def test_streams_one_chunk_per_sentence(tts: TTS) -> None:
+    chunks = await collect(tts, "First sentence here. And a second one! Third?", "marin")
+    assert len(chunks) == 3
+    assert all(c.sample_rate == tts.capabilities.sample_rate == 24000 for c in chunks)
+    assert all(len(c.pcm) % 2 == 0 and c.duration_s > 0.3 for c in chunks)
+
+
+async def test_unknown_voice_names_supported_ones(tts: TTS) -> None:
+    with pytest.raises(ValueError, match="marin.*cedar"):
+        await collect(tts, "Hello.", "alloy")
+
+
+async def test_every_voice_round_trips_through_whisper(
+    voice_audio: dict[str, np.ndarray], stt: STT, test_output_dir: object
+) -> None:
+    errors = {}
+    for voice, audio in voice_audio.items():
+        write_wav(f"{test_output_dir}/{voice}.wav", audio, 24000)
+        transcript = await stt.transcribe(resample(audio, 24000, 16000), language="en")
+        errors[voice] = (wer(TEXT, transcript.text), transcript.text)
+    assert all(error <= 0.10 for error, _ in errors.values()), errors
+
+
+def test_voices_differ_measurably(voice_audio: dict[str, np.ndarray]) -> None:
+    pitch = {v: median_pitch(a, 24000) for v, a in voice_audio.items()}
+    for a, b in itertools.combinations(VOICES, 2):
+        semitones = abs(12 * math.log2(pitch[a] / pitch[b]))
+        # Built-in profiles sit >= 1.5 semitones apart; demand at least one measured.
+        assert semitones >= 1.0, (a, b, pitch)
+    # Formants move with the pitch shift: the deepest voice is also the darkest.
+    centroid = {v: spectral_centroid(a, 24000) for v, a in voice_audio.items()}
+    assert min(centroid, key=centroid.__getitem__) == min(pitch, key=pitch.__getitem__)
+    assert max(centroid.values()) > 1.5 * min(centroid.values()), centroid
+
+
+def test_voices_keep_a_natural_speaking_rate(voice_audio: dict[str, np.ndarray]) -> None:
+    durations = {v: a.size / 24000 for v, a in voice_audio.items()}
+    assert all(3.0 < d < 7.0 for d in durations.values()), durations
