@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     # Concurrent realtime sessions: per process, and per user unless a user has their own.
     max_sessions: int = 1000
     max_sessions_per_user: int = 50
+    # HTTP requests per minute per API key unless a user has their own (`limits set`);
+    # 0 turns the default off. Enforced per process (see realtime2.http.ratelimit).
+    rate_limit_rpm: int = 600
+    # Serve https/wss when both are set (PEM files; `serve --ssl-certfile/--ssl-keyfile`).
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
     # WebRTC: the addresses offered as ICE host candidates (comma-separated; each must be an
     # address of this machine), and an optional STUN server ("stun:host:port"). Nothing is
     # contacted unless configured.

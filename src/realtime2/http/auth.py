@@ -20,6 +20,7 @@ from starlette.requests import HTTPConnection
 from realtime2.accounts.client_secrets import ClientSecrets, looks_like_client_secret
 from realtime2.accounts.keys import InvalidApiKeyError
 from realtime2.errors import ApiError
+from realtime2.http import ratelimit
 from realtime2.state import Services
 
 SESSION_COOKIE = "realtime2_session"
@@ -115,6 +116,7 @@ async def require_realtime_principal(request: Request) -> Principal:
 
 async def _require(request: Request, *, allow_client_secret: bool) -> Principal:
     principal = await authenticate(request, allow_client_secret=allow_client_secret)
+    await ratelimit.enforce(request, principal.user_id, principal.key_id)
     # Cookie-authenticated writes must prove they come from our own pages.
     if (
         principal.via == "session"

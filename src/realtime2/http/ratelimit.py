@@ -1,0 +1,126 @@
+"""Per-key request rate limits (requests per minute) for authenticated HTTP routes.
+
+A token bucket per API key (or per login for dashboard requests): capacity = the limit,
+refilled at limit/60 tokens a second, so a key may burst up to its whole minute and then
+runs at the steady rate. The limit is the user's own `rpm_limit` (`realtime2 limits set
+EMAIL --rpm N`) or `REALTIME2_RATE_LIMIT_RPM`; 0 as the default turns limiting off.
+
+State lives in this process's memory only, bounded by `max_tracked` buckets (least recently
+used forgotten first — a forgotten bucket starts full again, which errs towards allowing).
+With several replicas each enforces its own share: the effective limit is the per-replica
+limit times the number of replicas a client's requests reach (see docs/operations.md).
+Concurrent realtime sessions are limited separately by `transports.admission.SessionSlots`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from starlette.requests import HTTPConnection
+
+from realtime2.errors import ApiError
+
+MAX_TRACKED = 50_000
+# A user's own limit is read from the database at most this often per process, so
+# `limits set` takes effect within this many seconds without a query per request.
+LIMIT_CACHE_SECONDS = 10.0
+
+LimitLookup = Callable[[int], Awaitable[int | None]]
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+    limit: int
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        default_rpm: int,
+        *,
+        max_tracked: int = MAX_TRACKED,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.default_rpm = default_rpm
+        self.max_tracked = max_tracked
+        self.clock = clock
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        self._limits: OrderedDict[int, tuple[float, int | None]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    async def limit_for(self, user_id: int, lookup: LimitLookup) -> int:
+        """The user's rpm (cached briefly), else the default; 0 means unlimited."""
+        now = self.clock()
+        cached = self._limits.get(user_id)
+        if cached is None or now - cached[0] > LIMIT_CACHE_SECONDS:
+            cached = (now, await lookup(user_id))
+            self._limits[user_id] = cached
+            self._limits.move_to_end(user_id)
+            while len(self._limits) > self.max_tracked:
+                self._limits.popitem(last=False)
+        own = cached[1]
+        return own if own else self.default_rpm
+
+    def take(self, key: str, limit: int) -> float:
+        """Spend one token; 0.0 if allowed, else the seconds until one is available."""
+        if limit <= 0:
+            return 0.0
+        now = self.clock()
+        bucket = self._buckets.get(key)
+        if bucket is None or bucket.limit != limit:
+            bucket = _Bucket(float(limit), now, limit)
+            self._buckets[key] = bucket
+        else:
+            rate = limit / 60.0
+            bucket.tokens = min(float(limit), bucket.tokens + (now - bucket.updated) * rate)
+            bucket.updated = now
+        self._buckets.move_to_end(key)
+        while len(self._buckets) > self.max_tracked:
+            self._buckets.popitem(last=False)
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return 0.0
+        return (1.0 - bucket.tokens) / (limit / 60.0)
+
+
+def rate_limited(limit: int, wait: float) -> ApiError:
+    seconds = max(1, math.ceil(wait))
+    return ApiError(
+        429,
+        "rate_limit_exceeded",
+        f"Rate limit of {limit} requests per minute reached; retry in {seconds} s.",
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+def limiter_of(conn: HTTPConnection) -> RateLimiter:
+    """The app's limiter, created on first use from its settings."""
+    state = conn.app.state
+    limiter: RateLimiter | None = getattr(state, "rate_limiter", None)
+    if limiter is None:
+        limiter = RateLimiter(state.services.settings.rate_limit_rpm)
+        state.rate_limiter = limiter
+    return limiter
+
+
+async def enforce(conn: HTTPConnection, user_id: int, key_id: str | None) -> None:
+    """Count one request for this key (or login); raise 429 with Retry-After when over."""
+    limiter = limiter_of(conn)
+    users = conn.app.state.services.users
+
+    async def lookup(uid: int) -> int | None:
+        user = await users.get(uid)
+        return user.rpm_limit if user is not None else None
+
+    limit = await limiter.limit_for(user_id, lookup)
+    wait = limiter.take(key_id or f"user:{user_id}", limit)
+    if wait > 0:
+        raise rate_limited(limit, wait)
