@@ -24,6 +24,8 @@ from realtime2.http import (
     openai_chat,
     pipeline,
 )
+from realtime2.observability import metrics
+from realtime2.observability.middleware import ObservabilityMiddleware
 from realtime2.state import Services
 from realtime2.transports import websocket
 from realtime2.transports.admission import SessionSlots
@@ -75,6 +77,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.session_slots = SessionSlots(settings.max_sessions, settings.max_sessions_per_user)
     app.state.calls = CallRegistry()
     install_error_handlers(app)
+    app.add_middleware(ObservabilityMiddleware)
+    app.include_router(metrics.router)
     for module in (
         health,
         account,

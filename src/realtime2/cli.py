@@ -158,7 +158,7 @@ def serve(settings: Settings, *, bootstrap: bool) -> None:
     from realtime2.app import create_app
     from realtime2.logging_setup import configure_logging
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
 
     async def prepare() -> None:
         services = Services.build(settings)
@@ -170,13 +170,19 @@ def serve(settings: Settings, *, bootstrap: bool) -> None:
             await services.close()
 
     asyncio.run(prepare())
-    print(f"realtime2 serving on http://{settings.host}:{settings.port}", flush=True)
+    tls = settings.ssl_certfile is not None and settings.ssl_keyfile is not None
+    if (settings.ssl_certfile is None) != (settings.ssl_keyfile is None):
+        raise SystemExit("error: --ssl-certfile and --ssl-keyfile go together")
+    scheme = "https" if tls else "http"
+    print(f"realtime2 serving on {scheme}://{settings.host}:{settings.port}", flush=True)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_config=None,
         ws_max_size=20 * 1024 * 1024,  # one append may carry 15 MB of base64 audio
+        ssl_certfile=str(settings.ssl_certfile) if tls else None,
+        ssl_keyfile=str(settings.ssl_keyfile) if tls else None,
     )
 
 
@@ -202,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="create a demo user, credits and key on first start",
     )
+    p.add_argument("--ssl-certfile", help="PEM certificate (chain): serve https and wss")
+    p.add_argument("--ssl-keyfile", help="PEM private key for --ssl-certfile")
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(run=cmd_migrate)
 
@@ -247,7 +255,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = get_settings()
     if args.command == "serve":
-        overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v}
+        given = (
+            ("host", args.host),
+            ("port", args.port),
+            ("ssl_certfile", args.ssl_certfile),
+            ("ssl_keyfile", args.ssl_keyfile),
+        )
+        overrides = {k: v for k, v in given if v}
         serve(settings.model_copy(update=overrides), bootstrap=args.bootstrap_demo)
         return 0
     try:

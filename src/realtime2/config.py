@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     # Holds expire if their owner never renews or settles them (a crashed process).
     hold_ttl_seconds: int = 180
     log_level: str = "info"
+    # "text" (key=value) or "json" (one object per line); both carry request/session ids.
+    log_format: str = "text"
     # Load the voice engines at start-up (tests of the accounts layer turn this off).
     load_engines: bool = True
     # Concurrent realtime sessions: per process, and per user unless a user has their own.

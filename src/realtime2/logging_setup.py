@@ -1,12 +1,31 @@
 """Log configuration. Log lines carry ids and sizes, never keys, transcripts or prompts;
-as a second line of defence a filter masks anything shaped like a secret."""
+as a second line of defence a filter masks anything shaped like a secret. Every line has
+the request and session id (see realtime2.observability.logs)."""
 
 from __future__ import annotations
 
 import logging
 import re
+from typing import TextIO
+
+from realtime2.observability.logs import ContextIds, formatter
 
 _SECRET = re.compile(r"(sk-gptr2-|ek_)[A-Za-z0-9_\-]{6,}|(?i:bearer)\s+\S+")
+# Libraries whose DEBUG output includes message contents (WebSocket frames, HTTP bodies,
+# SQL parameters): they stay at INFO or above even when the service logs at DEBUG.
+_CONTENT_LOGGERS = (
+    "websockets",
+    "httpx",
+    "httpcore",
+    "hpack",
+    "sqlalchemy",
+    "aiosqlite",
+    "asyncpg",
+    "multipart",
+    "python_multipart",
+    "aiortc",
+    "aioice",
+)
 
 
 class RedactSecrets(logging.Filter):
@@ -18,10 +37,13 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def configure_logging(level: str = "info") -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+def configure_logging(
+    level: str = "info", fmt: str = "text", stream: TextIO | None = None
+) -> logging.Handler:
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter(fmt))
     handler.addFilter(RedactSecrets())
+    handler.addFilter(ContextIds())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -29,3 +51,7 @@ def configure_logging(level: str = "info") -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    floor = max(logging.INFO, root.level)
+    for name in _CONTENT_LOGGERS:
+        logging.getLogger(name).setLevel(floor)
+    return handler

@@ -27,6 +27,7 @@ from realtime2.engine.interfaces import ChatMessage, Engines, EngineUnavailableE
 from realtime2.engine.voices import DEFAULT_VOICE, VOICES
 from realtime2.errors import ApiError, invalid_request
 from realtime2.http.auth import CurrentPrincipal, services_of
+from realtime2.observability.context import bind_session
 from realtime2.pipeline.turn import NothingToAnswerError, TurnInput, run_turn
 from realtime2.state import Services
 
@@ -199,6 +200,7 @@ async def pipeline(request: Request, principal: CurrentPrincipal) -> dict[str, A
         input_estimate = audio.size / engines.stt.capabilities.sample_rate
     estimate = (math.ceil(input_estimate or 0) + ESTIMATED_REPLY_SECONDS) * rate
     reference = f"pipe_{secrets.token_hex(10)}"
+    bind_session(reference)  # log lines of this request carry its reference
     try:
         hold = await services.ledger.place_hold(
             principal.user_id,

@@ -26,6 +26,8 @@ from realtime2.calls.session_config import check_session
 from realtime2.engine.interfaces import Engines, EngineUnavailableError
 from realtime2.errors import ApiError
 from realtime2.http.auth import Principal, authenticate, services_of
+from realtime2.observability import metrics
+from realtime2.observability.context import bind_session
 from realtime2.protocol.models import (
     UnsupportedModelError,
     resolve_realtime_model,
@@ -112,6 +114,7 @@ async def realtime_websocket(websocket: WebSocket) -> None:
         return
     try:
         reference = f"rt_{secrets.token_hex(10)}"
+        bind_session(reference)  # log lines of this session carry its reference
         meter = SessionMeter(
             services.ledger,
             user_id=principal.user_id,
@@ -163,6 +166,7 @@ async def _serve(
 
     async def write() -> None:
         async for event in runner.events():
+            metrics.server_event(event)
             await send(event)
 
     async def meter_credit() -> None:
@@ -177,6 +181,7 @@ async def _serve(
         )
 
     runner.start()
+    metrics.session_opened("websocket", meter.model)
     tasks = {
         asyncio.create_task(read(), name="ws-read"),
         asyncio.create_task(write(), name="ws-write"),
@@ -190,6 +195,7 @@ async def _serve(
             if exc is not None and not isinstance(exc, WebSocketDisconnect):
                 log.warning("realtime session error: %s", type(exc).__name__)
     finally:
+        metrics.session_closed("websocket", [t.seconds for t in runner.turn_timings])
         await runner.close()
         for task in tasks:
             task.cancel()

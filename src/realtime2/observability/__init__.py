@@ -1,0 +1,1 @@
+"""Prometheus metrics (`/metrics`) and structured logs with request and session ids."""
