@@ -10,9 +10,11 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from realtime2 import __version__
+from realtime2.calls.registry import CallRegistry
 from realtime2.config import Settings, get_settings
 from realtime2.errors import install_error_handlers
-from realtime2.calls.registry import CallRegistry
+from realtime2.gateway.pipeline import engine_settings
+from realtime2.gateway.upstream import Upstream
 from realtime2.http import (
     account,
     calls,
@@ -27,7 +29,7 @@ from realtime2.http import (
 from realtime2.observability import metrics
 from realtime2.observability.middleware import ObservabilityMiddleware
 from realtime2.state import Services
-from realtime2.transports import websocket
+from realtime2.transports import translation_ws, websocket
 from realtime2.transports.admission import SessionSlots
 
 log = logging.getLogger(__name__)
@@ -55,7 +57,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if svc.engines is None and svc.settings.load_engines:
             from realtime2.engine.registry import EngineHost
 
-            svc.engines = EngineHost()
+            svc.engines = EngineHost(engine_settings(app.state.gateway))
             svc.engines.start()
         sweeper = asyncio.create_task(_sweep_expired_holds(svc))
         try:
@@ -76,6 +78,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.services = services or Services.build(settings)
     app.state.session_slots = SessionSlots(settings.max_sessions, settings.max_sessions_per_user)
     app.state.calls = CallRegistry()
+    app.state.gateway = Upstream.from_settings(settings)  # gateway mode, or None
     install_error_handlers(app)
     app.add_middleware(ObservabilityMiddleware)
     app.include_router(metrics.router)
@@ -87,6 +90,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         openai_audio,
         openai_chat,
         websocket,
+        translation_ws,
         calls,
         charge,
         client_secrets,

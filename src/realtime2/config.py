@@ -10,7 +10,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from realtime2.accounts.pricing import DEFAULT_RATES
@@ -56,6 +56,15 @@ class Settings(BaseSettings):
     # contacted unless configured.
     webrtc_hosts: str = "127.0.0.1"
     webrtc_stun: str = ""
+    # Gateway mode (docs/gateway.md): models listed in upstream_models ("ours=theirs,…")
+    # are relayed to a Realtime-compatible upstream at upstream_url (an API base such as
+    # https://api.openai.com/v1) with upstream_api_key, which never leaves this server.
+    # upstream_pipeline makes the Starter Voice pipeline's STT/LLM/TTS use it too.
+    upstream_url: str = ""
+    upstream_api_key: SecretStr | None = None
+    upstream_models: str = ""
+    upstream_pipeline: bool = False
+    upstream_connect_timeout_s: float = Field(default=10.0, gt=0)
 
     def webrtc_host_list(self) -> list[str]:
         return [h.strip() for h in self.webrtc_hosts.split(",") if h.strip()]

@@ -15,6 +15,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from realtime2.accounts.ledger import HoldNotOpenError, InsufficientCreditsError, Ledger, Settlement
 
@@ -64,6 +65,8 @@ class SessionMeter:
         self.settlement: Settlement | None = None
         self._lock = asyncio.Lock()
         self._charges = 0
+        # Extra facts for the settling ledger entry (e.g. a gateway's upstream token usage).
+        self.details: dict[str, Any] = {}
 
     # --- reading ----------------------------------------------------------------------
 
@@ -177,7 +180,11 @@ class SessionMeter:
                     final=True,
                     idempotency_key=f"meter:{self.reference}:settle",
                     seconds=total / self.rate,
-                    details={"reason": reason, "billed_seconds": total // self.rate},
+                    details={
+                        **self.details,
+                        "reason": reason,
+                        "billed_seconds": total // self.rate,
+                    },
                 )
             except HoldNotOpenError:
                 # The sweeper settled an expired hold already (e.g. a very long stall).

@@ -23,8 +23,14 @@ from realtime2.accounts.ledger import InsufficientCreditsError
 from realtime2.accounts.metering import SessionMeter
 from realtime2.accounts.pricing import TRANSCRIPTION, rate_for
 from realtime2.calls.session_config import check_session
-from realtime2.engine.interfaces import Engines, EngineUnavailableError
 from realtime2.errors import ApiError
+from realtime2.gateway.relay import Relay
+from realtime2.gateway.session import (
+    bound_session_event,
+    check_start_credit,
+    gateway_of,
+    open_upstream_session,
+)
 from realtime2.http.auth import Principal, authenticate, services_of
 from realtime2.observability import metrics
 from realtime2.observability.context import bind_session
@@ -35,13 +41,11 @@ from realtime2.protocol.models import (
 )
 from realtime2.protocol.server_events import error_event
 from realtime2.realtime.runner import SessionRunner
-from realtime2.state import Services
-from realtime2.transports.admission import SessionSlots
+from realtime2.transports.admission import SessionSlots, ready_engines
 from realtime2.transports.webrtc.sideband import attach_sideband
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-ENGINE_WAIT_SECONDS = 60.0
 
 
 def insufficient_credits() -> ApiError:
@@ -59,16 +63,6 @@ async def _refuse(websocket: WebSocket, error: ApiError) -> None:
 def _selected_subprotocol(websocket: WebSocket) -> str | None:
     offered = websocket.scope.get("subprotocols", [])
     return "realtime" if "realtime" in offered else None
-
-
-async def _engines(services: Services) -> Engines:
-    if services.engines is None:
-        raise ApiError(503, "engine_unavailable", "No voice engine is configured.")
-    try:
-        engines: Engines = await services.engines.wait_ready(timeout=ENGINE_WAIT_SECONDS)
-    except EngineUnavailableError as exc:
-        raise ApiError(503, exc.code, str(exc)) from None
-    return engines
 
 
 def _session_kind(websocket: WebSocket) -> tuple[str, str, str]:
@@ -99,13 +93,16 @@ async def realtime_websocket(websocket: WebSocket) -> None:
         await attach_sideband(websocket, call_id)
         return
     services = services_of(websocket)
+    gateway = gateway_of(websocket)
     try:
         principal = await authenticate(websocket, allow_client_secret=True)
         try:
             kind, client_model, billing_model = _session_kind(websocket)
         except UnsupportedModelError as exc:
             raise ApiError(400, "unsupported_model", str(exc), param="model") from None
-        engines = await _engines(services)
+        # Gateway mode: a model mapped upstream is relayed there instead of the engine.
+        their_model = gateway.their_model(billing_model) if gateway and kind == "realtime" else None
+        engines = await ready_engines(services) if their_model is None else None
         user = await services.users.get(principal.user_id)
         slots: SessionSlots = websocket.app.state.session_slots
         slots.acquire(principal.user_id, user.max_sessions if user else None)
@@ -123,24 +120,40 @@ async def realtime_websocket(websocket: WebSocket) -> None:
             reference=reference,
             api_key_id=principal.key_id,
         )
+        upstream_socket = None
         try:
+            if gateway is not None and their_model is not None:
+                # Nothing is held or billed until the upstream has accepted the session.
+                await check_start_credit(meter)
+                upstream_socket = await open_upstream_session(gateway, their_model, websocket)
             await meter.start()
-        except InsufficientCreditsError:
-            await _refuse(websocket, insufficient_credits())
+        except (InsufficientCreditsError, ApiError) as exc:
+            if upstream_socket is not None:
+                await upstream_socket.close()
+            await _refuse(websocket, exc if isinstance(exc, ApiError) else insufficient_credits())
             return
+        reason = "closed"
         try:
             await websocket.accept(subprotocol=_selected_subprotocol(websocket))
-            runner = SessionRunner(
-                engines,
-                model=client_model or None,
-                kind="transcription" if kind == "transcription" else "realtime",
-                transport="websocket",
-            )
-            if principal.session_config is not None:  # a client secret's bound config
-                await runner.feed_text(check_session(principal.session_config).update_event())
-            await _serve(websocket, runner, meter, principal)
+            if gateway is not None and upstream_socket is not None and their_model is not None:
+                relay = Relay(websocket, upstream_socket, meter, gateway, their_model=their_model)
+                ending = await relay.run(bound_session_event(principal.session_config))
+                reason = ending.reason
+            else:
+                assert engines is not None
+                runner = SessionRunner(
+                    engines,
+                    model=client_model or None,
+                    kind="transcription" if kind == "transcription" else "realtime",
+                    transport="websocket",
+                )
+                if principal.session_config is not None:  # a client secret's bound config
+                    await runner.feed_text(check_session(principal.session_config).update_event())
+                await _serve(websocket, runner, meter, principal)
         finally:
-            await meter.settle(reason="closed")
+            if upstream_socket is not None:  # closed already unless accept() failed
+                await upstream_socket.close()
+            await meter.settle(reason=reason)
     finally:
         slots.release(principal.user_id)
 
