@@ -25,7 +25,7 @@ class TestPeer:
         self.pc.addTrack(self.mic)
         self.channel = self.pc.createDataChannel("oai-events")
         self.events: list[dict[str, Any]] = []
-        self._arrived = asyncio.Condition()
+        self._arrived = asyncio.Event()
         self.heard = bytearray()  # mono s16le at 48 kHz
         self.frames = 0
         self.first_sound_at: float | None = None
@@ -35,22 +35,20 @@ class TestPeer:
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_state)
         self._readers: list[asyncio.Task[None]] = []
+        self.connected = asyncio.Event()
+        self.heard_sound = asyncio.Event()
 
     def _on_state(self) -> None:
         if self.pc.connectionState == "connected" and self.connected_at is None:
             self.connected_at = time.monotonic()
+            self.connected.set()
 
     def _on_message(self, message: str | bytes) -> None:
         self.events.append(json.loads(message))
-
-        async def notify() -> None:
-            async with self._arrived:
-                self._arrived.notify_all()
-
-        asyncio.ensure_future(notify())
+        self._arrived.set()
 
     def _on_track(self, track: MediaStreamTrack) -> None:
-        self._readers.append(asyncio.ensure_future(self._record(track)))
+        self._readers.append(asyncio.get_running_loop().create_task(self._record(track)))
 
     async def _record(self, track: MediaStreamTrack) -> None:
         while True:
@@ -63,6 +61,7 @@ class TestPeer:
             self.heard += pcm
             if self.first_sound_at is None and np.abs(np.frombuffer(pcm, "<i2")).max() > 200:
                 self.first_sound_at = time.monotonic()
+                self.heard_sound.set()
 
     async def offer(self) -> str:
         offer = await self.pc.createOffer()
@@ -79,23 +78,19 @@ class TestPeer:
     def send(self, event: dict[str, Any]) -> None:
         self.channel.send(json.dumps(event))
 
-    async def wait_for(self, kind: str, timeout: float = 10.0, after: int = 0) -> dict[str, Any]:
+    async def wait_for(self, kind: str, within: float = 10.0, after: int = 0) -> dict[str, Any]:
         """The first event of this type (from index `after` on)."""
+        async with asyncio.timeout(within):
+            while True:
+                event = next((e for e in self.events[after:] if e.get("type") == kind), None)
+                if event is not None:
+                    return event
+                self._arrived.clear()
+                await self._arrived.wait()
 
-        def found() -> dict[str, Any] | None:
-            return next((e for e in self.events[after:] if e.get("type") == kind), None)
-
-        async with asyncio.timeout(timeout):
-            async with self._arrived:
-                await self._arrived.wait_for(lambda: found() is not None)
-        event = found()
-        assert event is not None
-        return event
-
-    async def wait_connected(self, timeout: float = 10.0) -> None:
-        async with asyncio.timeout(timeout):
-            while self.pc.connectionState != "connected":
-                await asyncio.sleep(0.01)
+    async def wait_connected(self, within: float = 10.0) -> None:
+        async with asyncio.timeout(within):
+            await self.connected.wait()
 
     def types(self) -> list[str]:
         return [str(e.get("type")) for e in self.events]

@@ -9,13 +9,10 @@ from typing import Any
 import httpx
 import numpy as np
 
-from realtime2.transports.webrtc.call import WebRtcCall
 from tests.conftest import new_account
 from tests.protocol.validate import assert_valid
 from tests.transports.conftest import LiveServer
 from tests.webrtc.peer import TestPeer
-
-
 
 
 async def open_seed_call(
@@ -72,8 +69,7 @@ async def test_seed_flow_events_audio_charge_and_hangup(live: LiveServer) -> Non
             assert_valid(event)
             assert event["type"] != "response.output_audio.delta" or event["delta"] == ""
         async with asyncio.timeout(5):
-            while peer.first_sound_at is None:
-                await asyncio.sleep(0.02)
+            await peer.heard_sound.wait()
         heard = np.frombuffer(bytes(peer.heard), "<i2")
         assert np.abs(heard).max() > 1000  # the fake TTS tone came through the Opus track
 

@@ -7,6 +7,7 @@ own share).
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 from realtime2.engine.interfaces import Engines, EngineUnavailableError
@@ -56,7 +57,12 @@ async def ready_engines(services: Services) -> Engines:
     if services.engines is None:
         raise ApiError(503, "engine_unavailable", "No voice engine is configured.")
     try:
-        engines: Engines = await services.engines.wait_ready(timeout=ENGINE_WAIT_SECONDS)
+        async with asyncio.timeout(ENGINE_WAIT_SECONDS):
+            engines: Engines = await services.engines.wait_ready()
     except EngineUnavailableError as exc:
         raise ApiError(503, exc.code, str(exc)) from None
+    except TimeoutError:
+        raise ApiError(
+            503, "engine_loading", "The voice engines are still loading; retry shortly."
+        ) from None
     return engines

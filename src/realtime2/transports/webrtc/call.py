@@ -103,6 +103,7 @@ class WebRtcCall:
         self._pending: list[str] = []
         self._sidebands: set[asyncio.Queue[Event | None]] = set()
         self._disconnect_timer: asyncio.Task[None] | None = None
+        self._meter_starting: asyncio.Task[None] | None = None
 
     # --- setting up ----------------------------------------------------------------------
 
@@ -206,7 +207,9 @@ class WebRtcCall:
                     self.id,
                     (self.connected_at - self.created_at) * 1000,
                 )
-                self._spawn(self._meter_call())
+                # Not cancelled at shutdown: a call that connected is billed even if the
+                # peer leaves while the hold is being placed.
+                self._meter_starting = asyncio.get_running_loop().create_task(self._start_meter())
         elif state == "disconnected" and self._disconnect_timer is None:
             self._disconnect_timer = self._spawn(self._end_after(self.disconnect_grace))
         elif state == "failed":
@@ -262,12 +265,16 @@ class WebRtcCall:
         await asyncio.sleep(seconds)
         self._end("peer_gone")
 
-    async def _meter_call(self) -> None:
+    async def _start_meter(self) -> None:
         try:
             await self.meter.start()
         except InsufficientCreditsError:
             self._out_of_credit()
             return
+        if not self._ending.is_set():
+            self._spawn(self._keep_metering())
+
+    async def _keep_metering(self) -> None:
         await self.meter.keep_alive()
         self._out_of_credit()
 
@@ -335,6 +342,8 @@ class WebRtcCall:
         await self._drain_channel()
         self.speaker.stop()
         await self._close_pc()
+        if self._meter_starting is not None:
+            await asyncio.gather(self._meter_starting, return_exceptions=True)
         try:
             if self.meter.hold_id is not None:
                 await self.meter.settle(reason=self.end_reason or "closed")
