@@ -13,6 +13,8 @@ from tests.protocol.validate import assert_valid
 
 class Harness:
     def __init__(self, **kwargs: Any) -> None:
+        # The plain (non-speculative) turn path unless a test asks for drafts.
+        kwargs.setdefault("speculative", False)
         self.clock = FakeClock()
         self.vad = EnergyVADStream()
         self.session = RealtimeSession(

@@ -7,10 +7,10 @@ the item or response id so late results of cancelled work can be recognised and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
-from realtime2.engine.interfaces import FloatAudio, LLMRequest
+from realtime2.engine.interfaces import ChatMessage, FloatAudio, LLMRequest
 
 
 @dataclass(frozen=True)
@@ -36,13 +36,65 @@ class TranscribePartial:
 
 @dataclass(frozen=True)
 class StartResponse:
-    """Generate a reply; stream it back with `on_response_*`, finish with `on_response_done`."""
+    """Generate a reply; stream it back with `on_response_*`, finish with `on_response_done`.
+
+    With `draft_id`, the runner may adopt that draft's work instead of starting afresh, but
+    only if the draft was made for exactly this request, voice, modality and speed.
+    """
 
     response_id: str
     request: LLMRequest
     voice: str  # an engine voice name (see realtime2.engine.voices)
     modality: Literal["audio", "text"]
     speed: float
+    draft_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DraftReply:
+    """What the reply to a drafted turn would be: the request minus the user's words."""
+
+    history: LLMRequest  # the final user message (the transcript) is appended to it
+    voice: str
+    modality: Literal["audio", "text"]
+    speed: float
+
+
+@dataclass(frozen=True)
+class PrepareDraft:
+    """The user paused: transcribe the turn so far and, with `reply`, draft the answer.
+
+    Speculative: nothing of it reaches the client until the session adopts it. The runner
+    reports the transcript with `on_draft_transcript`; the reply waits, buffered, for a
+    `StartResponse` naming this draft, or dies with `DiscardDraft`.
+    """
+
+    draft_id: str
+    audio: FloatAudio  # mono float32 at `sample_rate`
+    sample_rate: int
+    language: str | None
+    prompt: str | None
+    reply: DraftReply | None
+
+
+@dataclass(frozen=True)
+class DiscardDraft:
+    """Stop a draft's work; with `keep_transcript`, only its reply (the transcript is used)."""
+
+    draft_id: str
+    keep_transcript: bool = False
+
+
+def draft_request(history: LLMRequest, transcript: str) -> LLMRequest:
+    """The request a drafted turn answers: its history plus the user's words (if any).
+
+    The session builds the real request from the conversation the same way, which is what
+    lets the runner compare the two to decide whether a draft can be used.
+    """
+    messages = list(history.messages)
+    if transcript:
+        messages.append(ChatMessage("user", transcript))
+    return replace(history, messages=messages)
 
 
 @dataclass(frozen=True)
@@ -77,6 +129,8 @@ Command = (
     TranscribeTurn
     | TranscribePartial
     | StartResponse
+    | PrepareDraft
+    | DiscardDraft
     | CancelResponse
     | PlayAudio
     | ClearAudio

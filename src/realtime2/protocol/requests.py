@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from realtime2.engine.interfaces import ChatMessage, LLMRequest
 from realtime2.protocol import client_events as ce
-from realtime2.protocol.commands import StartResponse
+from realtime2.protocol.commands import DraftReply, StartResponse
 from realtime2.protocol.conversation import Item, to_messages
 from realtime2.protocol.items import build_item
 from realtime2.protocol.responses import ResponseState
@@ -99,6 +99,18 @@ def build_request(
             tool_choice=tool_choice_name(choice),
             max_tokens=None if max_tokens == "inf" else int(max_tokens),
         )
-        return StartResponse(r.id, request, voice.engine_voice, modality, speed)
+        return StartResponse(r.id, request, voice.engine_voice, modality, speed, r.draft_id)
 
     return response, spec
+
+
+def draft_reply(session: RealtimeSession) -> DraftReply:
+    """What a VAD turn's automatic response would ask for if it started now.
+
+    Built by the very code that builds the real request (a default `response.create` over
+    the whole conversation), so the two are equal unless something changed in between.
+    """
+    response, spec = build_request(session, ce.ResponseConfig(), True)
+    response.context_ids = [i["id"] for i in session.conversation.items]
+    start = spec(response)
+    return DraftReply(start.request, start.voice, start.modality, start.speed)

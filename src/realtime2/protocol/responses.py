@@ -54,6 +54,7 @@ class ResponseState:
         self.turn_ended_at: float | None = None  # speech_stopped time when VAD created it
         self.waiting_for: set[str] = set()  # transcripts needed before the LLM can start
         self.context_ids: list[str] = []
+        self.draft_id: str | None = None  # a speculative draft this response may adopt
 
     @property
     def active(self) -> bool:

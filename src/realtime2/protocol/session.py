@@ -36,7 +36,9 @@ from realtime2.protocol.responses import Reason, ResponseState
 from realtime2.protocol.server_events import ProtocolError, ServerEvent, event, new_id
 from realtime2.protocol.session_config import SessionSettings, SessionType, default_session
 from realtime2.protocol.turn_detection import (
+    PauseStarted,
     SilenceProbe,
+    SpeechResumed,
     SpeechStarted,
     SpeechStopped,
     TurnDetector,
@@ -72,10 +74,13 @@ class RealtimeSession:
         kind: SessionType = "realtime",
         transport: Transport = "websocket",
         max_session_seconds: float = MAX_SESSION_SECONDS,
+        speculative: bool = True,
     ) -> None:
         resolve_realtime_model(model)  # the transport checked it; this guards direct use
         self.clock = clock
         self.transport: Transport = transport
+        # Draft each VAD turn during its silence window (see protocol.user_turns).
+        self.speculative = speculative
         self.id = new_id("sess")
         self._conversation_id = new_id("conv")
         self._started = clock()
@@ -234,6 +239,7 @@ class RealtimeSession:
             self._cancel_requested(ev.response_id)
 
     def _apply_turn_detection(self) -> None:
+        self.turns.discard_draft()
         td = self.settings.turn_detection
         if td is None:
             self.input.set_detector(None)
@@ -275,6 +281,10 @@ class RealtimeSession:
             if isinstance(signal, SpeechStarted):
                 self._idle_deadline = None
                 self.turns.speech_started(signal.start_ms)
+            elif isinstance(signal, PauseStarted):
+                self.turns.pause_started()
+            elif isinstance(signal, SpeechResumed):
+                self.turns.discard_draft()
             elif isinstance(signal, SilenceProbe):
                 self.turns.request_partial()
             elif isinstance(signal, SpeechStopped):
@@ -291,7 +301,11 @@ class RealtimeSession:
         return None
 
     def create_response(
-        self, config: ce.ResponseConfig | None, *, turn_ended_at: float | None = None
+        self,
+        config: ce.ResponseConfig | None,
+        *,
+        turn_ended_at: float | None = None,
+        draft_id: str | None = None,
     ) -> None:
         if self.settings.kind == "transcription":
             raise ProtocolError(
@@ -314,6 +328,7 @@ class RealtimeSession:
             )
         response, request_spec = build_request(self, config, in_conversation)
         response.turn_ended_at = turn_ended_at
+        response.draft_id = draft_id
         self.responses[response.id] = response
         self._idle_deadline = None
         self.emit(response.created())
@@ -338,7 +353,9 @@ class RealtimeSession:
         if not response.active:
             return
         self.command(cmd.CancelResponse(response.id))
-        self._pending_specs.pop(response.id, None)
+        if self._pending_specs.pop(response.id, None) is not None and response.draft_id:
+            # It never started, so no StartResponse will claim the draft's reply.
+            self.command(cmd.DiscardDraft(response.draft_id, keep_transcript=True))
         if self.transport == "webrtc" and response.first_audio_at is not None:
             self.command(cmd.ClearAudio(response.id))
             self.emit(event("output_audio_buffer.cleared", response_id=response.id))
@@ -433,6 +450,12 @@ class RealtimeSession:
     def on_partial_transcript(self, item_id: str, text: str) -> None:
         if self.input.detector is not None and self.turns.current_item_id == item_id:
             self.input.detector.set_completeness(completeness(text))
+
+    def on_draft_transcript(self, draft_id: str, text: str) -> None:
+        self.turns.draft_transcript(draft_id, text)
+
+    def on_draft_failed(self, draft_id: str, code: str, message: str) -> None:
+        self.turns.draft_failed(draft_id, code, message)
 
     def on_transcript_delta(self, item_id: str, delta: str) -> None:
         self.turns.transcript_delta(item_id, delta)

@@ -7,6 +7,11 @@ speech starts at `threshold` and only counts as silence below `threshold - 0.15`
 `semantic_vad` ends a turn after a silence window that depends on how complete the
 user's words sound: the session asks the runner for a partial transcript once the user
 pauses (`SilenceProbe`), and `set_completeness` then shortens or lengthens the window.
+
+Both modes also report the *start* of a pause (`PauseStarted`, a couple of frames into the
+silence) and a pause that ends in more speech (`SpeechResumed`). The session uses them to
+draft the reply speculatively while the silence window runs, and to throw the draft away
+when the user keeps talking.
 """
 
 from __future__ import annotations
@@ -20,6 +25,10 @@ Eagerness = Literal["low", "medium", "high", "auto"]
 MIN_SPEECH_MS: Final = 60  # shorter bursts (clicks, pops) do not start a turn
 HYSTERESIS: Final = 0.15
 PROBE_AFTER_MS: Final = 200  # pause length after which semantic VAD asks for a transcript
+# Pause length that starts a speculative draft. Two 32 ms Silero frames: one quiet frame is
+# common inside a word (stops, plosives), and a wasted draft costs a whisper run (~0.4 s
+# of CPU); every millisecond waited here is a millisecond less of head start.
+DRAFT_AFTER_MS: Final = 60
 # (shortest, longest) silence window per eagerness; the longest match OpenAI's documented
 # maximum timeouts (8 s, 4 s, 2 s).
 SEMANTIC_WINDOWS_MS: Final[dict[str, tuple[int, int]]] = {
@@ -42,11 +51,23 @@ class SilenceProbe:
 
 
 @dataclass(frozen=True)
+class PauseStarted:
+    """The user went quiet long enough to draft a reply; the turn may still go on."""
+
+    end_ms: int  # end of the voiced audio so far
+
+
+@dataclass(frozen=True)
+class SpeechResumed:
+    """The user spoke again after a `PauseStarted`: the pause was not the end of the turn."""
+
+
+@dataclass(frozen=True)
 class SpeechStopped:
     end_ms: int  # end of the audio that belongs to the turn (trailing silence included)
 
 
-TurnSignal = SpeechStarted | SilenceProbe | SpeechStopped
+TurnSignal = SpeechStarted | SilenceProbe | PauseStarted | SpeechResumed | SpeechStopped
 
 
 @dataclass
@@ -64,6 +85,7 @@ class TurnDetector:
         self._run_start_ms = 0.0
         self._silence_ms = 0.0
         self._probed = False
+        self._paused = False  # PauseStarted was reported for the current pause
         self._completeness = UNKNOWN_COMPLETENESS
 
     def reset(self) -> None:
@@ -71,6 +93,7 @@ class TurnDetector:
         self._speech_run_ms = 0.0
         self._silence_ms = 0.0
         self._probed = False
+        self._paused = False
         self._completeness = UNKNOWN_COMPLETENESS
 
     def required_silence_ms(self) -> float:
@@ -94,6 +117,7 @@ class TurnDetector:
                     self.speaking = True
                     self._silence_ms = 0.0
                     self._probed = False
+                    self._paused = False
                     self._completeness = UNKNOWN_COMPLETENESS
                     return [SpeechStarted(int(self._run_start_ms))]
             else:
@@ -101,12 +125,17 @@ class TurnDetector:
             return []
         if probability >= threshold - HYSTERESIS:
             # Talking again: a new pause needs a fresh estimate.
+            resumed = self._paused
             self._silence_ms = 0.0
             self._probed = False
+            self._paused = False
             self._completeness = UNKNOWN_COMPLETENESS
-            return []
+            return [SpeechResumed()] if resumed else []
         self._silence_ms += frame_ms
         signals: list[TurnSignal] = []
+        if not self._paused and self._silence_ms >= DRAFT_AFTER_MS:
+            self._paused = True
+            signals.append(PauseStarted(int(frame_end_ms - self._silence_ms)))
         if (
             self.params.eagerness is not None
             and not self._probed
@@ -117,6 +146,7 @@ class TurnDetector:
         if self._silence_ms >= self.required_silence_ms():
             self.speaking = False
             self._speech_run_ms = 0.0
+            self._paused = False
             signals.append(SpeechStopped(int(frame_end_ms)))
         return signals
 
@@ -185,12 +215,12 @@ def completeness(text: str) -> float:
         return UNKNOWN_COMPLETENESS
     if stripped.endswith(("...", "…", ",", "-", "—", ";", ":")):
         return 0.15
+    if stripped.endswith(("?", "!")):
+        return 0.95  # before the word check: "What time is it?" is finished
     words = _WORD.findall(stripped.lower())
     last = words[-1] if words else ""
     if last in _TRAILING_WORDS:
         return 0.1
-    if stripped.endswith(("?", "!")):
-        return 0.95
     if stripped.endswith("."):
         # Very short utterances ("Okay.") are often the start of something longer.
         return 0.9 if len(words) >= 3 else 0.7

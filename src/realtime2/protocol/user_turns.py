@@ -1,9 +1,19 @@
-"""The user's side of a session: VAD turns, commits, items and their transcripts."""
+"""The user's side of a session: VAD turns, commits, items and their transcripts.
+
+Speculative drafts: when VAD reports the start of a pause (`pause_started`), the turn so far
+is sent off as a `PrepareDraft`: the runner transcribes it and, when the session would
+answer the turn, drafts the reply. If the user speaks again the draft is discarded; if the
+silence window completes, the committed item takes the draft's transcript (no second
+whisper run) and the automatic response names the draft so the runner can adopt its
+already-synthesised audio. The draft only ever covers pure silence less than the committed
+audio: any sound loud enough to reset the silence window also discards the draft.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -11,15 +21,31 @@ import numpy as np
 from realtime2.audio.resample import resample
 from realtime2.protocol import audio_formats
 from realtime2.protocol import client_events as ce
-from realtime2.protocol.commands import TranscribePartial, TranscribeTurn
+from realtime2.protocol.commands import (
+    DiscardDraft,
+    PrepareDraft,
+    TranscribePartial,
+    TranscribeTurn,
+)
 from realtime2.protocol.items import build_item
+from realtime2.protocol.requests import draft_reply
 from realtime2.protocol.responses import ResponseState
 from realtime2.protocol.server_events import ProtocolError, event, new_id
+from realtime2.protocol.turn_detection import completeness
 
 if TYPE_CHECKING:
     from realtime2.protocol.session import RealtimeSession
 
 MIN_COMMIT_MS = 100
+
+
+@dataclass
+class Draft:
+    """A speculative transcript (and maybe reply) of the turn being spoken."""
+
+    id: str
+    has_reply: bool
+    transcript: str | None = None  # known once the runner reports it
 
 
 class UserTurns:
@@ -30,6 +56,8 @@ class UserTurns:
         self._turn_start_ms = 0
         self.pending: set[str] = set()  # items whose transcript the runner is producing
         self._sent: dict[str, str] = {}  # transcript text already sent as deltas
+        self.draft: Draft | None = None  # draft of the current, uncommitted turn
+        self._draft_items: dict[str, tuple[str, float]] = {}  # committed draft -> item, secs
 
     @property
     def _td(self) -> dict[str, Any]:
@@ -60,9 +88,58 @@ class UserTurns:
         if active is not None and self._td.get("interrupt_response", True):
             self.s.cancel_response(active, "turn_detected")
 
+    def pause_started(self) -> None:
+        """The user went quiet: draft the turn while the silence window runs."""
+        if self.current_item_id is None or not self.s.speculative:
+            return
+        self.discard_draft()
+        settings = self.s.settings
+        answer = (
+            settings.kind == "realtime"
+            and self._td.get("create_response", True)
+            and self.s.active_response is None
+        )
+        reply = draft_reply(self.s) if answer else None
+        self.draft = Draft(new_id("draft"), reply is not None)
+        tr = settings.transcription or {}
+        self.s.command(
+            PrepareDraft(
+                self.draft.id,
+                self.s.input.peek(self._turn_start_ms),
+                self.s.input.rate,
+                tr.get("language"),
+                tr.get("prompt") or None,
+                reply,
+            )
+        )
+
+    def discard_draft(self) -> None:
+        """The user kept talking (or the turn was dropped): the draft is worthless."""
+        if self.draft is not None:
+            self.s.command(DiscardDraft(self.draft.id))
+            self.draft = None
+
+    def draft_transcript(self, draft_id: str, text: str) -> None:
+        if draft_id in self._draft_items:  # the turn was committed before the text came
+            item_id, seconds = self._draft_items.pop(draft_id)
+            self.transcript_done(item_id, text, seconds)
+        elif self.draft is not None and self.draft.id == draft_id:
+            self.draft.transcript = text
+            if self.s.input.detector is not None:  # semantic VAD: no separate partial run
+                self.s.input.detector.set_completeness(completeness(text))
+
+    def draft_failed(self, draft_id: str, code: str, message: str) -> None:
+        if draft_id in self._draft_items:
+            item_id, _ = self._draft_items.pop(draft_id)
+            self.transcript_failed(item_id, code, message)
+        elif self.draft is not None and self.draft.id == draft_id:
+            self.discard_draft()  # the commit will transcribe the ordinary way
+
     def request_partial(self) -> None:
         if self.current_item_id is None:
             return
+        if self.draft is not None:
+            return  # the draft's transcript sets the completeness estimate
         tr = self.s.settings.transcription or {}
         self.s.command(
             TranscribePartial(
@@ -80,13 +157,17 @@ class UserTurns:
         self.s.emit(
             event("input_audio_buffer.speech_stopped", audio_end_ms=end_ms, item_id=item_id)
         )
-        self._commit(self.s.input.take(end_ms), item_id)
+        draft, self.draft = self.draft, None
+        self._commit(self.s.input.take(end_ms), item_id, draft)
         if (
             self._td.get("create_response", True)
             and self.s.settings.kind == "realtime"
             and self.s.active_response is None
         ):
-            self.s.create_response(None, turn_ended_at=self.s.clock())
+            use = draft.id if draft is not None and draft.has_reply else None
+            self.s.create_response(None, turn_ended_at=self.s.clock(), draft_id=use)
+        elif draft is not None and draft.has_reply:
+            self.s.command(DiscardDraft(draft.id, keep_transcript=True))
 
     def idle_timeout(self) -> None:
         item_id = new_id("item")
@@ -126,16 +207,18 @@ class UserTurns:
         item_id = self.current_item_id or new_id("item")
         self.speaking = False
         self.current_item_id = None
+        self.discard_draft()
         if self.s.input.detector is not None:
             self.s.input.detector.reset()
         self._commit(self.s.input.take(), item_id)
 
     def clear(self) -> None:
+        self.discard_draft()
         self.s.input.clear()
         self.speaking = False
         self.current_item_id = None
 
-    def _commit(self, audio: np.ndarray, item_id: str) -> None:
+    def _commit(self, audio: np.ndarray, item_id: str, draft: Draft | None = None) -> None:
         item = {
             "id": item_id,
             "object": "realtime.item",
@@ -156,7 +239,15 @@ class UserTurns:
                 item=self.s.conversation.snapshot(item_id),
             )
         )
-        self._transcribe(item_id, audio)
+        if draft is None:
+            self._transcribe(item_id, audio)
+            return
+        seconds = audio.size / self.s.input.rate
+        self.pending.add(item_id)
+        if draft.transcript is not None:
+            self.transcript_done(item_id, draft.transcript, seconds)
+        else:
+            self._draft_items[draft.id] = (item_id, seconds)
 
     def create_item(self, model: ce.Item, previous_item_id: str | None) -> None:
         item, audio_b64 = build_item(model)

@@ -5,6 +5,9 @@ concurrently: the LLM keeps generating while earlier sentences are being synthes
 the first sentence is synthesised at `Priority.FIRST_AUDIO` so it jumps the shared queue.
 Every engine iterator is closed explicitly on exit, so cancelling the task stops the
 model work at once instead of whenever the generator is garbage-collected.
+
+Output goes to a `ResponseOut`: `LiveOut` feeds the session at once; a speculative draft
+(`realtime.drafts`) records it until the session adopts the draft.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
+from typing import Protocol
 
 from realtime2.engine.interfaces import (
+    AudioChunk,
     Engines,
     LLMDone,
     Priority,
@@ -28,14 +33,50 @@ from realtime2.protocol.session import RealtimeSession
 Pump = Callable[[], Awaitable[None]]
 
 
+class ResponseOut(Protocol):
+    """Where a response's output goes, in order."""
+
+    def text(self, text: str) -> None: ...
+    def sentence(self, text: str) -> None: ...
+    def audio(self, chunk: AudioChunk) -> None: ...
+    def tool_call(self, call_id: str, name: str, arguments_delta: str) -> None: ...
+    def done(self, finish_reason: str, usage: TokenUsage) -> None: ...
+    def failed(self, code: str, message: str) -> None: ...
+
+
+class LiveOut:
+    """Straight into the session, under the response's id."""
+
+    def __init__(self, session: RealtimeSession, response_id: str) -> None:
+        self.session = session
+        self.rid = response_id
+
+    def text(self, text: str) -> None:
+        self.session.on_response_text(self.rid, text)
+
+    def sentence(self, text: str) -> None:
+        self.session.on_response_sentence(self.rid, text)
+
+    def audio(self, chunk: AudioChunk) -> None:
+        self.session.on_response_audio(self.rid, chunk)
+
+    def tool_call(self, call_id: str, name: str, arguments_delta: str) -> None:
+        self.session.on_response_tool_call(self.rid, call_id, name, arguments_delta)
+
+    def done(self, finish_reason: str, usage: TokenUsage) -> None:
+        self.session.on_response_done(self.rid, finish_reason, usage)
+
+    def failed(self, code: str, message: str) -> None:
+        self.session.on_response_failed(self.rid, code, message)
+
+
 async def run_response(
-    engines: Engines, session: RealtimeSession, command: StartResponse, pump: Pump
+    engines: Engines, out: ResponseOut, command: StartResponse, pump: Pump
 ) -> None:
-    """Stream the reply into `session`; raises on engine failure (the caller reports it)."""
-    rid = command.response_id
+    """Stream the reply into `out`; raises on engine failure (the caller reports it)."""
     result: list[LLMDone] = []
     if command.modality == "text":
-        await _generate(engines, session, command, pump, result, on_text=None)
+        await _generate(engines, out, command, pump, result, on_text=None)
     else:
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
         chunker = SentenceChunker()
@@ -46,7 +87,7 @@ async def run_response(
 
         async def produce() -> None:
             try:
-                await _generate(engines, session, command, pump, result, on_text=on_text)
+                await _generate(engines, out, command, pump, result, on_text=on_text)
                 for sentence in chunker.flush():
                     sentences.put_nowait(sentence)
             finally:
@@ -55,35 +96,34 @@ async def run_response(
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(produce())
-                group.create_task(_speak(engines, session, command, pump, sentences))
+                group.create_task(_speak(engines, out, command, pump, sentences))
         except ExceptionGroup as group:
             # Report the engine's own error, not the task group wrapping it.
             raise group.exceptions[0] from None
     done = result[0] if result else LLMDone("stop", TokenUsage())
-    session.on_response_done(rid, done.finish_reason, done.usage)
+    out.done(done.finish_reason, done.usage)
     await pump()
 
 
 async def _generate(
     engines: Engines,
-    session: RealtimeSession,
+    out: ResponseOut,
     command: StartResponse,
     pump: Pump,
     result: list[LLMDone],
     *,
     on_text: Callable[[str], Awaitable[None]] | None,
 ) -> None:
-    rid = command.response_id
     stream = engines.llm.stream(command.request, priority=Priority.INTERACTIVE)
     async with aclosing(stream) as events:  # type: ignore[type-var]
         async for ev in events:
             if isinstance(ev, TextDelta):
                 if on_text is None:
-                    session.on_response_text(rid, ev.text)
+                    out.text(ev.text)
                 else:
                     await on_text(ev.text)
             elif isinstance(ev, ToolCallDelta):
-                session.on_response_tool_call(rid, ev.call_id, ev.name, ev.arguments_delta)
+                out.tool_call(ev.call_id, ev.name, ev.arguments_delta)
             elif isinstance(ev, LLMDone):
                 result.append(ev)
             await pump()
@@ -91,19 +131,18 @@ async def _generate(
 
 async def _speak(
     engines: Engines,
-    session: RealtimeSession,
+    out: ResponseOut,
     command: StartResponse,
     pump: Pump,
     sentences: asyncio.Queue[str | None],
 ) -> None:
-    rid = command.response_id
     priority = Priority.FIRST_AUDIO
     while (sentence := await sentences.get()) is not None:
-        session.on_response_sentence(rid, sentence)
+        out.sentence(sentence)
         await pump()
         audio = engines.tts.synthesize(sentence, voice=command.voice, priority=priority)
         async with aclosing(audio) as chunks:  # type: ignore[type-var]
             async for chunk in chunks:
-                session.on_response_audio(rid, chunk)
+                out.audio(chunk)
                 await pump()
         priority = Priority.INTERACTIVE

@@ -18,6 +18,9 @@ and carries `feed_text`/`events()` over the `oai-events` data channel.
 
 Back-pressure: engine output waits while more than `max_queued_events` events are unsent,
 so a slow client slows synthesis instead of growing memory; client input waits likewise.
+
+Speculative drafts (`PrepareDraft`, see `realtime.drafts`) run here too: the session asks
+for one when the user pauses, and names it in the `StartResponse` of that turn.
 """
 
 from __future__ import annotations
@@ -33,12 +36,14 @@ from realtime2.engine.interfaces import Engines, EngineUnavailableError, Priorit
 from realtime2.protocol import commands as cmd
 from realtime2.protocol.session import RealtimeSession, Transport, TurnTiming
 from realtime2.protocol.session_config import SessionType
-from realtime2.realtime.respond import run_response
+from realtime2.realtime.drafts import RunningDraft
+from realtime2.realtime.respond import LiveOut, run_response
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_QUEUED: Final = 512
 MAX_TIMER_SLEEP: Final = 0.25
+MAX_DRAFTS: Final = 4  # normally one; a bound in case the session never claims some
 
 
 class SessionRunner:
@@ -52,6 +57,7 @@ class SessionRunner:
         clock: Callable[[], float] = time.monotonic,
         max_queued_events: int = DEFAULT_MAX_QUEUED,
         max_session_seconds: float | None = None,
+        speculative: bool = True,
     ) -> None:
         self.engines = engines
         vad = engines.vad
@@ -66,6 +72,7 @@ class SessionRunner:
             model=model,
             kind=kind,
             transport=transport,
+            speculative=speculative,
             **extra,
         )
         self.closed = asyncio.Event()
@@ -76,6 +83,8 @@ class SessionRunner:
         self._space.set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._responses: dict[str, asyncio.Task[None]] = {}
+        self._drafts: dict[str, RunningDraft] = {}
+        self.drafts_adopted = 0  # for tests and benchmarks: how often a draft was used
         self._partial: asyncio.Task[None] | None = None
         self._timer: asyncio.Task[None] | None = None
         self._ended = False
@@ -132,15 +141,19 @@ class SessionRunner:
         await self._wait_for_space()
 
     def _flush(self) -> None:
-        """Queue the session's events and execute its commands (never blocks)."""
-        if self._ended:
-            self.session.events_to_send()
-            self.session.commands()
-            return
-        for event in self.session.events_to_send():
-            self._out.put_nowait(event)
-        for command in self.session.commands():
-            self._execute(command)
+        """Queue the session's events and execute its commands (never blocks).
+
+        Loops because executing a command can feed the session synchronously (adopting a
+        draft replays its recorded output), which makes new events.
+        """
+        while True:
+            events, commands = self.session.events_to_send(), self.session.commands()
+            if self._ended or not (events or commands):
+                return
+            for event in events:
+                self._out.put_nowait(event)
+            for command in commands:
+                self._execute(command)
 
     def _execute(self, command: cmd.Command) -> None:
         if isinstance(command, cmd.TranscribeTurn):
@@ -150,7 +163,14 @@ class SessionRunner:
                 self._partial.cancel()
             self._partial = self._spawn(self._transcribe_partial(command))
         elif isinstance(command, cmd.StartResponse):
-            self._responses[command.response_id] = self._spawn(self._respond(command))
+            if not self._adopt_draft(command):
+                self._responses[command.response_id] = self._spawn(self._respond(command))
+        elif isinstance(command, cmd.PrepareDraft):
+            self._prepare_draft(command)
+        elif isinstance(command, cmd.DiscardDraft):
+            draft = self._drafts.pop(command.draft_id, None)
+            if draft is not None:
+                draft.cancel(keep_transcript=command.keep_transcript)
         elif isinstance(command, cmd.CancelResponse):
             task = self._responses.pop(command.response_id, None)
             if task is not None:
@@ -245,9 +265,93 @@ class SessionRunner:
         self.session.on_partial_transcript(c.item_id, result.text)
         self._flush()
 
+    # --- drafts ---------------------------------------------------------------------------
+
+    def _prepare_draft(self, c: cmd.PrepareDraft) -> None:
+        while len(self._drafts) >= MAX_DRAFTS:
+            oldest = next(iter(self._drafts))
+            self._drafts.pop(oldest).cancel()
+        draft = RunningDraft(c)
+        loop = asyncio.get_running_loop()
+        draft.transcript = loop.create_task(self._draft_transcript(draft))
+        self._tasks.add(draft.transcript)  # type: ignore[arg-type]
+        draft.transcript.add_done_callback(self._tasks.discard)  # type: ignore[arg-type]
+        if c.reply is not None:
+            draft.reply = self._spawn(self._draft_reply(draft))
+        self._drafts[c.draft_id] = draft
+
+    async def _draft_transcript(self, draft: RunningDraft) -> str | None:
+        c = draft.command
+        try:
+            result = await self.engines.stt.transcribe(
+                self._stt_audio(c.audio, c.sample_rate),
+                language=c.language,
+                prompt=c.prompt,
+                priority=Priority.INTERACTIVE,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            code = exc.code if isinstance(exc, EngineUnavailableError) else "transcription_failed"
+            if not isinstance(exc, EngineUnavailableError):
+                log.exception("draft transcription failed in session %s", self.session.id)
+            self.session.on_draft_failed(c.draft_id, code, "Transcription failed.")
+            self._flush()
+            return None
+        draft.text = result.text.strip()
+        # The session may claim the draft (StartResponse) during this flush.
+        self.session.on_draft_transcript(c.draft_id, draft.text)
+        self._flush()
+        return draft.text
+
+    async def _draft_reply(self, draft: RunningDraft) -> None:
+        reply = draft.command.reply
+        assert reply is not None
+        assert draft.transcript is not None
+        text = await draft.transcript
+        if text is None:
+            return
+        start = cmd.StartResponse(
+            draft.id,
+            cmd.draft_request(reply.history, text),
+            reply.voice,
+            reply.modality,
+            reply.speed,
+        )
+        try:
+            await run_response(self.engines, draft.out, start, draft.pump)
+        except asyncio.CancelledError:
+            raise
+        except EngineUnavailableError as exc:
+            draft.out.failed(exc.code, "An engine is unavailable.")
+        except Exception:
+            log.exception("draft response failed in session %s", self.session.id)
+            draft.out.failed("engine_error", "The response failed.")
+        finally:
+            if draft.response_id is not None:
+                self._responses.pop(draft.response_id, None)
+                self._flush()
+
+    def _adopt_draft(self, c: cmd.StartResponse) -> bool:
+        """Use the named draft's work for this response if it answered the same request."""
+        draft = self._drafts.pop(c.draft_id, None) if c.draft_id is not None else None
+        if draft is None:
+            return False
+        if not draft.matches(c):
+            draft.cancel(keep_transcript=True)
+            return False
+        assert draft.reply is not None
+        draft.response_id = c.response_id
+        draft.live_pump = self._pump
+        self.drafts_adopted += 1
+        if not draft.reply.done():
+            self._responses[c.response_id] = draft.reply
+        draft.out.attach(LiveOut(self.session, c.response_id))  # replays what is ready
+        return True
+
     async def _respond(self, c: cmd.StartResponse) -> None:
         try:
-            await run_response(self.engines, self.session, c, self._pump)
+            await run_response(self.engines, LiveOut(self.session, c.response_id), c, self._pump)
         except asyncio.CancelledError:
             raise
         except EngineUnavailableError as exc:
