@@ -1,0 +1,125 @@
+"""Offline speech in ~100 languages with libespeak-ng, bundled by the `espeakng-loader` wheel.
+
+The library is driven through ctypes in synchronous mode: `espeak_Synth` calls our
+callback with 22.05 kHz s16 samples and returns when the text is spoken. libespeak-ng keeps
+one global state (current voice, callback), so every call holds a process-wide lock and
+runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from realtime2.backends.local.models import ModelSetupError
+
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_ESPEAK_INITIALIZE_DONT_EXIT = 0x8000
+_ESPEAK_CHARS_UTF8 = 1
+_EE_OK = 0
+
+_SynthCallback = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
+)
+
+
+class EspeakSynth:
+    """One process-wide libespeak-ng; `speak(lang, text)` returns (pcm16 bytes, rate)."""
+
+    def __init__(self, library: Path, data: Path) -> None:
+        self._lock = threading.Lock()
+        self._lib: Any = ctypes.CDLL(str(library))
+        self._lib.espeak_Initialize.argtypes = [
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.c_char_p,
+            ctypes.c_int,
+        ]
+        self._lib.espeak_Initialize.restype = ctypes.c_int
+        self._lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        self._lib.espeak_SetVoiceByName.restype = ctypes.c_int
+        self._lib.espeak_Synth.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+        ]
+        self._lib.espeak_Synth.restype = ctypes.c_int
+        rate = self._lib.espeak_Initialize(
+            _AUDIO_OUTPUT_SYNCHRONOUS, 0, str(data).encode(), _ESPEAK_INITIALIZE_DONT_EXIT
+        )
+        if rate <= 0:
+            raise ModelSetupError(f"espeak-ng failed to initialise with data at {data}")
+        self.sample_rate: int = rate
+        # Language code (lower case, e.g. "fr", "pt-br", "zh") -> (voice id, English name).
+        self.languages: dict[str, tuple[str, str]] = _languages(data)
+        self._chunks: list[bytes] = []
+        # Keep a reference: the C library holds the pointer for the life of the process.
+        self._callback = _SynthCallback(self._on_audio)
+        self._lib.espeak_SetSynthCallback(self._callback)
+
+    def _on_audio(self, wav: Any, samples: int, _events: Any) -> int:
+        if samples > 0 and wav:
+            self._chunks.append(ctypes.string_at(wav, samples * 2))
+        return 0  # 0 = continue
+
+    def speak(self, language: str, text: str) -> bytes:
+        """Synthesize `text` with the espeak-ng voice for `language` (blocking)."""
+        if language not in self.languages:
+            raise ValueError(f"espeak-ng has no voice for {language!r}")
+        voice_id = self.languages[language][0]
+        encoded = text.encode("utf-8")
+        with self._lock:
+            if self._lib.espeak_SetVoiceByName(voice_id.encode()) != _EE_OK:
+                raise ValueError(f"espeak-ng has no voice for {language!r}")
+            self._chunks = []
+            status = self._lib.espeak_Synth(
+                encoded, len(encoded) + 1, 0, 0, 0, _ESPEAK_CHARS_UTF8, None, None
+            )
+            pcm, self._chunks = b"".join(self._chunks), []
+        if status != _EE_OK:
+            raise RuntimeError(f"espeak-ng synthesis failed ({status})")
+        return pcm
+
+
+def _languages(data: Path) -> dict[str, tuple[str, str]]:
+    """Every language a voice file under `espeak-ng-data/lang/` declares.
+
+    A voice file starts with `name French (France)` and `language fr-fr` / `language fr`
+    lines; the first file to claim a code keeps it (files are read in sorted order).
+    """
+    found: dict[str, tuple[str, str]] = {}
+    for path in sorted((data / "lang").rglob("*")):
+        if not path.is_file():
+            continue
+        name, codes = path.name, [path.name.lower()]
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.strip().partition(" ")
+            if key == "name":
+                name = value.strip()
+            elif key == "language" and value.strip():
+                codes.append(value.split()[0].lower())
+        for code in codes:
+            found.setdefault(code, (path.name, name))
+    return found
+
+
+@cache
+def espeak() -> EspeakSynth:
+    """The process's espeak-ng, loaded on first use; a clear error when it is missing."""
+    try:
+        import espeakng_loader
+    except ModuleNotFoundError:
+        raise ModelSetupError(
+            "espeak-ng voices need the espeakng-loader package: pip install espeakng-loader"
+        ) from None
+    return EspeakSynth(
+        Path(espeakng_loader.get_library_path()), Path(espeakng_loader.get_data_path())
+    )

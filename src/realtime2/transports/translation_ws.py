@@ -1,0 +1,142 @@
+"""`GET /v1/realtime/translations`: live speech translation over WebSocket.
+
+Admission mirrors `/v1/realtime` (authentication, model, engines, session slots and the
+credit hold are all settled before the socket is accepted, refusals are HTTP errors);
+the session is billed per second at the `translation` rate and settled however it ends,
+including a client that drops the socket without `session.close`. After that this is a
+thin loop: text frames into the `TranslationRunner`, its events back out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from realtime2.accounts.ledger import InsufficientCreditsError
+from realtime2.accounts.metering import SessionMeter
+from realtime2.accounts.pricing import TRANSLATION, rate_for
+from realtime2.errors import ApiError
+from realtime2.http.auth import authenticate, services_of
+from realtime2.protocol.models import UnsupportedModelError
+from realtime2.protocol.server_events import error_event
+from realtime2.translation.models import resolve_translation_model
+from realtime2.translation.runner import TranslationRunner
+from realtime2.translation.voices import VoiceBook
+from realtime2.transports.admission import SessionSlots, ready_engines
+from realtime2.transports.websocket import _refuse, _selected_subprotocol, insufficient_credits
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+
+def voice_book(websocket: WebSocket) -> VoiceBook:
+    """The app's target-language voices, created on the first translation session."""
+    state = websocket.app.state
+    book: VoiceBook | None = getattr(state, "translation_voices", None)
+    if book is None:
+        book = state.translation_voices = VoiceBook()
+    return book
+
+
+@router.websocket("/v1/realtime/translations")
+async def translation_websocket(websocket: WebSocket) -> None:
+    services = services_of(websocket)
+    try:
+        principal = await authenticate(websocket, allow_client_secret=True)
+        try:
+            model = resolve_translation_model(websocket.query_params.get("model"))
+        except UnsupportedModelError as exc:
+            raise ApiError(400, "unsupported_model", str(exc), param="model") from None
+        # Gateway mode: relaying translation upstream needs the gateway's connector to
+        # reach `{upstream}/realtime/translations`; until then the local engines serve it.
+        engines = await ready_engines(services)
+        user = await services.users.get(principal.user_id)
+        slots: SessionSlots = websocket.app.state.session_slots
+        slots.acquire(principal.user_id, user.max_sessions if user else None)
+    except ApiError as error:
+        await _refuse(websocket, error)
+        return
+    try:
+        meter = SessionMeter(
+            services.ledger,
+            user_id=principal.user_id,
+            model=TRANSLATION,
+            rate=rate_for(TRANSLATION, services.settings.resolved_rates()),
+            reference=f"tr_{secrets.token_hex(10)}",
+            api_key_id=principal.key_id,
+        )
+        try:
+            await meter.start()
+        except InsufficientCreditsError:
+            await _refuse(websocket, insufficient_credits())
+            return
+        try:
+            voices = voice_book(websocket)
+            await websocket.accept(subprotocol=_selected_subprotocol(websocket))
+            runner = TranslationRunner(engines, voices, model=model)
+            await _serve(websocket, runner, meter)
+        finally:
+            await meter.settle(reason="closed")
+    finally:
+        slots.release(principal.user_id)
+
+
+async def _serve(websocket: WebSocket, runner: TranslationRunner, meter: SessionMeter) -> None:
+    send_lock = asyncio.Lock()
+
+    async def send(message: dict[str, Any]) -> None:
+        async with send_lock:
+            await websocket.send_text(json.dumps(message, separators=(",", ":")))
+
+    async def read() -> None:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("text")
+            if data is None:
+                data = message.get("bytes") or b""
+            await runner.feed_text(data)
+
+    async def write() -> None:
+        # Ends after `session.closed` (or when the runner is closed).
+        async for event in runner.events():
+            await send(event)
+
+    async def meter_credit() -> None:
+        await meter.keep_alive()
+        await send(
+            error_event(
+                "insufficient_credits",
+                "The credit balance ran out; the session is closing.",
+                error_type="insufficient_credits",
+            )
+        )
+
+    runner.start()
+    tasks = {
+        asyncio.create_task(read(), name="tr-read"),
+        asyncio.create_task(write(), name="tr-write"),
+        asyncio.create_task(meter_credit(), name="tr-meter"),
+    }
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            exc = None if task.cancelled() else task.exception()
+            if exc is not None and not isinstance(exc, WebSocketDisconnect):
+                log.warning("translation session error: %s", type(exc).__name__)
+    finally:
+        await runner.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if websocket.client_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await websocket.close(code=1000)
