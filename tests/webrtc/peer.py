@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import AudioFrame
 
 from realtime2.transports.webrtc.audio import SpeakerTrack, mono_pcm16
 from realtime2.transports.webrtc.ice import offered_hosts, rtc_configuration
@@ -56,7 +57,9 @@ class TestPeer:
                 frame = await track.recv()
             except MediaStreamError:
                 return
-            pcm = mono_pcm16(frame)  # type: ignore[arg-type]
+            if not isinstance(frame, AudioFrame):
+                continue
+            pcm = mono_pcm16(frame)
             self.frames += 1
             self.heard += pcm
             if self.first_sound_at is None and np.abs(np.frombuffer(pcm, "<i2")).max() > 200:

@@ -41,12 +41,12 @@ async def test_seed_session_refusals(live: LiveServer, http: httpx.AsyncClient) 
     bad_key = {"x-api-key": "sk-gptr2-nope"}
     assert code(await http.post(url, json=good, headers=bad_key)) == (401, "invalid_api_key")
     for model in ("starter-voice", "gpt-4", None):
-        body = {**good, "model": model}
+        body: dict[str, Any] = {**good, "model": model}
         assert code(await http.post(url, json=body, headers=auth)) == (400, "unsupported_model")
     body = {**good, "voice": "alloy-ish"}
     assert code(await http.post(url, json=body, headers=auth)) == (400, "unsupported_voice")
     for sdp_value in (None, "", "hello", "v=0\r\nm=audio", VIDEO_ONLY, 42):
-        body: dict[str, Any] = {**good, "sdp": sdp_value}
+        body = {**good, "sdp": sdp_value}
         assert code(await http.post(url, json=body, headers=auth)) == (400, "invalid_sdp"), (
             sdp_value
         )

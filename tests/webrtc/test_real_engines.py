@@ -30,7 +30,7 @@ RATE = 48000
 
 @pytest.fixture(scope="module")
 def engines() -> Engines:
-    return build_engines(EngineSettings(_env_file=None))  # type: ignore[call-arg]
+    return build_engines(EngineSettings(_env_file=None))
 
 
 @pytest.fixture
@@ -108,7 +108,8 @@ async def test_spoken_call_is_answered_in_speech(real_live: LiveCalls, engines: 
         assert peer.first_sound_at is not None
         first_audio_s = peer.first_sound_at - stopped_at
 
-        heard = np.frombuffer(bytes(peer.heard[heard_from:]), "<i2").astype(np.float32) / 32768
+        pcm = np.frombuffer(bytes(peer.heard[heard_from:]), "<i2")
+        heard = (pcm / 32768).astype(np.float32)
         voiced = np.flatnonzero(np.abs(heard) > 0.01)
         assert voiced.size, "no audio heard on the track"
         heard = heard[max(0, voiced[0] - RATE // 10) : voiced[-1] + RATE // 10]
