@@ -23,7 +23,7 @@ def upstream(url: str, key: str, models: dict[str, str], pipeline: bool = True) 
 
 
 def test_engine_settings_point_the_roles_upstream() -> None:
-    base = EngineSettings(_env_file=None, tts_base_url="http://tts.local/v1")  # type: ignore[call-arg]
+    base = EngineSettings(_env_file=None, tts_base_url="http://tts.local/v1")
     off = engine_settings(upstream("http://up/v1", "k", {}, pipeline=False), base)
     assert (off.stt_backend, off.llm_backend) == ("local", "local")
     on = engine_settings(upstream("http://up/v1", "sk-up", {"llm": "their-llm"}), base)
@@ -41,7 +41,7 @@ async def test_pipeline_request_runs_on_the_upstream(tmp_path: Path) -> None:
     async for b in serve_app(b_services):
         up = await new_account(b.services, credits=100_000)
         gateway = upstream(b.url + "/v1", up.key, {"llm": "upstream-llm"})
-        settings = engine_settings(gateway, EngineSettings(_env_file=None))  # type: ignore[call-arg]
+        settings = engine_settings(gateway, EngineSettings(_env_file=None))
         remote = Engines(
             vad=FakeVAD(),
             stt=build_stt(settings),

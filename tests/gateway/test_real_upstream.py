@@ -98,7 +98,7 @@ async def test_starter_voice_through_gateway_to_real_engines(
 ) -> None:
     b, b_key = upstream_b
     gateway = Upstream(b.url + "/v1", SecretStr(b_key), {"llm": "gpt-4o-mini"}, pipeline=True)
-    settings = engine_settings(gateway, EngineSettings(_env_file=None))  # type: ignore[call-arg]
+    settings = engine_settings(gateway, EngineSettings(_env_file=None))
     remote = Engines(FakeVAD(), build_stt(settings), build_llm(settings), build_tts(settings))
     async for a in serve_app(await build_services(tmp_path / "a", remote)):
         user = await new_account(a.services, credits=1000)

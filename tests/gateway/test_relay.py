@@ -10,6 +10,7 @@ from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any, cast
 
+import httpx
 import pytest
 import websockets
 from openai import AsyncOpenAI
@@ -249,3 +250,40 @@ async def test_running_out_of_credit_closes_the_upstream(pair: Pair) -> None:
     # B's session ended too: its hold on the upstream account is settled, no slot is held.
     assert await settled(b, pair.upstream_account.user_id) > 0
     assert pair.b.services is b
+
+
+async def test_client_secret_is_ours_and_its_session_goes_upstream(tmp_path: Path) -> None:
+    async def record(ws: ServerConnection) -> None:
+        await ws.send(created_event())
+        async for frame in ws:
+            await ws.send(frame)  # echo: the test reads back what reached the upstream
+
+    async with (
+        fake_upstream(record) as upstream,
+        gateway_to(tmp_path, upstream.url, "sk-upstream-secret-123") as a,
+    ):
+        user = await new_account(a.services, credits=1000)
+        async with httpx.AsyncClient() as http:
+            minted = await http.post(
+                a.url + "/v1/realtime/client_secrets",
+                headers={"x-api-key": user.key},
+                json={"session": {"type": "realtime", "instructions": "Be brief."}},
+            )
+        assert minted.status_code == 200, minted.text
+        secret = minted.json()["value"]
+        assert secret.startswith("ek_") and "sk-upstream" not in minted.text
+        protocols = ["realtime", f"openai-insecure-api-key.{secret}"]
+        async with connect(
+            a.ws_url + "?model=realtime-pro",
+            subprotocols=protocols,  # type: ignore[arg-type]
+        ) as ws:
+            assert ws.subprotocol == "realtime"
+            assert json.loads(await ws.recv())["type"] == "session.created"
+            bound = json.loads(await ws.recv())  # the secret's config, sent first
+        assert bound["type"] == "session.update"
+        assert bound["session"]["instructions"] == "Be brief."
+        assert "model" not in bound["session"]
+        headers = upstream.requests[0]["headers"]
+        assert headers["authorization"] == "Bearer sk-upstream-secret-123"
+        assert secret not in json.dumps(upstream.requests)
+        assert await settled(a.services, user.user_id) == 16
