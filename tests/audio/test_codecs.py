@@ -30,7 +30,9 @@ CONTAINERS = {
 }
 
 
-def make_container(samples: np.ndarray, rate: int, fmt: str, codec: str, sample_fmt: str, stereo: bool = False) -> bytes:
+def make_container(
+    samples: np.ndarray, rate: int, fmt: str, codec: str, sample_fmt: str, stereo: bool = False
+) -> bytes:
     buffer = io.BytesIO()
     layout = "stereo" if stereo else "mono"
     with av.open(buffer, mode="w", format=fmt) as container:
@@ -85,7 +87,9 @@ def test_decode_to_other_rates() -> None:
 
 
 @pytest.mark.parametrize(
-    "data", [b"", b"not audio at all" * 50, b"RIFF\x00\x00\x00\x00WAVEfmt "], ids=["empty", "garbage", "truncated-wav"]
+    "data",
+    [b"", b"not audio at all" * 50, b"RIFF\x00\x00\x00\x00WAVEfmt "],
+    ids=["empty", "garbage", "truncated-wav"],
 )
 def test_decode_rejects_bad_input(data: bytes) -> None:
     with pytest.raises(AudioDecodeError):

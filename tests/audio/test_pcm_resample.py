@@ -29,7 +29,9 @@ def test_pcm16_round_trip_and_clipping() -> None:
     assert pcm16_to_float(pcm + b"\x01").size == 8  # odd trailing byte ignored
 
 
-@pytest.mark.parametrize(("src", "dst"), [(16000, 24000), (24000, 16000), (48000, 16000), (22050, 24000)])
+@pytest.mark.parametrize(
+    ("src", "dst"), [(16000, 24000), (24000, 16000), (48000, 16000), (22050, 24000)]
+)
 def test_resample_keeps_frequency_and_length(src: int, dst: int) -> None:
     x = tone(440.0, src)
     y = resample(x, src, dst)

@@ -94,7 +94,9 @@ async def test_history_is_used_and_prefix_cache_reused(llm: LLM) -> None:
 
 
 async def test_max_tokens_gives_length(llm: LLM) -> None:
-    events = await run(llm, greedy(ChatMessage("user", "Write a long story about a dragon."), max_tokens=7))
+    events = await run(
+        llm, greedy(ChatMessage("user", "Write a long story about a dragon."), max_tokens=7)
+    )
     done = done_of(events)
     assert done.finish_reason == "length" and done.usage.output_tokens == 7
 
@@ -190,7 +192,7 @@ async def test_cancelling_the_consumer_task_stops_generation(llm: LLM) -> None:
                 seen.append(time.perf_counter())
 
     task = asyncio.create_task(consume())
-    while len(seen) < 3:
+    while len(seen) < 3:  # noqa: ASYNC110 - polled state is set elsewhere
         await asyncio.sleep(0.01)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -208,5 +210,7 @@ async def test_concurrent_streams_do_not_mix(llm: LLM) -> None:
     a, b = await asyncio.gather(run(llm, dogs), run(llm, sea))
     text_a, text_b = text_of(a).lower(), text_of(b).lower()
     assert "dog" in text_a and "sea" not in text_a, text_a
-    assert ("sea" in text_b or "ocean" in text_b or "wave" in text_b) and "dog" not in text_b, text_b
+    assert ("sea" in text_b or "ocean" in text_b or "wave" in text_b) and "dog" not in text_b, (
+        text_b
+    )
     assert done_of(a).usage.output_tokens > 10 and done_of(b).usage.output_tokens > 10

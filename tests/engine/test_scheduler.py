@@ -103,7 +103,9 @@ async def test_high_priority_interleaves_between_steps_of_a_long_stream() -> Non
 
     async def long_stream() -> None:
         for i in range(30):
-            await worker.run(lambda i=i: (time.sleep(0.005), timeline.append(f"bg{i}")), Priority.BACKGROUND)
+            await worker.run(
+                lambda i=i: (time.sleep(0.005), timeline.append(f"bg{i}")), Priority.BACKGROUND
+            )
 
     stream = asyncio.create_task(long_stream())
     await asyncio.sleep(0.03)

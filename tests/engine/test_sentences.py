@@ -28,7 +28,9 @@ def test_token_boundaries_do_not_matter() -> None:
     text = "It is 3.5 degrees outside. Dr. Smith said so! Bring a coat, please."
     expected = ["It is 3.5 degrees outside.", "Dr. Smith said so!", "Bring a coat, please."]
     for size in (1, 2, 5, 100):
-        assert feed_all(SentenceChunker(first_clause_min_chars=1000), tokens(text, size)) == expected
+        assert (
+            feed_all(SentenceChunker(first_clause_min_chars=1000), tokens(text, size)) == expected
+        )
 
 
 def test_first_long_clause_is_emitted_early() -> None:
@@ -36,7 +38,9 @@ def test_first_long_clause_is_emitted_early() -> None:
     out = chunker.feed("Well, the weather in Paris today is mild, with a light breeze ")
     assert out == ["Well, the weather in Paris today is mild,"]
     # Only the first chunk may be a clause; later commas wait for the sentence end.
-    assert chunker.feed("and some sun, later on. Next") == ["with a light breeze and some sun, later on."]
+    assert chunker.feed("and some sun, later on. Next") == [
+        "with a light breeze and some sun, later on."
+    ]
     assert chunker.flush() == ["Next"]
 
 

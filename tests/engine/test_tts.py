@@ -44,7 +44,7 @@ async def test_streams_one_chunk_per_sentence(tts: TTS) -> None:
 
 
 async def test_unknown_voice_names_supported_ones(tts: TTS) -> None:
-    with pytest.raises(ValueError, match="marin.*cedar"):
+    with pytest.raises(ValueError, match=r"marin.*cedar"):
         await collect(tts, "Hello.", "alloy")
 
 

@@ -18,7 +18,9 @@ def frames(audio: np.ndarray, size: int) -> list[np.ndarray]:
 
 def probabilities(vad: VAD, audio: np.ndarray) -> np.ndarray:
     stream = vad.new_stream()
-    return np.array([stream.speech_probability(f) for f in frames(audio, vad.capabilities.frame_samples)])
+    return np.array(
+        [stream.speech_probability(f) for f in frames(audio, vad.capabilities.frame_samples)]
+    )
 
 
 def test_silero_speech_vs_silence_and_noise(silero: VAD) -> None:

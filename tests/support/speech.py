@@ -45,7 +45,9 @@ def speech_pcm16(text: str, sample_rate: int = 16000) -> bytes:
     return read_wav(path)[0]
 
 
-def write_wav(path: Path | str, audio: npt.NDArray[np.floating[Any]] | bytes, sample_rate: int) -> Path:
+def write_wav(
+    path: Path | str, audio: npt.NDArray[np.floating[Any]] | bytes, sample_rate: int
+) -> Path:
     """Write mono 16-bit WAV from float samples in [-1, 1] or s16le bytes."""
     if isinstance(audio, bytes):
         pcm = audio

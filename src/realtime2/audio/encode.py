@@ -30,8 +30,12 @@ class _Format:
 
 _FORMATS: Final[dict[str, _Format]] = {
     "mp3": _Format(
-        "audio/mpeg", "mp3", "libmp3lame", "s16p",
-        (24000, 22050, 16000, 48000, 44100, 32000), 64_000,
+        "audio/mpeg",
+        "mp3",
+        "libmp3lame",
+        "s16p",
+        (24000, 22050, 16000, 48000, 44100, 32000),
+        64_000,
     ),
     "opus": _Format("audio/ogg", "ogg", "libopus", "s16", (48000, 24000, 16000), 32_000),
     "aac": _Format("audio/aac", "adts", "aac", "fltp", (24000, 22050, 16000, 48000), 64_000),
@@ -46,7 +50,9 @@ def content_type(fmt: str) -> str:
     if fmt == "pcm":
         return "audio/pcm"
     if fmt not in _FORMATS:
-        raise ValueError(f"unsupported audio format {fmt!r}; supported: {', '.join(SPEECH_FORMATS)}")
+        raise ValueError(
+            f"unsupported audio format {fmt!r}; supported: {', '.join(SPEECH_FORMATS)}"
+        )
     return _FORMATS[fmt].content_type
 
 
@@ -55,7 +61,9 @@ def encode_audio(audio: bytes | FloatAudio, sample_rate: int, fmt: str) -> bytes
     if fmt == "pcm":
         return audio if isinstance(audio, bytes) else float_to_pcm16(audio)
     if fmt not in _FORMATS:
-        raise ValueError(f"unsupported audio format {fmt!r}; supported: {', '.join(SPEECH_FORMATS)}")
+        raise ValueError(
+            f"unsupported audio format {fmt!r}; supported: {', '.join(SPEECH_FORMATS)}"
+        )
     samples = pcm16_to_float(audio) if isinstance(audio, bytes) else np.asarray(audio, np.float32)
     return _encode(samples, sample_rate, _FORMATS[fmt])
 
@@ -74,6 +82,7 @@ def _encode(samples: FloatAudio, rate: int, spec: _Format) -> bytes:
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format=spec.container) as container:
         stream = container.add_stream(spec.codec, rate=rate)
+        assert isinstance(stream, av.AudioStream)
         stream.layout = "mono"
         if spec.bitrate:
             stream.bit_rate = spec.bitrate

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from realtime2.engine.config import EngineSettings
-from realtime2.engine.interfaces import LLM, STT, TTS, VAD, EngineUnavailableError, Engines
+from realtime2.engine.interfaces import LLM, STT, TTS, VAD, Engines, EngineUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,12 @@ class EngineHost:
     def with_engines(cls, engines: Engines) -> EngineHost:
         """A host that is ready at once with the given engines (tests, fakes, embedding)."""
         host = cls()
-        host._built = {"vad": engines.vad, "stt": engines.stt, "llm": engines.llm, "tts": engines.tts}
+        host._built = {
+            "vad": engines.vad,
+            "stt": engines.stt,
+            "llm": engines.llm,
+            "tts": engines.tts,
+        }
         for role in ROLES:
             host._roles[role] = RoleStatus(type(host._built[role]).__name__, "ready", None, 0.0)
         host._engines = engines
@@ -205,12 +210,14 @@ class EngineHost:
             },
         }
 
-    async def wait_ready(self, timeout: float | None = None) -> Engines:
-        """Wait for loading to finish; raises `EngineUnavailableError` if a role failed."""
+    async def wait_ready(self) -> Engines:
+        """Wait for loading to finish; raises `EngineUnavailableError` if a role failed.
+
+        Bound the wait with `asyncio.timeout(...)`; it is cancellable within 0.25 s.
+        """
         self.start()
-        finished = await asyncio.to_thread(self._done.wait, timeout)
-        if not finished:
-            raise EngineUnavailableError("engines are still loading")
+        while not await asyncio.to_thread(self._done.wait, 0.25):
+            pass
         return self.engines
 
     def _unavailable_message(self) -> str:

@@ -53,7 +53,10 @@ def to_template_messages(
     if use_tools and tools:
         instructions = tool_instructions(tools, forced)
         if rendered and rendered[0]["role"] == "system":
-            rendered[0] = {"role": "system", "content": rendered[0]["content"] + "\n\n" + instructions}
+            rendered[0] = {
+                "role": "system",
+                "content": rendered[0]["content"] + "\n\n" + instructions,
+            }
         else:
             rendered.insert(0, {"role": "system", "content": instructions})
     return rendered

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import functools
 import json
 import logging
 import threading
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 TOOL_CALL_MIN_TOKENS = 384  # a call's JSON must be allowed to finish
 # Another job of equal priority waits at most this long for a generation to yield.
 SLICE_SECONDS = 0.25
+SLICE_MIN_TOKENS = 16  # …and a switch only after this many tokens, so re-evaluation stays rare
 
 
 @dataclass
@@ -108,9 +110,7 @@ class LlamaLLM:
         # Warm up (first decode allocates compute buffers), then forget the tokens.
         llama.eval(llama.tokenize(b"Hello", add_bos=False))
         llama.n_tokens = 0
-        return cls(
-            llama, name=name, default_max_tokens=default_max_tokens, temperature=temperature
-        )
+        return cls(llama, name=name, default_max_tokens=default_max_tokens, temperature=temperature)
 
     async def stream(
         self, request: LLMRequest, *, priority: Priority = Priority.INTERACTIVE
@@ -175,12 +175,8 @@ class LlamaLLM:
 
         produced = 0
         while produced < max_tokens:
-            job = asyncio.ensure_future(
-                self._worker.run(
-                    lambda: self._slice(gen, max_tokens - produced, int(priority), emit),
-                    priority,
-                )
-            )
+            work = functools.partial(self._slice, gen, max_tokens - produced, int(priority), emit)
+            job = asyncio.ensure_future(self._worker.run(work, priority))
             try:
                 while (token := await queue.get()) is not None:
                     produced += 1
@@ -206,19 +202,24 @@ class LlamaLLM:
         """
         n_ctx = int(self._llama.n_ctx())
         try:
-            started = time.perf_counter()
-            for _ in range(budget):
+            # The quantum starts after the first token: catching the KV cache up after a
+            # switch can itself take a while on a busy machine, and must not count.
+            first_at = 0.0
+            for produced in range(1, budget + 1):
                 if gen.stop.is_set() or len(gen.tokens) >= n_ctx:
                     return False
                 token = self._step(gen)
                 emit(token)
                 if token in self._stop_ids:
                     return False
+                first_at = first_at or time.perf_counter()
                 waiting = self._worker.most_urgent_waiting()
-                if waiting is not None and (
-                    waiting < priority or time.perf_counter() - started > SLICE_SECONDS
-                ):
-                    return True
+                if waiting is None:
+                    continue
+                if waiting < priority:
+                    return True  # more urgent work: yield at once
+                if produced >= SLICE_MIN_TOKENS and time.perf_counter() - first_at > SLICE_SECONDS:
+                    return True  # equal or lower priority: round robin by quantum
             return True
         finally:
             emit(None)
@@ -292,7 +293,9 @@ class LlamaLLM:
         if not isinstance(name, str):
             return None
         arguments = json.dumps(payload.get("arguments", {}), separators=(",", ":"))
-        return ToolCallDelta(call_id=f"call_{uuid.uuid4().hex[:20]}", name=name, arguments_delta=arguments)
+        return ToolCallDelta(
+            call_id=f"call_{uuid.uuid4().hex[:20]}", name=name, arguments_delta=arguments
+        )
 
     def _usage(self, gen: _Generation) -> TokenUsage:
         return TokenUsage(

@@ -95,7 +95,9 @@ class PiperTTS:
             if not phonemes:
                 continue
             # One job per sentence: other sessions' first sentences can run in between.
-            audio = await self._worker.run(self._sentence_job(piper_voice, phonemes, profile), priority)
+            audio = await self._worker.run(
+                self._sentence_job(piper_voice, phonemes, profile), priority
+            )
             if audio.size:
                 yield AudioChunk(pcm=float_to_pcm16(audio), sample_rate=OUTPUT_RATE)
 

@@ -66,15 +66,19 @@ def tool_grammar(tools: list[ToolSpec], *, allow_text: bool) -> str:
     """GBNF text for a tool call over `tools`, or (if `allow_text`) a plain reply."""
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
-    gbnf = json_schema_to_gbnf(json.dumps(call_schema(tools)), prop_order=["name", "arguments"])
+    gbnf: str = json_schema_to_gbnf(
+        json.dumps(call_schema(tools)), prop_order=["name", "arguments"]
+    )
     if not allow_text:
         return gbnf
     # The converter names its entry rule `root`; make it one branch of a new root.
     gbnf = re.sub(r"^root ::=", "tool-call ::=", gbnf, flags=re.MULTILINE)
-    return gbnf + '\nroot ::= tool-call | plain-text\nplain-text ::= [^{ \\t\\r\\n] [^\\x00]*\n'
+    return gbnf + "\nroot ::= tool-call | plain-text\nplain-text ::= [^{ \\t\\r\\n] [^\\x00]*\n"
 
 
-def select_tools(tools: list[ToolSpec], tool_choice: str) -> tuple[list[ToolSpec], bool, str | None]:
+def select_tools(
+    tools: list[ToolSpec], tool_choice: str
+) -> tuple[list[ToolSpec], bool, str | None]:
     """(tools the grammar allows, whether text is allowed, forced function name)."""
     if not tools or tool_choice == "none":
         return [], True, None

@@ -61,8 +61,7 @@ def resolve_profiles(overrides: dict[str, VoiceTuning]) -> dict[str, VoiceProfil
     unknown = set(overrides) - set(VOICES)
     if unknown:
         raise ValueError(
-            f"voice overrides name unknown voices {sorted(unknown)}; "
-            f"supported: {', '.join(VOICES)}"
+            f"voice overrides name unknown voices {sorted(unknown)}; supported: {', '.join(VOICES)}"
         )
     profiles = dict(BUILTIN_PROFILES)
     for name, tuning in overrides.items():

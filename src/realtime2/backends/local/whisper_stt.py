@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from realtime2.backends.local.models import require_module
 from realtime2.engine.interfaces import (
     FloatAudio,
     Priority,
@@ -15,7 +16,6 @@ from realtime2.engine.interfaces import (
     Transcript,
 )
 from realtime2.engine.scheduler import ModelWorker
-from realtime2.backends.local.models import require_module
 
 log = logging.getLogger(__name__)
 

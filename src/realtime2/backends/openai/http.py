@@ -81,7 +81,9 @@ class UpstreamClient:
 
     def _status_error(self, response: httpx.Response) -> EngineUnavailableError:
         detail = upstream_message(response)
-        text = f"{self.what} returned HTTP {response.status_code}" + (f": {detail}" if detail else "")
+        text = f"{self.what} returned HTTP {response.status_code}" + (
+            f": {detail}" if detail else ""
+        )
         log.warning("%s: HTTP %d from %s", self.what, response.status_code, self.role.base_url)
         if response.status_code >= 500 or response.status_code == 429:
             return EngineUnavailableError(text, code="upstream_unavailable")

@@ -24,14 +24,21 @@ from realtime2.engine.interfaces import (
 
 log = logging.getLogger(__name__)
 
-_FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls"}
+_FINISH = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+}
 
 
 class OpenAILLM:
     def __init__(self, role: RemoteRole, *, context_tokens: int = 128_000) -> None:
         self._http = UpstreamClient(role, "LLM upstream")
         self.name = role.model
-        self.capabilities = LLMCapabilities(streaming=True, tools=True, context_tokens=context_tokens)
+        self.capabilities = LLMCapabilities(
+            streaming=True, tools=True, context_tokens=context_tokens
+        )
 
     async def stream(
         self, request: LLMRequest, *, priority: Priority = Priority.INTERACTIVE

@@ -49,7 +49,9 @@ class OpenAISTT:
             raise EngineUnavailableError(
                 "STT upstream sent an unexpected response", code="upstream_unavailable"
             ) from exc
-        return Transcript(text=text.strip(), language=body.get("language") or language, audio_seconds=seconds)
+        return Transcript(
+            text=text.strip(), language=body.get("language") or language, audio_seconds=seconds
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()
