@@ -23,10 +23,10 @@ from realtime2.http.billing import metered_request
 from realtime2.http.pipeline import (
     MAX_AUDIO_BYTES,
     read_form,
-    ready_engines,
     unsupported_voice,
 )
 from realtime2.protocol.models import TRANSCRIPTION_MODELS
+from realtime2.transports.admission import ready_engines
 
 router = APIRouter(tags=["openai-compatible"])
 MAX_SPEECH_CHARS = 4096

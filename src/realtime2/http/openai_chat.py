@@ -32,7 +32,7 @@ from realtime2.engine.interfaces import (
 from realtime2.errors import ApiError, invalid_request
 from realtime2.http.auth import CurrentPrincipal, services_of
 from realtime2.http.billing import Bill, metered_request
-from realtime2.http.pipeline import ready_engines
+from realtime2.transports.admission import ready_engines
 
 router = APIRouter(tags=["openai-compatible"])
 ESTIMATED_SECONDS = 30

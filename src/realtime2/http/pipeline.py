@@ -23,13 +23,13 @@ from realtime2.accounts.ledger import InsufficientCreditsError
 from realtime2.accounts.pricing import STARTER_VOICE, rate_for
 from realtime2.audio.decode import AudioDecodeError, decode_audio
 from realtime2.audio.encode import encode_mp3
-from realtime2.engine.interfaces import ChatMessage, Engines, EngineUnavailableError
+from realtime2.engine.interfaces import ChatMessage, EngineUnavailableError
 from realtime2.engine.voices import DEFAULT_VOICE, VOICES
 from realtime2.errors import ApiError, invalid_request
 from realtime2.http.auth import CurrentPrincipal, services_of
 from realtime2.observability.context import bind_session
 from realtime2.pipeline.turn import NothingToAnswerError, TurnInput, run_turn
-from realtime2.state import Services
+from realtime2.transports.admission import ready_engines
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["pipeline"])
@@ -42,7 +42,6 @@ MAX_MESSAGES = 50
 MAX_DURATION_SECONDS = 600.0
 # Reply audio is not known before the work; the estimate assumes at least this much.
 ESTIMATED_REPLY_SECONDS = 5
-ENGINE_WAIT_SECONDS = 60.0
 _FIELDS = {"model", "voice", "text", "audio", "durationSeconds", "messages", "instructions"}
 
 
@@ -170,16 +169,6 @@ async def parse_request(form: FormData) -> PipelineRequest:
         messages=_parse_messages(_text_field(form, "messages", 200_000)),
         instructions=_text_field(form, "instructions", MAX_INSTRUCTIONS_CHARS),
     )
-
-
-async def ready_engines(services: Services) -> Engines:
-    if services.engines is None:
-        raise ApiError(503, "engine_unavailable", "No voice engine is configured.")
-    try:
-        engines: Engines = await services.engines.wait_ready(timeout=ENGINE_WAIT_SECONDS)
-    except EngineUnavailableError as exc:
-        raise ApiError(503, exc.code, str(exc)) from None
-    return engines
 
 
 @router.post("/api/realtime2/pipeline")
