@@ -84,7 +84,9 @@ class SessionRunner:
         self._tasks: set[asyncio.Task[None]] = set()
         self._responses: dict[str, asyncio.Task[None]] = {}
         self._drafts: dict[str, RunningDraft] = {}
-        self.drafts_adopted = 0  # for tests and benchmarks: how often a draft was used
+        # For tests and benchmarks: drafts started, and how many of them a turn used.
+        self.drafts_prepared = 0
+        self.drafts_adopted = 0
         self._partial: asyncio.Task[None] | None = None
         self._timer: asyncio.Task[None] | None = None
         self._ended = False
@@ -271,6 +273,7 @@ class SessionRunner:
         while len(self._drafts) >= MAX_DRAFTS:
             oldest = next(iter(self._drafts))
             self._drafts.pop(oldest).cancel()
+        self.drafts_prepared += 1
         draft = RunningDraft(c)
         loop = asyncio.get_running_loop()
         draft.transcript = loop.create_task(self._draft_transcript(draft))

@@ -1,0 +1,223 @@
+"""Shared pieces for realtime benchmarks: an in-process server and a real-time talker.
+
+`live_server()` serves the real app with the embedded engines on a free port, in this
+process's event loop (uvicorn), and records every `SessionRunner` it creates so a
+benchmark can read server-side counters. `Talker` streams speech over one WebSocket
+session at real-time pace (one `input_audio_buffer.append` per chunk, scheduled against
+the wall clock, so a busy loop catches up instead of drifting) and timestamps the server
+events a latency figure needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import secrets
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import uvicorn
+from websockets.asyncio.client import ClientConnection, connect
+
+RATE = 24000  # the Realtime API's pcm16 rate
+VOICED_LEVEL = 500  # |sample| above this counts as voiced (speech peaks are ~20000)
+
+
+@dataclass
+class LiveServer:
+    url: str
+    services: Any
+    runners: list[Any]
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/v1/realtime"
+
+
+@asynccontextmanager
+async def live_server(*, speculative: bool = True) -> AsyncIterator[LiveServer]:
+    """The app with real engines on 127.0.0.1; `speculative=False` turns drafts off."""
+    from realtime2.app import create_app
+    from realtime2.config import Settings
+    from realtime2.db.migrate import upgrade
+    from realtime2.engine.config import EngineSettings
+    from realtime2.engine.registry import EngineHost, build_engines
+    from realtime2.realtime import runner as runner_module
+    from realtime2.state import Services
+    from realtime2.transports import websocket as ws_module
+
+    runners: list[Any] = []
+    original = runner_module.SessionRunner
+
+    class RecordingRunner(original):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("speculative", speculative)
+            super().__init__(*args, **kwargs)
+            runners.append(self)
+
+    with tempfile.TemporaryDirectory(prefix="rt2-bench-") as tmp:
+        settings = Settings(
+            data_dir=Path(tmp) / "data",
+            database_url=f"sqlite:///{Path(tmp) / 'bench.db'}",
+            secret_key="bench-" + secrets.token_hex(8),
+        )
+        services = Services.build(settings)
+        await upgrade(services.db)
+        engines = await asyncio.to_thread(build_engines, EngineSettings(_env_file=None))  # type: ignore[call-arg]
+        services.engines = EngineHost.with_engines(engines)
+        ws_module.SessionRunner = RecordingRunner  # type: ignore[misc]
+        port = _free_port()
+        config = uvicorn.Config(
+            create_app(settings, services),
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            ws_max_size=20 * 1024 * 1024,
+        )
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+        try:
+            while not server.started:
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.01)
+            yield LiveServer(f"http://127.0.0.1:{port}", services, runners)
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(task, 15)
+            ws_module.SessionRunner = original  # type: ignore[misc]
+            await services.close()
+
+
+async def new_key(services: Any, credits: int) -> tuple[int, str]:
+    user = await services.users.create(f"bench-{secrets.token_hex(4)}@example.com", "pw-bench-1")
+    await services.ledger.top_up(user.id, credits)
+    _, raw = await services.keys.create(user.id, "bench")
+    return int(user.id), str(raw)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def last_voiced_sample(pcm: bytes) -> int:
+    samples = np.abs(np.frombuffer(pcm, dtype="<i2").astype(np.int32))
+    voiced = np.flatnonzero(samples > VOICED_LEVEL)
+    return int(voiced[-1]) + 1 if voiced.size else 0
+
+
+@dataclass
+class TurnResult:
+    voice_end_sent: float  # wall time the chunk holding the last voiced sample went out
+    speech_stopped: float | None = None
+    first_audio: float | None = None
+    done: float | None = None
+    transcript: str = ""
+    status: str = ""
+
+
+@dataclass
+class Talker:
+    """One client session that talks in real time and times the replies."""
+
+    ws: ClientConnection
+    chunk_ms: int = 20
+    events: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    _reader: asyncio.Task[None] | None = None
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, url: str, key: str, *, chunk_ms: int = 20) -> AsyncIterator[Talker]:
+        async with connect(
+            url, additional_headers={"Authorization": f"Bearer {key}"}, max_size=None
+        ) as ws:
+            talker = cls(ws, chunk_ms)
+            talker._reader = asyncio.create_task(talker._read())
+            try:
+                yield talker
+            finally:
+                talker._reader.cancel()
+
+    async def _read(self) -> None:
+        async for message in self.ws:
+            self.events.append((time.perf_counter(), json.loads(message)))
+            self._changed.set()
+
+    async def send(self, event: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(event))
+
+    async def wait_for(self, kind: str, after: int = 0, limit_s: float = 120.0) -> int:
+        """Index of the first event of `kind` at or after index `after`."""
+        deadline = time.perf_counter() + limit_s
+        while True:
+            for i in range(after, len(self.events)):
+                if self.events[i][1]["type"] == kind:
+                    return i
+            self._changed.clear()
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                raise TimeoutError(f"no {kind} within {limit_s} s")
+            try:
+                await asyncio.wait_for(self._changed.wait(), left)
+            except TimeoutError:
+                continue
+
+    async def stream(self, pcm: bytes, *, voiced_end: int | None = None) -> float | None:
+        """Send `pcm` (24 kHz s16le) paced at real time; return when `voiced_end` went out."""
+        step = RATE * self.chunk_ms // 1000 * 2
+        start = time.perf_counter()
+        sent_voiced_end: float | None = None
+        for i, offset in enumerate(range(0, len(pcm), step)):
+            due = start + i * self.chunk_ms / 1000
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            chunk = pcm[offset : offset + step]
+            await self.send(
+                {"type": "input_audio_buffer.append", "audio": base64.b64encode(chunk).decode()}
+            )
+            if (
+                voiced_end is not None
+                and sent_voiced_end is None
+                and offset + len(chunk) >= voiced_end * 2
+            ):
+                sent_voiced_end = time.perf_counter()
+        return sent_voiced_end
+
+    async def spoken_turn(
+        self, speech: bytes, *, lead_ms: int = 300, tail_ms: int = 900
+    ) -> TurnResult:
+        """Silence, the utterance, silence; then wait for the reply to finish."""
+        lead = b"\0" * (RATE * lead_ms // 1000 * 2)
+        tail = b"\0" * (RATE * tail_ms // 1000 * 2)
+        mark = len(self.events)
+        voiced = len(lead) // 2 + last_voiced_sample(speech)
+        sent = await self.stream(lead + speech + tail, voiced_end=voiced)
+        assert sent is not None
+        result = TurnResult(voice_end_sent=sent)
+        done = await self.wait_for("response.done", mark)
+        for at, event in self.events[mark : done + 1]:
+            kind = event["type"]
+            if kind == "input_audio_buffer.speech_stopped" and result.speech_stopped is None:
+                result.speech_stopped = at
+            elif kind == "response.output_audio.delta" and result.first_audio is None:
+                result.first_audio = at
+            elif kind == "conversation.item.input_audio_transcription.completed":
+                result.transcript = event["transcript"]
+            elif kind == "error":
+                raise RuntimeError(f"server error: {event['error'].get('code')}")
+        result.done = self.events[done][0]
+        result.status = self.events[done][1]["response"]["status"]
+        return result

@@ -1,0 +1,192 @@
+"""Spoken-turn latency of `/v1/realtime` with the embedded engines, over real WebSockets.
+
+    .venv/bin/python -m bench.realtime_latency                 # 1 session, 10 turns
+    .venv/bin/python -m bench.realtime_latency --sessions 4    # 4 sessions talking at once
+    .venv/bin/python -m bench.realtime_latency --no-speculative  # drafts off (the old path)
+    .venv/bin/python -m bench.realtime_latency --threads 1     # one CPU thread per model
+
+Each session streams real speech (Piper voice, 24 kHz pcm16) in real time in 20 ms chunks,
+followed by silence, and waits for the spoken reply. Per turn it measures, on the client:
+
+- `stop→audio`: `input_audio_buffer.speech_stopped` received → first
+  `response.output_audio.delta` received (the server's own turn latency);
+- `voice→audio`: the chunk holding the last voiced sample sent → first audio delta (what a
+  user hears: includes the 500 ms VAD silence window).
+
+It also checks that every session was charged exactly its elapsed whole seconds × rate,
+prints a table and merges the figures, keyed by session count and mode, into
+`bench/results/realtime_latency.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import time
+from typing import Any
+
+from bench.common import RATE, LiveServer, Talker, TurnResult, live_server, new_key
+from bench.report import RESULTS, machine, median, percentile, print_table
+
+QUESTIONS = (
+    "What is the capital of France?",
+    "How many legs does a spider have?",
+    "What color is the sky on a clear day?",
+    "Name a fruit that is yellow.",
+    "What is two plus three?",
+    "Which animal says moo?",
+    "What do bees make?",
+    "How many days are in a week?",
+    "What is the opposite of hot?",
+    "Where does the sun rise?",
+)
+INSTRUCTIONS = "You are a voice assistant. Answer in one short sentence."
+CREDITS = 100_000
+
+
+async def run_session(server: LiveServer, index: int, turns: int, chunk_ms: int) -> dict[str, Any]:
+    from tests.support.speech import speech_pcm16
+
+    services = server.services
+    user_id, key = await new_key(services, CREDITS)
+    rate = services.settings.resolved_rates()["realtime-mini"]
+    await asyncio.sleep(index * 0.37)  # sessions out of lockstep, as real users are
+    results: list[TurnResult] = []
+    opened = time.monotonic()
+    async with Talker.open(
+        server.ws_url + "?model=realtime-mini", key, chunk_ms=chunk_ms
+    ) as talker:
+        await talker.wait_for("session.created")
+        await talker.send(
+            {
+                "type": "session.update",
+                "session": {
+                    "type": "realtime",
+                    "instructions": INSTRUCTIONS,
+                    "audio": {"input": {"transcription": {"model": "whisper-1"}}},
+                },
+            }
+        )
+        await talker.wait_for("session.updated")
+        for turn in range(turns):
+            question = QUESTIONS[(turn + index) % len(QUESTIONS)]
+            pcm = await asyncio.to_thread(speech_pcm16, question, RATE)
+            results.append(await talker.spoken_turn(pcm))
+    elapsed = time.monotonic() - opened
+    charged = await _charged(services, user_id)
+    return {
+        "session": index,
+        "turns": results,
+        "elapsed": elapsed,
+        "charged": charged,
+        "rate": rate,
+    }
+
+
+async def _charged(services: Any, user_id: int) -> int:
+    """Credits taken once the session's hold is settled (the server settles on close)."""
+    deadline = time.monotonic() + 10
+    while True:
+        balance = await services.ledger.balance(user_id)
+        if balance.held == 0 or time.monotonic() > deadline:
+            return int(CREDITS - balance.posted)
+        await asyncio.sleep(0.05)
+
+
+def summarize(sessions: list[dict[str, Any]], runners: list[Any]) -> dict[str, Any]:
+    stop, voice, bad = [], [], 0
+    for s in sessions:
+        for t in s["turns"]:
+            if t.first_audio is None or t.speech_stopped is None or t.status != "completed":
+                bad += 1
+                continue
+            stop.append(t.first_audio - t.speech_stopped)
+            voice.append(t.first_audio - t.voice_end_sent)
+    billing = []
+    for s in sessions:
+        expected_low = math.ceil(s["elapsed"] - 1.0) * s["rate"]  # server time ⊂ client time
+        expected_high = math.ceil(s["elapsed"]) * s["rate"]
+        billing.append(
+            {
+                "session": s["session"],
+                "elapsed_s": round(s["elapsed"], 3),
+                "charged": s["charged"],
+                "rate": s["rate"],
+                "ok": expected_low <= s["charged"] <= expected_high,
+            }
+        )
+    return {
+        "turns": len(stop),
+        "failed_turns": bad,
+        "stop_to_audio_s": {"median": median(stop), "p95": percentile(stop, 95), "all": stop},
+        "voice_to_audio_s": {"median": median(voice), "p95": percentile(voice, 95), "all": voice},
+        "drafts_prepared": sum(getattr(r, "drafts_prepared", 0) for r in runners),
+        "drafts_adopted": sum(getattr(r, "drafts_adopted", 0) for r in runners),
+        "billing": billing,
+        "billing_ok": all(b["ok"] for b in billing),
+    }
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    async with live_server(speculative=args.speculative) as server:
+        # One untimed turn warms the models (first decode allocates, caches fill).
+        await run_session(server, 99, 1, args.chunk_ms)
+        server.runners.clear()
+        sessions = await asyncio.gather(
+            *(run_session(server, i, args.turns, args.chunk_ms) for i in range(args.sessions))
+        )
+        return summarize(list(sessions), server.runners)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=1, help="concurrent talking sessions")
+    parser.add_argument("--turns", type=int, default=10, help="spoken turns per session")
+    parser.add_argument("--chunk-ms", type=int, default=20, help="audio per append event")
+    parser.add_argument(
+        "--no-speculative", dest="speculative", action="store_false", help="drafts off"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="REALTIME2_THREADS for every model"
+    )
+    args = parser.parse_args()
+    if args.threads is not None:
+        os.environ["REALTIME2_THREADS"] = str(args.threads)
+    summary = asyncio.run(main_async(args))
+    mode = "speculative" if args.speculative else "no-speculative"
+    if args.threads is not None:
+        mode += f",threads={args.threads}"
+    stop, voice = summary["stop_to_audio_s"], summary["voice_to_audio_s"]
+    print_table(
+        f"realtime spoken turns ({args.sessions} session(s), {mode})",
+        ["metric", "median s", "p95 s", "turns"],
+        [
+            ["speech_stopped → first audio", stop["median"], stop["p95"], summary["turns"]],
+            ["last voice sent → first audio", voice["median"], voice["p95"], summary["turns"]],
+        ],
+    )
+    print(
+        f"failed turns: {summary['failed_turns']}, drafts adopted/prepared: "
+        f"{summary['drafts_adopted']}/{summary['drafts_prepared']}, "
+        f"billing exact: {summary['billing_ok']}"
+    )
+    path = RESULTS / "realtime_latency.json"
+    data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    data.setdefault("runs", {})[f"sessions={args.sessions},{mode}"] = {
+        "machine": machine(),
+        "turns_per_session": args.turns,
+        "chunk_ms": args.chunk_ms,
+        **summary,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"wrote {path}")
+    if not summary["billing_ok"] or summary["failed_turns"]:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
