@@ -220,6 +220,13 @@ class EngineHost:
             pass
         return self.engines
 
+    def close(self) -> None:
+        """Stop the local models' worker threads (remote backends hold no threads)."""
+        for backend in self._built.values():
+            close = getattr(backend, "close", None)
+            if callable(close):
+                close()
+
     def _unavailable_message(self) -> str:
         failed = [f"{r}: {s.error}" for r, s in self._roles.items() if s.state == "failed"]
         if failed:
