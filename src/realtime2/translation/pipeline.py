@@ -15,12 +15,8 @@ from realtime2.engine.interfaces import (
     LLMRequest,
 )
 
-SYSTEM_PROMPT = (
-    "You are a simultaneous interpreter. Translate each message from {source} into "
-    "{target}. Reply with the {target} translation only: no notes, no quotes, no "
-    "explanations. Messages may be fragments of a longer sentence; translate them as "
-    "fragments."
-)
+# Short on purpose: a small local model echoes long instructions back as its "answer".
+SYSTEM_PROMPT = "Translate {source} to {target}. Reply with the {target} translation only."
 MAX_TOKENS_FLOOR = 24
 _LABEL = re.compile(r"^\s*(?:translation|traduction|übersetzung|traducción)\s*:\s*", re.I)
 _QUOTES = "\"'“”«»「」"

@@ -41,7 +41,9 @@ from realtime2.translation.voices import TargetVoice, VoiceBook
 log = logging.getLogger(__name__)
 
 MAX_QUEUED: Final = 512
-HISTORY_PHRASES: Final = 2
+# Previous phrase pairs sent as context (a sentence split across phrases reads on); few,
+# because every one lengthens the prompt the LLM must read before its first token.
+HISTORY_PHRASES: Final = 1
 SOURCE_LANGUAGE: Final = "en"  # what the packaged whisper (tiny.en) hears
 
 

@@ -42,6 +42,7 @@ from realtime2.protocol.models import (
 from realtime2.protocol.server_events import error_event
 from realtime2.realtime.runner import SessionRunner
 from realtime2.transports.admission import SessionSlots, ready_engines
+from realtime2.transports.beta import BetaMapper, wants_beta
 from realtime2.transports.webrtc.sideband import attach_sideband
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,8 @@ async def realtime_websocket(websocket: WebSocket) -> None:
                 )
                 if principal.session_config is not None:  # a client secret's bound config
                     await runner.feed_text(check_session(principal.session_config).update_event())
-                await _serve(websocket, runner, meter, principal)
+                beta = wants_beta(websocket.headers, websocket.scope.get("subprotocols", []))
+                await _serve(websocket, runner, meter, principal, BetaMapper() if beta else None)
         finally:
             if upstream_socket is not None:  # closed already unless accept() failed
                 await upstream_socket.close()
@@ -159,7 +161,11 @@ async def realtime_websocket(websocket: WebSocket) -> None:
 
 
 async def _serve(
-    websocket: WebSocket, runner: SessionRunner, meter: SessionMeter, principal: Principal
+    websocket: WebSocket,
+    runner: SessionRunner,
+    meter: SessionMeter,
+    principal: Principal,
+    beta: BetaMapper | None = None,
 ) -> None:
     send_lock = asyncio.Lock()
 
@@ -175,12 +181,15 @@ async def _serve(
             data = message.get("text")
             if data is None:
                 data = message.get("bytes") or b""
-            await runner.feed_text(data)
+            # Beta clients (`OpenAI-Beta: realtime=v1`) are mapped at this edge only.
+            await runner.feed_text(beta.client_to_ga(data) if beta else data)
 
     async def write() -> None:
         async for event in runner.events():
             metrics.server_event(event)
-            await send(event)
+            out = beta.server_to_beta(event) if beta else event
+            if out is not None:
+                await send(out)
 
     async def meter_credit() -> None:
         await meter.keep_alive()
