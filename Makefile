@@ -41,5 +41,11 @@ types: $(STAMP)
 bench: $(STAMP)
 	@echo "Benchmarks: see bench/README.md (one command each, e.g. $(BIN)/python -m bench.pipeline)"
 
+# Fault injection (SIGKILL mid-session, recover, audit the ledger) and a bounded load run;
+# prints a summary and fails on any error, ledger mismatch or memory growth. ~3 minutes.
+SOAK_ARGS ?=
+soak: $(STAMP)
+	$(BIN)/python -m soak.run $(SOAK_ARGS)
+
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
