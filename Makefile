@@ -26,7 +26,13 @@ run: $(STAMP)
 browser:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends chromium)
 
-test: $(STAMP) browser
+# npm clients the tests drive (tests/node: the `openai` package, from its lock file).
+NODE_STAMP := tests/node/node_modules/.installed
+$(NODE_STAMP): tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+test: $(STAMP) browser $(NODE_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 check: lint types
