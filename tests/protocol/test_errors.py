@@ -261,7 +261,6 @@ def test_session_update_refusals_change_nothing() -> None:
     for session, code in [
         ({"type": "transcription"}, "invalid_value"),
         ({"type": "realtime", "model": "gpt-4o"}, "unsupported_model"),
-        ({"type": "realtime", "model": "gpt-realtime-mini"}, "invalid_value"),
         ({"type": "realtime", "audio": {"output": {"voice": "nonexistent"}}}, "invalid_value"),
         (
             {"type": "realtime", "audio": {"input": {"transcription": {"model": "gpt-4o"}}}},
@@ -272,6 +271,16 @@ def test_session_update_refusals_change_nothing() -> None:
     ]:
         assert _error(h, {"type": "session.update", "session": session})["code"] == code, session
     assert h.session.settings.render() == before
+
+
+def test_session_update_naming_another_tier_keeps_the_session_model() -> None:
+    h = Harness()  # opened as gpt-realtime (pro); openai-agents names its default model
+    h.send(
+        {"type": "session.update", "session": {"type": "realtime", "model": "gpt-realtime-mini"}}
+    )
+    updated = h.of("session.updated")[-1]["session"]
+    assert updated["model"] == h.events[0]["session"]["model"]
+    assert not h.of("error")
 
 
 def test_transcription_session_refuses_responses() -> None:

@@ -185,14 +185,17 @@ class SessionSettings:
         self.data = merged
 
     def _check_model(self, name: str) -> None:
+        """A model name must be one we serve; the session keeps the model it opened with.
+
+        The connection's model (URL) fixes the tier and its billing for the whole session.
+        A different tier named later is not an error: `openai-agents` sends its default
+        `gpt-realtime` in every session.update whatever URL it connected to, and refusing
+        it breaks such clients. session.updated reports the model actually in use.
+        """
         try:
-            tier = resolve_realtime_model(name)
+            resolve_realtime_model(name)
         except UnsupportedModelError as exc:
             raise ProtocolError("unsupported_model", str(exc), param="session.model") from exc
-        if tier != resolve_realtime_model(self.data.get("model")):
-            raise ProtocolError(
-                "invalid_value", "The model cannot be changed during a session.", "session.model"
-            )
 
     def _check_output(self, merged: dict[str, Any], *, voice_locked: bool) -> None:
         output = merged["audio"]["output"]
