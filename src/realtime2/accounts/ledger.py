@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from realtime2.db.engine import Database
 from realtime2.db.models import CreditAccount, Hold, LedgerEntry
@@ -88,6 +88,15 @@ class Settlement:
     replayed: bool  # True when the idempotency key had been used already
 
 
+class _AlreadyDone(Exception):
+    """The operation's idempotency key is in the ledger: replay instead of repeating."""
+
+
+def _entry_exists(session: Session, key: str) -> bool:
+    found = session.scalar(select(LedgerEntry.id).where(LedgerEntry.idempotency_key == key))
+    return found is not None
+
+
 class Ledger:
     def __init__(self, db: Database, *, clock: Clock = _now) -> None:
         self.db = db
@@ -96,9 +105,11 @@ class Ledger:
     # --- reading ----------------------------------------------------------------------
 
     async def balance(self, user_id: int) -> Balance:
-        async with self.db.sessions() as session:
-            account = await session.get(CreditAccount, user_id)
+        def read(session: Session) -> Balance:
+            account = session.get(CreditAccount, user_id)
             return Balance(account.posted, account.held) if account else Balance(0, 0)
+
+        return await self.db.run(read, write=False)
 
     async def entries(
         self, user_id: int, *, limit: int = 100, before_id: int | None = None
@@ -106,26 +117,28 @@ class Ledger:
         query = select(LedgerEntry).where(LedgerEntry.user_id == user_id)
         if before_id is not None:
             query = query.where(LedgerEntry.id < before_id)
-        async with self.db.sessions() as session:
-            rows = await session.scalars(query.order_by(LedgerEntry.id.desc()).limit(limit))
-            return list(rows)
+        query = query.order_by(LedgerEntry.id.desc()).limit(limit)
+        return await self.db.run(lambda session: list(session.scalars(query)), write=False)
 
     async def get_hold(self, hold_id: str) -> HoldView | None:
-        async with self.db.sessions() as session:
-            hold = await session.get(Hold, hold_id)
+        def read(session: Session) -> HoldView | None:
+            hold = session.get(Hold, hold_id)
             return HoldView.of(hold) if hold else None
+
+        return await self.db.run(read, write=False)
 
     async def reconcile(self, user_id: int) -> tuple[Balance, Balance]:
         """(projection, ledger sums): equal unless something bypassed the ledger."""
-        sums: dict[str, int] = {}
-        async with self.db.sessions() as session:
-            rows = await session.execute(
-                select(LedgerEntry.kind, func.coalesce(func.sum(LedgerEntry.amount), 0))
-                .where(LedgerEntry.user_id == user_id)
-                .group_by(LedgerEntry.kind)
-            )
-            for kind, total in rows:
-                sums[kind] = int(total)
+        query = (
+            select(LedgerEntry.kind, func.coalesce(func.sum(LedgerEntry.amount), 0))
+            .where(LedgerEntry.user_id == user_id)
+            .group_by(LedgerEntry.kind)
+        )
+
+        def read(session: Session) -> dict[str, int]:
+            return {kind: int(total) for kind, total in session.execute(query)}
+
+        sums = await self.db.run(read, write=False)
         posted = sums.get("topup", 0) + sums.get("adjustment", 0) - sums.get("capture", 0)
         held = sums.get("hold", 0) - sums.get("capture", 0) - sums.get("release", 0)
         return await self.balance(user_id), Balance(posted, held)
@@ -148,8 +161,8 @@ class Ledger:
             raise ValueError("top-up must be positive")
         key = idempotency_key or f"{kind}:{secrets.token_hex(12)}"
 
-        async def op(session: AsyncSession) -> Balance:
-            account = await self._lock_account(session, user_id, create=True)
+        def op(session: Session) -> Balance:
+            account = self._lock_account(session, user_id, create=True)
             if account.posted - account.held + amount < 0:
                 raise InsufficientCreditsError(-amount, account.posted - account.held)
             self._entry(session, user_id, kind, amount, key, details=details)
@@ -174,9 +187,10 @@ class Ledger:
             raise ValueError("hold must be positive")
         hold_id = f"hold_{secrets.token_hex(12)}"
         key = idempotency_key or f"hold:{hold_id}"
+        fresh = idempotency_key is None
 
-        async def op(session: AsyncSession) -> HoldView:
-            account = await self._lock_account(session, user_id)
+        def op(session: Session) -> HoldView:
+            account = self._lock_account(session, user_id)
             if account.posted - account.held < amount:
                 raise InsufficientCreditsError(amount, account.posted - account.held)
             now = self.clock()
@@ -198,7 +212,7 @@ class Ledger:
             account.held += amount
             return HoldView.of(hold)
 
-        return await self._run(key, op, replay=lambda: self._hold_by_entry(key))
+        return await self._run(key, op, replay=lambda: self._hold_by_entry(key), fresh_key=fresh)
 
     async def extend_hold(
         self,
@@ -214,9 +228,9 @@ class Ledger:
             raise ValueError("extra must be >= 0")
         key = idempotency_key or f"extend:{hold_id}:{secrets.token_hex(8)}"
 
-        async def op(session: AsyncSession) -> HoldView:
-            hold = await self._lock_open_hold(session, hold_id)
-            account = await self._lock_account(session, hold.user_id)
+        def op(session: Session) -> HoldView:
+            hold = self._lock_open_hold(session, hold_id)
+            account = self._lock_account(session, hold.user_id)
             if extra:
                 if account.posted - account.held < extra:
                     raise InsufficientCreditsError(extra, account.posted - account.held)
@@ -229,8 +243,7 @@ class Ledger:
             return HoldView.of(hold)
 
         if not extra:
-            async with self.db.transaction() as session:
-                return await op(session)
+            return await self.db.run(op, write=True)
         return await self._run(key, op, replay=lambda: self._require_hold(hold_id))
 
     async def capture(
@@ -253,9 +266,9 @@ class Ledger:
         if amount < 0:
             raise ValueError("amount must be >= 0")
 
-        async def op(session: AsyncSession) -> Settlement:
-            hold = await self._lock_open_hold(session, hold_id)
-            account = await self._lock_account(session, hold.user_id)
+        def op(session: Session) -> Settlement:
+            hold = self._lock_open_hold(session, hold_id)
+            account = self._lock_account(session, hold.user_id)
             from_hold = min(amount, hold.amount)
             beyond = min(amount - from_hold, account.posted - account.held)
             charged = from_hold + beyond
@@ -308,14 +321,12 @@ class Ledger:
     async def expire_holds(self, *, limit: int = 100) -> int:
         """Settle holds whose owner stopped renewing them: capture what they recorded as
         used, release the rest. Returns how many holds were closed."""
-        async with self.db.sessions() as session:
-            ids = list(
-                await session.scalars(
-                    select(Hold.id)
-                    .where(Hold.status == "open", Hold.expires_at < self.clock())
-                    .limit(limit)
-                )
-            )
+        query = (
+            select(Hold.id)
+            .where(Hold.status == "open", Hold.expires_at < self.clock())
+            .limit(limit)
+        )
+        ids = await self.db.run(lambda session: list(session.scalars(query)), write=False)
         closed = 0
         for hold_id in ids:
             try:
@@ -341,50 +352,51 @@ class Ledger:
     async def _run(
         self,
         key: str,
-        op: Callable[[AsyncSession], Awaitable[T]],
+        op: Callable[[Session], T],
         *,
         replay: Callable[[], Awaitable[T]],
+        fresh_key: bool = False,
     ) -> T:
-        if await self._entry_exists(key):
-            return await replay()
+        """Run `op` in one transaction unless `key` was used already (then `replay`).
+        The check happens inside the transaction; the unique index settles races."""
+
+        def transaction(session: Session) -> T:
+            if not fresh_key and _entry_exists(session, key):
+                raise _AlreadyDone
+            return op(session)
+
         try:
-            async with self.db.transaction() as session:
-                return await op(session)
+            return await self.db.run(transaction, write=True)
+        except _AlreadyDone:
+            return await replay()
         except IntegrityError:
             # A concurrent call with the same idempotency key won the race.
-            if await self._entry_exists(key):
+            if await self.db.run(lambda session: _entry_exists(session, key), write=False):
                 return await replay()
             raise
 
-    async def _entry_exists(self, key: str) -> bool:
-        async with self.db.sessions() as session:
-            found = await session.scalar(
-                select(LedgerEntry.id).where(LedgerEntry.idempotency_key == key)
-            )
-            return found is not None
-
-    async def _lock_account(
-        self, session: AsyncSession, user_id: int, *, create: bool = False
+    def _lock_account(
+        self, session: Session, user_id: int, *, create: bool = False
     ) -> CreditAccount:
         query = select(CreditAccount).where(CreditAccount.user_id == user_id).with_for_update()
-        account = await session.scalar(query)
+        account = session.scalar(query)
         if account is None:
             if not create:
                 raise InsufficientCreditsError(1, 0)
             account = CreditAccount(user_id=user_id, posted=0, held=0)
             session.add(account)
-            await session.flush()
+            session.flush()
         return account
 
-    async def _lock_open_hold(self, session: AsyncSession, hold_id: str) -> Hold:
-        hold = await session.scalar(select(Hold).where(Hold.id == hold_id).with_for_update())
+    def _lock_open_hold(self, session: Session, hold_id: str) -> Hold:
+        hold = session.scalar(select(Hold).where(Hold.id == hold_id).with_for_update())
         if hold is None or hold.status != "open":
             raise HoldNotOpenError(hold_id)
         return hold
 
     def _entry(
         self,
-        session: AsyncSession,
+        session: Session,
         user_id: int,
         kind: str,
         amount: int,
@@ -417,27 +429,28 @@ class Ledger:
         return hold
 
     async def _hold_by_entry(self, key: str) -> HoldView:
-        async with self.db.sessions() as session:
-            hold_id = await session.scalar(
-                select(LedgerEntry.hold_id).where(LedgerEntry.idempotency_key == key)
-            )
+        query = select(LedgerEntry.hold_id).where(LedgerEntry.idempotency_key == key)
+        hold_id = await self.db.run(lambda session: session.scalar(query), write=False)
         return await self._require_hold(str(hold_id))
 
     async def _replayed_settlement(self, hold_id: str, key: str) -> Settlement:
-        async with self.db.sessions() as session:
-            entry = await session.scalar(
-                select(LedgerEntry).where(LedgerEntry.idempotency_key == key)
+        def read(session: Session) -> tuple[int, int]:
+            charged = session.scalar(
+                select(LedgerEntry.amount).where(LedgerEntry.idempotency_key == key)
             )
-            released = await session.scalar(
+            released = session.scalar(
                 select(LedgerEntry.amount).where(LedgerEntry.idempotency_key == f"{key}:release")
             )
+            return int(charged or 0), int(released or 0)
+
+        charged, released = await self.db.run(read, write=False)
         hold = await self._require_hold(hold_id)
         balance = await self.balance(hold.user_id)
         return Settlement(
             hold_id,
-            entry.amount if entry else 0,
+            charged,
             hold.captured,
-            int(released or 0),
+            released,
             balance.available,
             replayed=True,
         )

@@ -1,0 +1,113 @@
+"""Ledger operations per second: authenticate a key + place a hold + capture it, the work
+every metered request does. On SQLite, and on PostgreSQL when one answers on 5432.
+
+    .venv/bin/python -m bench.ledger_ops [--ops 2000] [--concurrency 1 8 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+from bench.report import print_table, write_bar_chart, write_json
+from realtime2.config import Settings
+from realtime2.db.migrate import upgrade
+from realtime2.state import Services
+
+
+async def one_op(svc: Services, key: str, i: int) -> None:
+    owner = await svc.keys.authenticate(key)
+    hold = await svc.ledger.place_hold(
+        owner.user_id, 3, model="starter-voice", reference=f"b{i}", ttl_seconds=60
+    )
+    await svc.ledger.capture(hold.id, 2, final=True, idempotency_key=f"bench:{hold.id}")
+
+
+async def run(url: str, ops: int, concurrency: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        svc = Services.build(
+            Settings(data_dir=Path(tmp), database_url=url, secret_key=secrets.token_hex(16))
+        )
+        await upgrade(svc.db)
+        user = await svc.users.create(f"bench-{secrets.token_hex(4)}@example.com")
+        await svc.ledger.top_up(user.id, ops * 10)
+        _, key = await svc.keys.create(user.id)
+        queue = iter(range(ops))
+
+        async def worker() -> None:
+            for i in queue:
+                await one_op(svc, key, i)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+        projection, sums = await svc.ledger.reconcile(user.id)
+        assert projection == sums and projection.posted == ops * 10 - ops * 2
+        await svc.close()
+        return ops / elapsed
+
+
+async def pg_url() -> str | None:
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
+    except OSError:
+        return None
+    import asyncpg
+
+    name = f"realtime2_bench_{secrets.token_hex(4)}"
+    conn = await asyncpg.connect(host="127.0.0.1", user="postgres", database="postgres")
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+async def drop(url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(host="127.0.0.1", user="postgres", database="postgres")
+    await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    await conn.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--ops", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    args = parser.parse_args()
+    results: dict[str, dict[int, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        results["sqlite"] = {
+            c: await run(f"sqlite:///{tmp}/bench-{c}.db", args.ops, c) for c in args.concurrency
+        }
+    pg = await pg_url()
+    if pg:
+        try:
+            results["postgresql"] = {}
+            for c in args.concurrency:
+                results["postgresql"][c] = await run(pg, args.ops, c)
+        finally:
+            await drop(pg)
+    rows = [[db, c, ops] for db, by_c in results.items() for c, ops in by_c.items()]
+    print_table(
+        f"ledger operations per second (authenticate + hold + capture), {args.ops} ops",
+        ["database", "concurrency", "ops/s"],
+        rows,
+    )
+    write_json("ledger_ops", {"ops": args.ops, "ops_per_second": results})
+    chart = write_bar_chart(
+        "ledger_ops",
+        "Ledger ops/s (authenticate + hold + capture)",
+        [str(c) for c in args.concurrency],
+        {db: list(by_c.values()) for db, by_c in results.items()},
+        "operations per second",
+    )
+    print(f"\nwrote bench/results/ledger_ops.json and {chart.name}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
