@@ -38,8 +38,8 @@ test: $(STAMP) browser $(NODE_STAMP)
 check: lint types
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench soak
+	$(BIN)/ruff format --check src tests bench soak
 
 types: $(STAMP)
 	$(BIN)/mypy

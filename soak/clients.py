@@ -67,7 +67,7 @@ async def realtime_session(
         status = exc.response.status_code
         tally.add(f"refused:{status}" if status in BY_DESIGN else f"error:ws_status:{status}")
     except (OSError, websockets.exceptions.WebSocketException, TimeoutError) as exc:
-        tally.add(f"cut:{type(exc).__name__}")  # the server went away (a fault) or stalled
+        tally.add(f"cut:ws:{type(exc).__name__}")  # the server went away (a fault)
 
 
 async def pipeline_request(http: httpx.AsyncClient, key: str, tally: Tally) -> None:
@@ -78,7 +78,7 @@ async def pipeline_request(http: httpx.AsyncClient, key: str, tally: Tally) -> N
             data={"model": "starter-voice", "text": "what time is it"},
         )
     except httpx.TransportError as exc:
-        tally.add(f"cut:{type(exc).__name__}")
+        tally.add(f"cut:http:{type(exc).__name__}")
         return
     if reply.status_code == 200:
         tally.add("pipeline_ok")
@@ -93,7 +93,7 @@ async def account_get(http: httpx.AsyncClient, key: str, tally: Tally) -> None:
     try:
         reply = await http.get("/api/realtime2/me", headers={"x-api-key": key})
     except httpx.TransportError as exc:
-        tally.add(f"cut:{type(exc).__name__}")
+        tally.add(f"cut:http:{type(exc).__name__}")
         return
     if reply.status_code == 200:
         tally.add("http_ok")

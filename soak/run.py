@@ -230,11 +230,13 @@ async def amain(args: argparse.Namespace) -> int:
             spent += granted - (await svc.ledger.balance(uid)).available
     finally:
         await svc.close()
-    errors = faults_tally.errors() + load_tally.errors()
+    # Without faults nothing may be cut off: a cut in the load phase is an error (a stall).
+    load_cuts = sum(n for k, n in load_tally.outcomes.items() if k.startswith("cut"))
+    errors = faults_tally.errors() + load_tally.errors() + load_cuts
     warm = rss[len(rss) // 5 : len(rss) // 5 + 3] or rss[:1]
     growth = (rss[-1] - min(warm)) / min(warm) if rss else 0.0
     both = faults_tally.outcomes + load_tally.outcomes
-    sessions_run = both["ws_ok"] + sum(n for k, n in both.items() if k.startswith("cut"))
+    sessions_run = both["ws_ok"] + sum(n for k, n in both.items() if k.startswith("cut:ws"))
     print("\n=== soak summary ===")
     print(f"duration               {time.monotonic() - started:.0f} s")
     print(f"sessions run           {sessions_run} ({both['ws_ok']} completed)")

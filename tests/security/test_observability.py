@@ -118,6 +118,8 @@ async def _exercise(tmp_path: Path) -> tuple[str, str]:
             if not (await svc.ledger.balance(acct.user_id)).held:
                 break
             await asyncio.sleep(0.05)
+        # (inside the block: the services close with the server)
+        spent = 10_000 - (await svc.ledger.balance(acct.user_id)).available
 
     assert sample("realtime2_sessions_total", transport="websocket") == before["ws_sessions"] + 1
     assert sample("realtime2_sessions_active", transport="websocket") == 0
@@ -126,7 +128,6 @@ async def _exercise(tmp_path: Path) -> tuple[str, str]:
     )
     charged_sv = sample("realtime2_credits_charged_total", model="starter-voice")
     charged_mini = sample("realtime2_credits_charged_total", model="realtime-mini")
-    spent = 10_000 - (await svc.ledger.balance(acct.user_id)).available
     assert charged_sv > before["credits_sv"] and charged_mini > before["credits_mini"]
     assert (charged_sv - before["credits_sv"]) + (charged_mini - before["credits_mini"]) == spent
     assert sample("realtime2_errors_total", code="unauthorized") == before["unauth"] + 1
