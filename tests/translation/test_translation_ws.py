@@ -114,8 +114,7 @@ async def test_sdk_streams_translation_before_the_input_ends(
     assert len(audio) / 2 / 24000 > 1.5  # three phrases of real espeak-ng French speech
 
     # Billed at the translation rate, hold released.
-    balance = await svc.ledger.balance(acct.user_id)
-    assert balance.held == 0
+    balance = await settled(svc, acct.user_id)
     spent = 10_000 - balance.available
     assert spent > 0 and spent % rate_for(TRANSLATION) == 0
 

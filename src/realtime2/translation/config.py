@@ -18,3 +18,7 @@ class TranslationSettings(BaseSettings):
     translation_pause_ms: int = Field(default=300, ge=100, le=3000)
     # A phrase that runs this long without such a pause is cut at its quietest point.
     translation_max_phrase_s: float = Field(default=2.5, ge=0.8, le=15.0)
+    # Previous (source, translation) pairs sent as context, so a sentence split across
+    # phrases reads on. 0 by default: the packaged 135M model copies the context instead
+    # of translating; 1-2 suit a capable remote LLM. Each pair lengthens the prompt.
+    translation_context_phrases: int = Field(default=0, ge=0, le=8)

@@ -41,9 +41,6 @@ from realtime2.translation.voices import TargetVoice, VoiceBook
 log = logging.getLogger(__name__)
 
 MAX_QUEUED: Final = 512
-# Previous phrase pairs sent as context (a sentence split across phrases reads on); few,
-# because every one lengthens the prompt the LLM must read before its first token.
-HISTORY_PHRASES: Final = 1
 SOURCE_LANGUAGE: Final = "en"  # what the packaged whisper (tiny.en) hears
 
 
@@ -76,7 +73,7 @@ class TranslationRunner:
         self._space.set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_phrase: asyncio.Task[None] | None = None
-        self._history: deque[tuple[str, str]] = deque(maxlen=HISTORY_PHRASES)
+        self._history: deque[tuple[str, str]] = deque(maxlen=settings.translation_context_phrases)
         self._finished = False
         # Timing of each phrase (seconds): cut -> first translated audio; for tests/metrics.
         self.first_audio_delays: list[float] = []
@@ -91,7 +88,10 @@ class TranslationRunner:
         while self._out.qsize() > MAX_QUEUED and not self._finished:
             self._space.clear()
             await self._space.wait()
+        target = self.session.target
         self.session.receive_text(text)
+        if self.session.target is not None and self.session.target != target:
+            self._spawn(self._prewarm(self.session.target))
         self._flush()
 
     async def events(self) -> Any:
@@ -142,6 +142,28 @@ class TranslationRunner:
         await asyncio.sleep(max(0.0, deadline - time.time()))
         self.session.expire()
         self._flush()
+
+    async def _prewarm(self, target: TargetVoice) -> None:
+        """Read the translation prompt's fixed prefix into the LLM before the first phrase.
+
+        A local llama.cpp keeps the last prompt's state, so the first phrase then starts
+        from a cached prefix instead of a cold prompt (the largest part of its latency).
+        """
+        if target.backend == "engine" and target.language == SOURCE_LANGUAGE:
+            return  # same language: no LLM involved
+        request = translation_request(
+            "Hello.", source=_name(SOURCE_LANGUAGE), target=target.name, history=[]
+        )
+        request.max_tokens = 1
+        stream = self.engines.llm.stream(request, priority=Priority.BACKGROUND)
+        try:
+            async for _ in stream:
+                pass
+        except EngineUnavailableError:
+            pass  # the first phrase reports it
+        finally:
+            with contextlib.suppress(Exception):
+                await stream.aclose()  # type: ignore[attr-defined]
 
     # --- one phrase ----------------------------------------------------------------------
 
