@@ -25,6 +25,7 @@ from realtime2.http import (
     openai_audio,
     openai_chat,
     pipeline,
+    playground,
 )
 from realtime2.observability import metrics
 from realtime2.observability.middleware import ObservabilityMiddleware
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         health,
         account,
         dashboard,
+        playground,
         pipeline,
         openai_audio,
         openai_chat,
