@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from starlette.requests import HTTPConnection
 
+from realtime2.calls.base import Call
 from realtime2.calls.open import registry_of
 from realtime2.calls.records import REPLICA, CallRecord, CallRecords
 from realtime2.errors import ApiError
 from realtime2.http.auth import Principal, services_of
-from realtime2.transports.webrtc.call import WebRtcCall
 
 
 def call_not_found(call_id: str) -> ApiError:
@@ -16,9 +16,7 @@ def call_not_found(call_id: str) -> ApiError:
     return ApiError(404, "call_not_found", f"No call with id '{call_id[:64]}'.", param="call_id")
 
 
-async def find_call(
-    conn: HTTPConnection, principal: Principal, call_id: str
-) -> WebRtcCall | CallRecord:
+async def find_call(conn: HTTPConnection, principal: Principal, call_id: str) -> Call | CallRecord:
     """The live call object when it runs (or recently ran) here, else its DB record if it
     has ended; 404 for unknown or foreign ids, 409 for a call another replica runs."""
     call = registry_of(conn).get(call_id)

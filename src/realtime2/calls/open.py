@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
 from realtime2.accounts.metering import MeterPolicy, SessionMeter
 from realtime2.accounts.pricing import rate_for
+from realtime2.calls.base import Call
 from realtime2.calls.records import CallRecords
 from realtime2.calls.registry import CallRegistry
 from realtime2.calls.session_config import CheckedSession, check_session
@@ -56,11 +57,8 @@ def principal_sessions(principal: Principal) -> list[CheckedSession]:
     return [check_session(principal.session_config)]
 
 
-async def open_call(
-    conn: HTTPConnection, principal: Principal, spec: CallRequest
-) -> tuple[WebRtcCall, str]:
-    """Admit and start a call; returns it and the SDP answer."""
-    services = services_of(conn)
+def checked_offer(spec: CallRequest) -> str:
+    """The offer normalised, or 400; and only realtime sessions."""
     try:
         offer = check_offer(spec.offer)
     except InvalidSdpError as exc:
@@ -69,50 +67,93 @@ async def open_call(
         raise ApiError(
             400, "invalid_value", "WebRTC calls serve realtime sessions.", param="session.type"
         )
-    engines = await ready_engines(services)
+    return offer
+
+
+async def admit_call(conn: HTTPConnection, principal: Principal, tier: Tier) -> int:
+    """Take a session slot (429/503) and check the credit for the 120-second minimum (402);
+    returns the tier's rate. The caller owns the slot from here: `call_ended` or
+    `release_slot` gives it back."""
+    services = services_of(conn)
     user = await services.users.get(principal.user_id)
     slots: SessionSlots = conn.app.state.session_slots
     slots.acquire(principal.user_id, user.max_sessions if user else None)
-    registry = registry_of(conn)
-    records = CallRecords(services.db)
     try:
-        rate = rate_for(spec.tier, services.settings.resolved_rates())
+        rate = rate_for(tier, services.settings.resolved_rates())
         policy = CALL_METER_POLICY
         needed = math.ceil(max(policy.minimum_start_seconds, policy.minimum_billed_seconds)) * rate
         if (await services.ledger.balance(principal.user_id)).available < needed:
             raise ApiError(402, "insufficient_credits", "The balance is too low to start a call.")
-        call_id = f"rtc_{secrets.token_hex(12)}"
+    except BaseException:
+        slots.release(principal.user_id)
+        raise
+    return rate
+
+
+def release_slot(conn: HTTPConnection, principal: Principal) -> None:
+    slots: SessionSlots = conn.app.state.session_slots
+    slots.release(principal.user_id)
+
+
+def new_call_id() -> str:
+    return f"rtc_{secrets.token_hex(12)}"
+
+
+def call_meter(
+    conn: HTTPConnection, principal: Principal, *, call_id: str, tier: Tier, rate: int
+) -> SessionMeter:
+    return SessionMeter(
+        services_of(conn).ledger,
+        user_id=principal.user_id,
+        model=tier,
+        rate=rate,
+        reference=call_id,
+        api_key_id=principal.key_id,
+        policy=CALL_METER_POLICY,
+    )
+
+
+def call_ended_hook(conn: HTTPConnection) -> Callable[[Call], Awaitable[None]]:
+    """What every call does once it has settled: free its slot, keep its final figures."""
+    slots: SessionSlots = conn.app.state.session_slots
+    registry = registry_of(conn)
+    records = CallRecords(services_of(conn).db)
+
+    async def finished(call: Call) -> None:
+        slots.release(call.user_id)
+        registry.mark_ended(call)
+        reason = call.end_reason or "closed"
+        await records.ended(call.id, charged=call.meter.captured, reason=reason)
+
+    return finished
+
+
+async def open_call(
+    conn: HTTPConnection, principal: Principal, spec: CallRequest
+) -> tuple[WebRtcCall, str]:
+    """Admit and start a call on the embedded engine; returns it and the SDP answer."""
+    services = services_of(conn)
+    offer = checked_offer(spec)
+    engines = await ready_engines(services)
+    rate = await admit_call(conn, principal, spec.tier)
+    registry = registry_of(conn)
+    records = CallRecords(services.db)
+    try:
+        call_id = new_call_id()
         runner = SessionRunner(engines, model=spec.model, kind="realtime", transport="webrtc")
         for session in spec.sessions:
             await runner.feed_text(session.update_event())
-        meter = SessionMeter(
-            services.ledger,
-            user_id=principal.user_id,
-            model=spec.tier,
-            rate=rate,
-            reference=call_id,
-            api_key_id=principal.key_id,
-            policy=policy,
-        )
-
-        async def finished(call: WebRtcCall) -> None:
-            slots.release(call.user_id)
-            registry.mark_ended(call)
-            await records.ended(
-                call.id, charged=call.meter.captured, reason=call.end_reason or "closed"
-            )
-
         settings = services.settings
         call = WebRtcCall(
             call_id=call_id,
             user_id=principal.user_id,
             tier=spec.tier,
             runner=runner,
-            meter=meter,
+            meter=call_meter(conn, principal, call_id=call_id, tier=spec.tier, rate=rate),
             ledger=services.ledger,
             hosts=settings.webrtc_host_list(),
             stun=settings.webrtc_stun,
-            on_end=finished,
+            on_end=call_ended_hook(conn),
         )
         try:
             answer = await call.answer(offer)
@@ -125,7 +166,7 @@ async def open_call(
                 raise invalid_sdp(str(exc)) from None
             raise
     except BaseException:
-        slots.release(principal.user_id)
+        release_slot(conn, principal)
         raise
     registry.add(call)
     call.start()

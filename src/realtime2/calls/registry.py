@@ -7,7 +7,7 @@ import asyncio
 import time
 from typing import Final
 
-from realtime2.transports.webrtc.call import WebRtcCall
+from realtime2.calls.base import Call
 
 ENDED_RETENTION_SECONDS: Final = 3600.0
 
@@ -15,20 +15,20 @@ ENDED_RETENTION_SECONDS: Final = 3600.0
 class CallRegistry:
     def __init__(self, retention_seconds: float = ENDED_RETENTION_SECONDS) -> None:
         self.retention_seconds = retention_seconds
-        self._calls: dict[str, WebRtcCall] = {}
+        self._calls: dict[str, Call] = {}
         self._ended_at: dict[str, float] = {}
 
-    def add(self, call: WebRtcCall) -> None:
+    def add(self, call: Call) -> None:
         self._purge()
         self._calls[call.id] = call
 
-    def get(self, call_id: str) -> WebRtcCall | None:
+    def get(self, call_id: str) -> Call | None:
         return self._calls.get(call_id)
 
-    def mark_ended(self, call: WebRtcCall) -> None:
+    def mark_ended(self, call: Call) -> None:
         self._ended_at[call.id] = time.monotonic()
 
-    def active(self) -> list[WebRtcCall]:
+    def active(self) -> list[Call]:
         return [c for c in self._calls.values() if not c.ended.is_set()]
 
     async def close_all(self, wait_seconds: float = 10.0) -> None:

@@ -18,11 +18,15 @@ from typing import Any, Final
 from fastapi import APIRouter, Request, Response
 from starlette.datastructures import UploadFile
 
+from realtime2.calls.base import Call
 from realtime2.calls.lookup import find_call
 from realtime2.calls.open import CallRequest, invalid_sdp, open_call, principal_sessions
+from realtime2.calls.records import CallRecord
 from realtime2.calls.session_config import CheckedSession, check_session
 from realtime2.engine.voices import DEFAULT_VOICE, is_supported_voice
 from realtime2.errors import ApiError, invalid_request
+from realtime2.gateway.call_open import open_upstream_call
+from realtime2.gateway.session import gateway_of
 from realtime2.http.auth import RealtimePrincipal
 from realtime2.http.pipeline import unsupported_voice
 from realtime2.protocol.models import (
@@ -32,7 +36,6 @@ from realtime2.protocol.models import (
     UnsupportedModelError,
     resolve_realtime_model,
 )
-from realtime2.transports.webrtc.call import WebRtcCall
 from realtime2.transports.webrtc.sdp import MAX_SDP_BYTES
 
 router = APIRouter(tags=["webrtc"])
@@ -107,6 +110,18 @@ def _call_tier(sessions: list[CheckedSession], query_model: str | None) -> tuple
         raise ApiError(400, "unsupported_model", str(exc), param="session.model") from None
 
 
+async def _open(
+    request: Request, principal: RealtimePrincipal, spec: CallRequest
+) -> tuple[Call, str]:
+    """Start the call upstream when gateway mode maps its tier, else on the engine;
+    returns the call and the SDP answer."""
+    gateway = gateway_of(request)
+    their_model = gateway.their_model(spec.tier) if gateway is not None else None
+    if gateway is not None and their_model is not None:
+        return await open_upstream_call(request, principal, spec, gateway, their_model)
+    return await open_call(request, principal, spec)
+
+
 @router.post("/v1/realtime/calls", status_code=201)
 async def create_call(request: Request, principal: RealtimePrincipal) -> Response:
     sdp, session = await _read_call_body(request)
@@ -114,7 +129,7 @@ async def create_call(request: Request, principal: RealtimePrincipal) -> Respons
     if session is not None:
         sessions.append(check_session(session))
     model, tier = _call_tier(sessions, request.query_params.get("model"))
-    call, answer = await open_call(request, principal, CallRequest(sdp, tier, model, sessions))
+    call, answer = await _open(request, principal, CallRequest(sdp, tier, model, sessions))
     return Response(
         answer,
         status_code=201,
@@ -126,7 +141,7 @@ async def create_call(request: Request, principal: RealtimePrincipal) -> Respons
 @router.post("/v1/realtime/calls/{call_id}/hangup")
 async def hangup_call(call_id: str, request: Request, principal: RealtimePrincipal) -> Response:
     found = await find_call(request, principal, call_id)
-    if isinstance(found, WebRtcCall):
+    if not isinstance(found, CallRecord):  # running here, embedded or relayed upstream
         found.hang_up("hangup")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(found.wait_ended(), HANGUP_WAIT_SECONDS)
@@ -174,5 +189,5 @@ async def seed_session(request: Request, principal: RealtimePrincipal) -> Respon
     if instructions:
         config["instructions"] = instructions
     sessions = [*principal_sessions(principal), check_session(config)]
-    call, answer = await open_call(request, principal, CallRequest(sdp, model, model, sessions))
+    call, answer = await _open(request, principal, CallRequest(sdp, model, model, sessions))
     return Response(answer, media_type=SDP_MEDIA_TYPE, headers={"x-openai-call-id": call.id})

@@ -13,11 +13,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from realtime2.calls.base import ChargeResult
 from realtime2.calls.lookup import find_call
+from realtime2.calls.records import CallRecord
 from realtime2.errors import ApiError, invalid_request
 from realtime2.http.auth import RealtimePrincipal, services_of
 from realtime2.protocol.models import MINI, PRO
-from realtime2.transports.webrtc.call import ChargeResult, WebRtcCall
 
 router = APIRouter(tags=["webrtc"])
 MAX_BODY_BYTES = 16 * 1024
@@ -51,7 +52,7 @@ async def charge(request: Request, principal: RealtimePrincipal) -> dict[str, An
     if not isinstance(call_id, str) or not call_id:
         raise invalid_request("'callId' is required.", param="callId")
     found = await find_call(request, principal, call_id)
-    tier = found.tier if isinstance(found, WebRtcCall) else found.model
+    tier = found.model if isinstance(found, CallRecord) else found.tier
     if tier != model:
         raise ApiError(
             400,
@@ -59,12 +60,12 @@ async def charge(request: Request, principal: RealtimePrincipal) -> dict[str, An
             f"Call '{call_id[:64]}' uses '{tier}', not '{model}'.",
             param="model",
         )
-    if isinstance(found, WebRtcCall):
-        result = await found.charge()
-    else:  # ended on this or another replica: its final charge is recorded
+    if isinstance(found, CallRecord):  # ended on this or another replica: charge recorded
         balance = await services_of(request).ledger.balance(principal.user_id)
         rate = services_of(request).settings.resolved_rates()[tier]
         result = ChargeResult(charged=0, total=found.charged, rate=rate, balance=balance.available)
+    else:  # running here (embedded or relayed upstream), or recently ended here
+        result = await found.charge()
     return {
         "callId": call_id,
         "model": model,

@@ -19,7 +19,6 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
@@ -28,6 +27,7 @@ from av import AudioFrame
 
 from realtime2.accounts.ledger import InsufficientCreditsError, Ledger
 from realtime2.accounts.metering import SessionMeter
+from realtime2.calls.base import ChargeResult, Event, charge_meter
 from realtime2.protocol.server_events import error_event
 from realtime2.realtime.runner import SessionRunner
 from realtime2.transports.webrtc.audio import SpeakerTrack, mono_pcm16
@@ -43,24 +43,6 @@ DISCONNECT_GRACE_SECONDS: Final = 5.0
 MAX_PENDING_EVENTS: Final = 1000
 SIDEBAND_QUEUE: Final = 2000
 DRAIN_SECONDS: Final = 1.0
-
-Event = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ChargeResult:
-    charged: int  # credits charged by this request
-    total: int  # credits charged for the call so far
-    rate: int
-    balance: int
-
-    @property
-    def charged_seconds(self) -> int:
-        return self.charged // self.rate
-
-    @property
-    def total_seconds(self) -> int:
-        return self.total // self.rate
 
 
 class WebRtcCall:
@@ -151,16 +133,7 @@ class WebRtcCall:
 
     async def charge(self) -> ChargeResult:
         """Charge what the call has used so far (the seed's `/charge`); never twice."""
-        before = self.meter.captured
-        if self.meter.hold_id is not None and self.meter.settlement is None:
-            await self.meter.charge_so_far()
-        balance = await self.ledger.balance(self.user_id)
-        return ChargeResult(
-            charged=self.meter.captured - before,
-            total=self.meter.captured,
-            rate=self.meter.rate,
-            balance=balance.available,
-        )
+        return await charge_meter(self.meter, self.ledger, self.user_id)
 
     def subscribe(self) -> asyncio.Queue[Event | None]:
         """A queue of every server event from now on; None when the call has ended."""
