@@ -125,6 +125,8 @@ class TurnResult:
     done: float | None = None
     transcript: str = ""
     status: str = ""
+    input_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens the LLM reused from its cache
 
 
 @dataclass
@@ -219,5 +221,10 @@ class Talker:
             elif kind == "error":
                 raise RuntimeError(f"server error: {event['error'].get('code')}")
         result.done = self.events[done][0]
-        result.status = self.events[done][1]["response"]["status"]
+        response = self.events[done][1]["response"]
+        result.status = response["status"]
+        usage = response.get("usage") or {}
+        result.input_tokens = int(usage.get("input_tokens") or 0)
+        details = usage.get("input_token_details") or {}
+        result.cached_tokens = int(details.get("cached_tokens") or 0)
         return result

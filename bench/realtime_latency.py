@@ -105,6 +105,9 @@ def summarize(sessions: list[dict[str, Any]], runners: list[Any]) -> dict[str, A
                 continue
             stop.append(t.first_audio - t.speech_stopped)
             voice.append(t.first_audio - t.voice_end_sent)
+    tokens = [t for s in sessions for t in s["turns"] if t.input_tokens]
+    prompt = sum(t.input_tokens for t in tokens)
+    cached = sum(t.cached_tokens for t in tokens)
     billing = []
     for s in sessions:
         expected_low = math.ceil(s["elapsed"] - 1.0) * s["rate"]  # server time ⊂ client time
@@ -123,6 +126,8 @@ def summarize(sessions: list[dict[str, Any]], runners: list[Any]) -> dict[str, A
         "failed_turns": bad,
         "stop_to_audio_s": {"median": median(stop), "p95": percentile(stop, 95), "all": stop},
         "voice_to_audio_s": {"median": median(voice), "p95": percentile(voice, 95), "all": voice},
+        "prompt_tokens": prompt,
+        "cached_prompt_tokens": cached,
         "drafts_prepared": sum(getattr(r, "drafts_prepared", 0) for r in runners),
         "drafts_adopted": sum(getattr(r, "drafts_adopted", 0) for r in runners),
         "billing": billing,
@@ -171,6 +176,7 @@ def main() -> None:
     print(
         f"failed turns: {summary['failed_turns']}, drafts adopted/prepared: "
         f"{summary['drafts_adopted']}/{summary['drafts_prepared']}, "
+        f"cached prompt tokens: {summary['cached_prompt_tokens']}/{summary['prompt_tokens']}, "
         f"billing exact: {summary['billing_ok']}"
     )
     path = RESULTS / "realtime_latency.json"
