@@ -1,0 +1,149 @@
+"""The Playground in real headless Chromium against a real server on the embedded models.
+
+Chromium's fake microphone plays a Piper WAV of "What is the capital of France?"; the page
+gets a client secret, opens the WebRTC call, shows the live transcript, plays the spoken
+answer, and after Hang up shows the credits charged and the balance after."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.conftest import ServerProcess, start_server
+from tests.support.speech import speech, write_wav
+from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, cli
+
+pytestmark = [pytest.mark.browser, pytest.mark.models]
+
+EMAIL = "playground@example.com"
+PASSWORD = "playground-test-password"
+CREDITS = 5000
+RATE = 48000
+LEAD_S = 2.0  # the fake mic starts at getUserMedia, before the call is connected
+TAIL_S = 14.0  # silence ends the turn; Chromium loops the file after it
+INSTRUCTIONS = "Answer in one short sentence."
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    cli(tmp_path, "users", "create", EMAIL, "--password", PASSWORD)
+    cli(tmp_path, "credits", "grant", EMAIL, str(CREDITS))
+    proc = start_server(tmp_path, {}, ready_path="/readyz", timeout=240)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def question_wav(tmp_path: Path) -> Path:
+    voice = speech("What is the capital of France?", RATE)
+    audio = np.concatenate(
+        [np.zeros(int(LEAD_S * RATE), np.float32), voice, np.zeros(int(TAIL_S * RATE), np.float32)]
+    )
+    return write_wav(tmp_path / "question.wav", audio, RATE)
+
+
+@pytest.fixture
+def browser(question_wav: Path) -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (make browser installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    args = [
+        *CHROMIUM_ARGS,
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={question_wav}",
+        "--autoplay-policy=no-user-gesture-required",
+    ]
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=args)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def data(page: Any, name: str) -> str:
+    value: str = page.get_attribute("#playground", f"data-{name}") or ""
+    return value
+
+
+def test_talk_in_the_playground(server: ServerProcess, browser: Any, test_output_dir: Path) -> None:
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    context.grant_permissions(["microphone"], origin=server.url)
+    page = context.new_page()
+    console_errors: list[str] = []
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: console_errors.append(str(exc)))
+
+    page.goto(server.url + "/playground")
+    assert page.url.startswith(server.url + "/login")
+    page.fill("input[name=email]", EMAIL)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(server.url + "/playground")
+    assert page.inner_text("#pg-balance") == f"{CREDITS:,}"
+    assert "sk-gptr2-" not in page.content()
+
+    page.select_option("#pg-model", "realtime-mini")
+    page.select_option("#pg-voice", "coral")
+    page.fill("#pg-instructions", INSTRUCTIONS)
+    page.click("#pg-talk")
+
+    # What was "spoken" into the fake microphone appears as the user's line.
+    user_line = page.locator("#pg-transcript .line.user:not(.pending) .text").first
+    user_line.wait_for(timeout=60_000)
+    said = user_line.inner_text().lower()
+    assert "capital" in said and "france" in said, said
+    call_id = data(page, "call-id")
+    assert call_id
+
+    # The answer: transcript on the page, audio buffer started, sound on the remote track.
+    page.wait_for_function(
+        "() => Number(document.getElementById('playground').dataset.responses) >= 1",
+        timeout=60_000,
+    )
+    assistant = page.locator("#pg-transcript .line.assistant .text").first
+    assert assistant.inner_text().strip()
+    assert int(data(page, "assistant-audio")) >= 1
+    # Silence decodes to zero energy; a spoken answer measured ~0.15 (sum of level² × s).
+    page.wait_for_function(
+        "() => Number(document.getElementById('playground').dataset.audioEnergy) > 0.02",
+        timeout=30_000,
+    )
+    assert int(data(page, "audio-samples")) > 0
+    # The per-response charge (the seed's flow) already shows credits for this call.
+    page.wait_for_function(
+        "() => document.getElementById('playground').dataset.charged !== ''", timeout=15_000
+    )
+    page.screenshot(path=str(test_output_dir / "playground-in-call.png"), full_page=True)
+
+    page.click("#pg-hangup")
+    page.wait_for_function(
+        "() => document.getElementById('playground').dataset.state === 'idle'", timeout=30_000
+    )
+    assert page.inner_text("#pg-status") == "Call ended"
+    assert page.is_hidden("#pg-error"), page.inner_text("#pg-error")
+    charged = int(data(page, "charged"))
+    assert charged >= 480  # realtime-mini: the 120-second minimum at 4 credits a second
+    balance = int(data(page, "balance"))
+    assert balance == CREDITS - charged
+    assert page.inner_text("#pg-balance") == f"{balance:,}"
+    assert page.inner_text("#pg-charged").startswith(f"{charged:,} (")
+    me = context.request.get(server.url + "/api/realtime2/me")
+    assert me.ok and me.json()["balance"] == CREDITS - charged
+    page.screenshot(path=str(test_output_dir / "playground-after-hangup.png"), full_page=True)
+
+    # Nothing failed or was blocked by the CSP.
+    assert console_errors == []
+    context.close()
+    # The server log holds no secret, no transcript and no instructions.
+    log = server.log()
+    assert not re.search(r"ek_[A-Za-z0-9_-]{16}", log)
+    assert "france" not in log.lower() and INSTRUCTIONS not in log and PASSWORD not in log
