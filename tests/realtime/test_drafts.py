@@ -187,3 +187,20 @@ async def test_manual_commit_and_response_create_still_work() -> None:
     assert done["response"]["status"] == "completed"
     assert runner.drafts_adopted == 0 and not runner._drafts
     await runner.close()
+
+
+async def test_transcription_sessions_draft_transcripts_and_keep_no_drafts() -> None:
+    stt = CountingSTT()
+    runner = SessionRunner(fake_engines(stt=stt), kind="transcription")
+    runner.start()
+    client = Client(runner)
+    for turn in range(6):
+        await _send_audio(client, silence(100), tone(400), silence(700))
+        done = await client.wait_for(
+            "conversation.item.input_audio_transcription.completed", turn + 1
+        )
+        assert done["transcript"] == f"words {turn + 1}"
+    assert len(stt.calls) == 6 and runner.drafts_prepared == 6
+    assert not runner._drafts
+    assert not [t for t in client.types() if t.startswith("response.")]
+    await runner.close()

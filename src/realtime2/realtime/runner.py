@@ -271,8 +271,9 @@ class SessionRunner:
 
     def _prepare_draft(self, c: cmd.PrepareDraft) -> None:
         while len(self._drafts) >= MAX_DRAFTS:
+            # Never the transcript: the session may be waiting for it (a committed turn).
             oldest = next(iter(self._drafts))
-            self._drafts.pop(oldest).cancel()
+            self._drafts.pop(oldest).cancel(keep_transcript=True)
         self.drafts_prepared += 1
         draft = RunningDraft(c)
         loop = asyncio.get_running_loop()
@@ -302,6 +303,8 @@ class SessionRunner:
             self._flush()
             return None
         draft.text = result.text.strip()
+        if c.reply is None:  # a transcript-only draft has nothing left to claim
+            self._drafts.pop(c.draft_id, None)
         # The session may claim the draft (StartResponse) during this flush.
         self.session.on_draft_transcript(c.draft_id, draft.text)
         self._flush()
