@@ -19,8 +19,13 @@ from tests.protocol.validate import assert_valid
 from tests.webrtc.peer import TestPeer
 from websockets.asyncio.client import connect
 
+from realtime2.accounts.metering import MeterPolicy
+from realtime2.calls import open as call_open
+from realtime2.calls.session_config import check_session
 from realtime2.db.models import RealtimeCall
 from realtime2.errors import ApiError
+from realtime2.gateway.call_http import upstream_call_id
+from realtime2.gateway.call_open import upstream_session
 from realtime2.state import Services
 from realtime2.transports import websocket as ws_transport
 from realtime2.transports.webrtc.sideband import _refuse
@@ -246,3 +251,63 @@ async def test_unreachable_upstream_and_short_credit_start_nothing(
         assert "sk-upstream-secret" not in response.text
         balance = await a.services.ledger.balance(user.user_id)
         assert (balance.posted, balance.held) == (10_000, 0)
+
+
+async def test_credit_running_out_hangs_up_the_upstream_call(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = MeterPolicy(
+        window_seconds=1, minimum_start_seconds=1, minimum_billed_seconds=1, renew_every_seconds=0.2
+    )
+    monkeypatch.setattr(call_open, "CALL_METER_POLICY", policy)
+    a, b, up = pair.a.services, pair.b.services, pair.upstream_account
+    user = await new_account(a, credits=2 * MINI_RATE)  # two seconds
+    peer = TestPeer()
+    async with httpx.AsyncClient(base_url=pair.a.url) as http:
+        body = {"model": "realtime-mini", "voice": "marin", "sdp": await peer.offer()}
+        response = await http.post(
+            "/api/realtime2/session", json=body, headers={"x-api-key": user.key}
+        )
+    assert response.status_code == 200, response.text
+    await peer.accept(response.text)
+    ours = await ended_call(a, user.user_id, within=15)
+    assert ours.end_reason == "insufficient_credits"
+    assert (await ended_call(b, up.user_id)).end_reason == "hangup"
+    balance = await a.ledger.balance(user.user_id)
+    assert (balance.posted, balance.held) == (0, 0)
+    await peer.close()
+
+
+def test_upstream_session_merges_configs_in_order() -> None:
+    first = check_session({"instructions": "one", "audio": {"output": {"voice": "sage"}}})
+    quiet = {"input": {"noise_reduction": None}}
+    second = check_session({"model": "realtime-mini", "audio": quiet})
+    merged = upstream_session([first, second], "gpt-realtime-mini")
+    assert merged == {
+        "type": "realtime",
+        "model": "gpt-realtime-mini",
+        "instructions": "one",
+        "audio": {"output": {"voice": "sage"}, "input": {"noise_reduction": None}},
+    }
+    assert first.config["audio"] == {"output": {"voice": "sage"}}  # inputs untouched
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"location": "/v1/realtime/calls/rtc_abc123"}, "rtc_abc123"),
+        ({"x-openai-call-id": "rtc_xyz"}, "rtc_xyz"),
+        ({"location": "/v1/realtime/calls/../../admin?x=1"}, None),
+        ({}, None),
+    ],
+)
+def test_upstream_call_id_is_taken_only_when_plain(
+    headers: dict[str, str], expected: str | None
+) -> None:
+    response = httpx.Response(201, headers=headers, text="v=0\r\n")
+    if expected is None:
+        with pytest.raises(ApiError) as info:
+            upstream_call_id(response)
+        assert info.value.code == "upstream_unavailable"
+    else:
+        assert upstream_call_id(response) == expected
