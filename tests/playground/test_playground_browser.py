@@ -6,6 +6,7 @@ answer, and after Hang up shows the credits charged and the balance after."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from tests.conftest import ServerProcess, start_server
 from tests.support.speech import speech, write_wav
 from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, cli
 
-pytestmark = [pytest.mark.browser, pytest.mark.models]
+pytestmark = pytest.mark.browser
 
 EMAIL = "playground@example.com"
 PASSWORD = "playground-test-password"
@@ -29,11 +30,15 @@ TAIL_S = 14.0  # silence ends the turn; Chromium loops the file after it
 INSTRUCTIONS = "Answer in one short sentence."
 
 
+def _server(tmp_path: Path, credits: int, env: dict[str, str], ready: str) -> ServerProcess:
+    cli(tmp_path, "users", "create", EMAIL, "--password", PASSWORD)
+    cli(tmp_path, "credits", "grant", EMAIL, str(credits))
+    return start_server(tmp_path, env, ready_path=ready, timeout=240)
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    cli(tmp_path, "users", "create", EMAIL, "--password", PASSWORD)
-    cli(tmp_path, "credits", "grant", EMAIL, str(CREDITS))
-    proc = start_server(tmp_path, {}, ready_path="/readyz", timeout=240)
+    proc = _server(tmp_path, CREDITS, {}, "/readyz")
     try:
         yield proc
     finally:
@@ -49,8 +54,9 @@ def question_wav(tmp_path: Path) -> Path:
     return write_wav(tmp_path / "question.wav", audio, RATE)
 
 
-@pytest.fixture
-def browser(question_wav: Path) -> Iterator[Any]:
+@contextlib.contextmanager
+def chromium(wav: Path | None) -> Iterator[Any]:
+    """Chromium whose microphone is `wav` (looped), or its built-in beep without one."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM} (make browser installs it)")
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -58,15 +64,32 @@ def browser(question_wav: Path) -> Iterator[Any]:
         *CHROMIUM_ARGS,
         "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={question_wav}",
         "--autoplay-policy=no-user-gesture-required",
     ]
+    if wav is not None:
+        args.append(f"--use-file-for-fake-audio-capture={wav}")
     with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=args)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
         try:
-            yield chromium
+            yield browser
         finally:
-            chromium.close()
+            browser.close()
+
+
+def log_in(browser: Any, server: ServerProcess) -> tuple[Any, Any, list[str]]:
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    context.grant_permissions(["microphone"], origin=server.url)
+    page = context.new_page()
+    console_errors: list[str] = []
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: console_errors.append(str(exc)))
+    page.goto(server.url + "/playground")
+    assert page.url.startswith(server.url + "/login")
+    page.fill("input[name=email]", EMAIL)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(server.url + "/playground")
+    return context, page, console_errors
 
 
 def data(page: Any, name: str) -> str:
@@ -74,20 +97,16 @@ def data(page: Any, name: str) -> str:
     return value
 
 
-def test_talk_in_the_playground(server: ServerProcess, browser: Any, test_output_dir: Path) -> None:
-    context = browser.new_context(viewport={"width": 1100, "height": 900})
-    context.grant_permissions(["microphone"], origin=server.url)
-    page = context.new_page()
-    console_errors: list[str] = []
-    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda exc: console_errors.append(str(exc)))
+@pytest.mark.models
+def test_talk_in_the_playground(
+    server: ServerProcess, question_wav: Path, test_output_dir: Path
+) -> None:
+    with chromium(question_wav) as browser:
+        _talk(server, browser, test_output_dir)
 
-    page.goto(server.url + "/playground")
-    assert page.url.startswith(server.url + "/login")
-    page.fill("input[name=email]", EMAIL)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(server.url + "/playground")
+
+def _talk(server: ServerProcess, browser: Any, test_output_dir: Path) -> None:
+    context, page, console_errors = log_in(browser, server)
     assert page.inner_text("#pg-balance") == f"{CREDITS:,}"
     assert "sk-gptr2-" not in page.content()
 
@@ -147,3 +166,29 @@ def test_talk_in_the_playground(server: ServerProcess, browser: Any, test_output
     log = server.log()
     assert not re.search(r"ek_[A-Za-z0-9_-]{16}", log)
     assert "france" not in log.lower() and INSTRUCTIONS not in log and PASSWORD not in log
+
+
+def test_a_refused_call_shows_why(tmp_path: Path, test_output_dir: Path) -> None:
+    """No models: a server without voice engines refuses the call, and the page says so
+    and is ready again (no call id, nothing charged)."""
+    proc = _server(tmp_path, 100, {"REALTIME2_LOAD_ENGINES": "false"}, "/healthz")
+    try:
+        with chromium(None) as browser:
+            context, page, console_errors = log_in(browser, proc)
+            page.select_option("#pg-model", "realtime-pro")
+            page.click("#pg-talk")
+            page.wait_for_selector("#pg-error:not([hidden])", timeout=15_000)
+            assert page.inner_text("#pg-error") == "No voice engine is configured."
+            page.wait_for_function(
+                "() => document.getElementById('playground').dataset.state === 'idle'"
+            )
+            assert page.inner_text("#pg-status") == "Ready"
+            assert page.is_enabled("#pg-talk") and page.is_disabled("#pg-hangup")
+            assert data(page, "call-id") == "" and data(page, "charged") == ""
+            assert page.inner_text("#pg-balance") == "100"
+            page.screenshot(path=str(test_output_dir / "playground-refused.png"), full_page=True)
+            # The only console error is the browser's report of the refused request.
+            assert len(console_errors) == 1 and "status of 503" in console_errors[0]
+            context.close()
+    finally:
+        proc.stop()
