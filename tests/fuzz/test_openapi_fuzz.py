@@ -74,14 +74,6 @@ FUZZ = settings(
 )
 
 
-def _known_open_bug(case: Any) -> bool:
-    """Inputs of bugs found by this fuzzer and not fixed yet (each has a strict xfail test
-    below, so the filter goes once the fix lands): `GET /api/realtime2/usage?before=N`
-    with N past 64 bits overflows the database driver (500)."""
-    before = (case.query or {}).get("before")
-    return isinstance(before, int) and before >= 2**63
-
-
 def test_no_5xx_and_4xx_has_the_error_body(live_api: ThreadServer) -> None:
     schema = schemathesis.openapi.from_url(live_api.url + "/openapi.json")
     headers = {"Authorization": f"Bearer {live_api.key}"}
@@ -91,7 +83,7 @@ def test_no_5xx_and_4xx_has_the_error_body(live_api: ThreadServer) -> None:
     for operation in operations:
 
         @FUZZ
-        @given(case=operation.as_strategy().filter(lambda c: not _known_open_bug(c)))
+        @given(case=operation.as_strategy())
         def check(case: Any) -> None:
             response = case.call(headers=headers, timeout=30)
             where = (case.method, case.formatted_path, response.text[:300])
@@ -104,7 +96,6 @@ def test_no_5xx_and_4xx_has_the_error_body(live_api: ThreadServer) -> None:
         check()
 
 
-@pytest.mark.xfail(strict=True, reason="http/account.py: `before` has no upper bound (500)")
 def test_usage_before_past_64_bits_is_a_400(live_api: ThreadServer) -> None:
     response = httpx.get(
         live_api.url + "/api/realtime2/usage",

@@ -44,7 +44,7 @@ async def usage(
     request: Request,
     principal: CurrentPrincipal,
     limit: int = Query(50, ge=1, le=500),
-    before: int | None = Query(None, ge=1),
+    before: int | None = Query(None, ge=1, le=2**62),
 ) -> dict[str, Any]:
     entries = await services_of(request).ledger.entries(
         principal.user_id, limit=limit, before_id=before
