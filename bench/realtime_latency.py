@@ -130,6 +130,7 @@ def summarize(sessions: list[dict[str, Any]], runners: list[Any]) -> dict[str, A
         "cached_prompt_tokens": cached,
         "drafts_prepared": sum(getattr(r, "drafts_prepared", 0) for r in runners),
         "drafts_adopted": sum(getattr(r, "drafts_adopted", 0) for r in runners),
+        "drafts_audio_ready": sum(getattr(r, "drafts_audio_ready", 0) for r in runners),
         "billing": billing,
         "billing_ok": all(b["ok"] for b in billing),
     }
@@ -175,7 +176,8 @@ def main() -> None:
     )
     print(
         f"failed turns: {summary['failed_turns']}, drafts adopted/prepared: "
-        f"{summary['drafts_adopted']}/{summary['drafts_prepared']}, "
+        f"{summary['drafts_adopted']}/{summary['drafts_prepared']} "
+        f"({summary['drafts_audio_ready']} with audio ready at speech_stopped), "
         f"cached prompt tokens: {summary['cached_prompt_tokens']}/{summary['prompt_tokens']}, "
         f"billing exact: {summary['billing_ok']}"
     )

@@ -90,7 +90,7 @@ async def test_the_turn_adopts_the_draft_and_transcribes_once() -> None:
     assert client.types()[-1] == "input_audio_buffer.speech_started"  # nothing of the draft
     await _send_audio(client, silence(600))
     done = await client.wait_for("response.done")
-    assert runner.drafts_adopted == 1
+    assert runner.drafts_adopted == runner.drafts_audio_ready == 1  # audio was waiting
     assert len(stt.calls) == 1 and len(llm.requests) == 1
     assert done["response"]["status"] == "completed"
     transcript = done["response"]["output"][0]["content"][0]["transcript"]

@@ -28,6 +28,7 @@ class DraftOut:
     def __init__(self) -> None:
         self._log: list[Call] = []
         self._live: ResponseOut | None = None
+        self.audio_ready = False  # some audio was recorded before `attach`
 
     def _put(self, call: Call) -> None:
         if self._live is None:
@@ -52,6 +53,7 @@ class DraftOut:
         self._put(lambda out: out.sentence(text))
 
     def audio(self, chunk: AudioChunk) -> None:
+        self.audio_ready = self.audio_ready or self._live is None
         self._put(lambda out: out.audio(chunk))
 
     def tool_call(self, call_id: str, name: str, arguments_delta: str) -> None:

@@ -87,6 +87,7 @@ class SessionRunner:
         # For tests and benchmarks: drafts started, and how many of them a turn used.
         self.drafts_prepared = 0
         self.drafts_adopted = 0
+        self.drafts_audio_ready = 0  # adopted with audio already synthesised
         self._partial: asyncio.Task[None] | None = None
         self._timer: asyncio.Task[None] | None = None
         self._ended = False
@@ -350,6 +351,7 @@ class SessionRunner:
         draft.response_id = c.response_id
         draft.live_pump = self._pump
         self.drafts_adopted += 1
+        self.drafts_audio_ready += draft.out.audio_ready
         if not draft.reply.done():
             self._responses[c.response_id] = draft.reply
         draft.out.attach(LiveOut(self.session, c.response_id))  # replays what is ready
