@@ -64,6 +64,13 @@ class EchoLLM(FakeLLM):
             self.running -= 1
 
 
+async def _draft_finished(runner: SessionRunner) -> None:
+    """Until the pending draft's reply has run to its end (audio and all)."""
+    (draft,) = runner._drafts.values()  # PrepareDraft ran while the audio was fed
+    assert draft.reply is not None
+    await asyncio.wait_for(asyncio.shield(draft.reply), 5.0)
+
+
 async def _send_audio(client: Client, *chunks: Any) -> None:
     for chunk in chunks:
         await client.send({"type": "input_audio_buffer.append", "audio": b64(chunk)})
@@ -86,7 +93,7 @@ async def test_the_turn_adopts_the_draft_and_transcribes_once() -> None:
     client = Client(runner)
     await client.send(_transcription_on())
     await _send_audio(client, silence(100), tone(500), silence(100))
-    await asyncio.sleep(0.05)  # the draft runs to completion during the pause
+    await _draft_finished(runner)  # the draft runs to completion during the pause
     assert client.types()[-1] == "input_audio_buffer.speech_started"  # nothing of the draft
     await _send_audio(client, silence(600))
     done = await client.wait_for("response.done")
