@@ -101,7 +101,9 @@ async def main() -> None:
                 health_ms = (time.perf_counter() - t) * 1000
                 per = (rss - baseline) / len(sessions)
                 rows.append([len(sessions), round(rss, 1), round(per, 3), round(health_ms, 1)])
-                print(f"{len(sessions)} sessions open ({opened:.1f}s), rss {rss:.0f} MB", flush=True)
+                print(
+                    f"{len(sessions)} sessions open ({opened:.1f}s), rss {rss:.0f} MB", flush=True
+                )
             me = (await http.get("/api/realtime2/me", headers={"x-api-key": key})).json()
             held_while_open = me["held"]
             await asyncio.gather(*(ws.close() for ws in sessions))

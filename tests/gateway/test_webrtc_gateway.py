@@ -28,7 +28,7 @@ from realtime2.gateway.call_http import upstream_call_id
 from realtime2.gateway.call_open import upstream_session
 from realtime2.state import Services
 from realtime2.transports import websocket as ws_transport
-from realtime2.transports.webrtc.sideband import _refuse
+from realtime2.transports.admission import refuse_handshake
 
 MINI_RATE = 4  # realtime-mini credits per second
 MINIMUM = 120 * MINI_RATE
@@ -189,7 +189,7 @@ async def test_sdk_call_through_the_gateway_ends_when_the_upstream_ends_it(pair:
 
 
 async def _refuse_sideband(websocket: WebSocket, call_id: str) -> None:
-    await _refuse(websocket, ApiError(403, "sideband_refused", "No sideband for you."))
+    await refuse_handshake(websocket, ApiError(403, "sideband_refused", "No sideband for you."))
 
 
 async def test_refused_sideband_hangs_up_the_upstream_call(

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+from fastapi import WebSocket
+
 from realtime2.engine.interfaces import Engines, EngineUnavailableError
 from realtime2.errors import ApiError
 from realtime2.state import Services
@@ -66,3 +68,21 @@ async def ready_engines(services: Services) -> Engines:
             503, "engine_loading", "The voice engines are still loading; retry shortly."
         ) from None
     return engines
+
+
+def insufficient_credits() -> ApiError:
+    return ApiError(402, "insufficient_credits", "The balance is too low to start a session.")
+
+
+async def refuse_handshake(websocket: WebSocket, error: ApiError) -> None:
+    """Answer a WebSocket handshake with an HTTP error (the client sees status and JSON body)."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(error.response())
+    else:  # servers without the denial extension: close with a policy violation
+        await websocket.close(code=1008, reason=error.code)
+
+
+def selected_subprotocol(websocket: WebSocket) -> str | None:
+    """Browser clients offer `realtime` and abort unless the server selects it."""
+    offered = websocket.scope.get("subprotocols", [])
+    return "realtime" if "realtime" in offered else None

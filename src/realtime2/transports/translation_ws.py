@@ -29,8 +29,13 @@ from realtime2.protocol.server_events import error_event
 from realtime2.translation.models import resolve_translation_model
 from realtime2.translation.runner import TranslationRunner
 from realtime2.translation.voices import VoiceBook
-from realtime2.transports.admission import SessionSlots, ready_engines
-from realtime2.transports.websocket import _refuse, _selected_subprotocol, insufficient_credits
+from realtime2.transports.admission import (
+    SessionSlots,
+    insufficient_credits,
+    ready_engines,
+    refuse_handshake,
+    selected_subprotocol,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -61,7 +66,7 @@ async def translation_websocket(websocket: WebSocket) -> None:
         slots: SessionSlots = websocket.app.state.session_slots
         slots.acquire(principal.user_id, user.max_sessions if user else None)
     except ApiError as error:
-        await _refuse(websocket, error)
+        await refuse_handshake(websocket, error)
         return
     try:
         meter = SessionMeter(
@@ -75,11 +80,11 @@ async def translation_websocket(websocket: WebSocket) -> None:
         try:
             await meter.start()
         except InsufficientCreditsError:
-            await _refuse(websocket, insufficient_credits())
+            await refuse_handshake(websocket, insufficient_credits())
             return
         try:
             voices = voice_book(websocket)
-            await websocket.accept(subprotocol=_selected_subprotocol(websocket))
+            await websocket.accept(subprotocol=selected_subprotocol(websocket))
             runner = TranslationRunner(engines, voices, model=model)
             await _serve(websocket, runner, meter)
         finally:

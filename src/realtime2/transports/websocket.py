@@ -41,29 +41,18 @@ from realtime2.protocol.models import (
 )
 from realtime2.protocol.server_events import error_event
 from realtime2.realtime.runner import SessionRunner
-from realtime2.transports.admission import SessionSlots, ready_engines
+from realtime2.transports.admission import (
+    SessionSlots,
+    insufficient_credits,
+    ready_engines,
+    refuse_handshake,
+    selected_subprotocol,
+)
 from realtime2.transports.beta import BetaMapper, wants_beta
 from realtime2.transports.webrtc.sideband import attach_sideband
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-
-
-def insufficient_credits() -> ApiError:
-    return ApiError(402, "insufficient_credits", "The balance is too low to start a session.")
-
-
-async def _refuse(websocket: WebSocket, error: ApiError) -> None:
-    """Answer the handshake with an HTTP error (the client sees status and JSON body)."""
-    if "websocket.http.response" in websocket.scope.get("extensions", {}):
-        await websocket.send_denial_response(error.response())
-    else:  # servers without the denial extension: close with a policy violation
-        await websocket.close(code=1008, reason=error.code)
-
-
-def _selected_subprotocol(websocket: WebSocket) -> str | None:
-    offered = websocket.scope.get("subprotocols", [])
-    return "realtime" if "realtime" in offered else None
 
 
 def _session_kind(websocket: WebSocket) -> tuple[str, str, str]:
@@ -108,7 +97,7 @@ async def realtime_websocket(websocket: WebSocket) -> None:
         slots: SessionSlots = websocket.app.state.session_slots
         slots.acquire(principal.user_id, user.max_sessions if user else None)
     except ApiError as error:
-        await _refuse(websocket, error)
+        await refuse_handshake(websocket, error)
         return
     try:
         reference = f"rt_{secrets.token_hex(10)}"
@@ -131,11 +120,13 @@ async def realtime_websocket(websocket: WebSocket) -> None:
         except (InsufficientCreditsError, ApiError) as exc:
             if upstream_socket is not None:
                 await upstream_socket.close()
-            await _refuse(websocket, exc if isinstance(exc, ApiError) else insufficient_credits())
+            await refuse_handshake(
+                websocket, exc if isinstance(exc, ApiError) else insufficient_credits()
+            )
             return
         reason = "closed"
         try:
-            await websocket.accept(subprotocol=_selected_subprotocol(websocket))
+            await websocket.accept(subprotocol=selected_subprotocol(websocket))
             if gateway is not None and upstream_socket is not None and their_model is not None:
                 relay = Relay(websocket, upstream_socket, meter, gateway, their_model=their_model)
                 ending = await relay.run(bound_session_event(principal.session_config))

@@ -18,13 +18,7 @@ from starlette.websockets import WebSocketState
 from realtime2.calls.open import registry_of
 from realtime2.errors import ApiError
 from realtime2.http.auth import authenticate
-
-
-async def _refuse(websocket: WebSocket, error: ApiError) -> None:
-    if "websocket.http.response" in websocket.scope.get("extensions", {}):
-        await websocket.send_denial_response(error.response())
-    else:
-        await websocket.close(code=1008, reason=error.code)
+from realtime2.transports.admission import refuse_handshake, selected_subprotocol
 
 
 async def attach_sideband(websocket: WebSocket, call_id: str) -> None:
@@ -34,11 +28,10 @@ async def attach_sideband(websocket: WebSocket, call_id: str) -> None:
         if call is None or call.user_id != principal.user_id or call.ended.is_set():
             raise ApiError(404, "call_not_found", f"No running call with id '{call_id[:64]}'.")
     except ApiError as error:
-        await _refuse(websocket, error)
+        await refuse_handshake(websocket, error)
         return
     events = call.subscribe()
-    offered = websocket.scope.get("subprotocols", [])
-    await websocket.accept(subprotocol="realtime" if "realtime" in offered else None)
+    await websocket.accept(subprotocol=selected_subprotocol(websocket))
 
     async def read() -> None:
         while True:
