@@ -7,6 +7,7 @@ all with examples. Nothing here loads a model; `realtime2.engine.registry` does 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -54,8 +55,11 @@ class EngineSettings(BaseSettings):
     tts_backend: BackendKind = "local"
     vad_backend: VADKind = "silero"
 
-    # CPU threads per model (each model also gets its own worker thread).
-    threads: int = Field(default=2, ge=1, le=64)
+    # CPU threads per model. Each model also has its own worker thread and they run at
+    # once, so on small machines one thread each avoids oversubscription: on 2 cores,
+    # llama.cpp prompt evaluation with 2 threads stalled for seconds whenever whisper or
+    # Piper took a core (bench/realtime_latency: median 2.28 s vs 7.50 s under load).
+    threads: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) // 2), ge=1, le=64)
     # Threads for the LLM's token-by-token decoding (prompt processing uses `threads`).
     llm_decode_threads: int = Field(default=1, ge=1, le=64)
 
