@@ -24,7 +24,8 @@ DEFAULT_INSTRUCTIONS = (
     "You are a helpful voice assistant. Answer in one to three short spoken sentences, "
     "without lists, markdown or emoji."
 )
-REPLY_MAX_TOKENS = 160
+# About 25 s of speech at most: a spoken answer, not an essay (the small model rambles).
+REPLY_MAX_TOKENS = 100
 
 
 @dataclass(frozen=True)
