@@ -29,7 +29,7 @@ import time
 from typing import Any
 
 from bench.common import RATE, LiveServer, Talker, TurnResult, live_server, new_key
-from bench.report import RESULTS, machine, median, percentile, print_table
+from bench.report import RESULTS, machine, median, percentile, print_table, write_bar_chart
 
 QUESTIONS = (
     "What is the capital of France?",
@@ -191,7 +191,18 @@ def main() -> None:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n")
-    print(f"wrote {path}")
+    runs = data["runs"]
+    chart = write_bar_chart(
+        "realtime_latency",
+        "speech_stopped → first audio (every recorded run)",
+        list(runs),
+        {
+            "median s": [r["stop_to_audio_s"]["median"] for r in runs.values()],
+            "p95 s": [r["stop_to_audio_s"]["p95"] for r in runs.values()],
+        },
+        "seconds",
+    )
+    print(f"wrote {path} and {chart.name}")
     if not summary["billing_ok"] or summary["failed_turns"]:
         raise SystemExit(1)
 

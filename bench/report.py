@@ -76,12 +76,17 @@ def write_bar_chart(
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.png"
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(8, 4.5))
     width = 0.8 / max(1, len(series))
     for i, (label, values) in enumerate(series.items()):
         xs = [x + i * width for x in range(len(labels))]
         ax.bar(xs, values, width=width, label=label)
-    ax.set_xticks([x + width * (len(series) - 1) / 2 for x in range(len(labels))], labels)
+    ax.set_xticks(
+        [x + width * (len(series) - 1) / 2 for x in range(len(labels))],
+        labels,
+        rotation=25 if max(map(len, labels), default=0) > 8 else 0,
+        ha="right" if max(map(len, labels), default=0) > 8 else "center",
+    )
     ax.set_title(title)
     ax.set_ylabel(ylabel)
     ax.legend()
