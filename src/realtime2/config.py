@@ -35,8 +35,6 @@ class Settings(BaseSettings):
     # Units per second for each model; overrides merge into the defaults,
     # e.g. REALTIME2_RATES='{"realtime-pro": 20}'.
     rates: dict[str, int] = Field(default_factory=dict)
-    # Holds expire if their owner never renews or settles them (a crashed process).
-    hold_ttl_seconds: int = 180
     log_level: str = "info"
     # "text" (key=value) or "json" (one object per line); both carry request/session ids.
     log_format: str = "text"
