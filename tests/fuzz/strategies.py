@@ -114,17 +114,4 @@ def _object(schema: dict[str, Any], depth: int) -> st.SearchStrategy[dict[str, A
     return _object_draw(schema, depth)
 
 
-def _known_open_bug(event: Any) -> bool:
-    """Inputs for bugs found by this fuzzer and not fixed yet; each has a strict xfail test
-    in test_session_fuzz.py, so the filter is removed once the fix lands.
-
-    - session.update with `prompt` lacking a string `id` is accepted and echoed, and the
-      SDK then rejects the resulting session.updated (prompt.id is required there).
-    """
-    if not isinstance(event, dict) or not isinstance(event.get("session"), dict):
-        return False
-    prompt = event["session"].get("prompt")
-    return isinstance(prompt, dict) and not isinstance(prompt.get("id"), str)
-
-
-client_events = from_schema(SCHEMA).filter(lambda e: not _known_open_bug(e))
+client_events = from_schema(SCHEMA)

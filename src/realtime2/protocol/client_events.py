@@ -13,7 +13,25 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+
+def _prompt_reference(value: dict[str, Any]) -> dict[str, Any]:
+    """A stored-prompt reference is echoed back, so it must have the shape clients
+    validate: `{id, variables?, version?}` with a string id."""
+    if not isinstance(value.get("id"), str) or not value["id"]:
+        raise ValueError("prompt.id must be a non-empty string")
+    unknown = set(value) - {"id", "variables", "version"}
+    if unknown:
+        raise ValueError(f"unknown prompt field {sorted(unknown)[0]!r}")
+    if value.get("variables") is not None and not isinstance(value["variables"], dict):
+        raise ValueError("prompt.variables must be an object")
+    if value.get("version") is not None and not isinstance(value["version"], str):
+        raise ValueError("prompt.version must be a string")
+    return value
+
+
+PromptReference = Annotated[dict[str, Any], AfterValidator(_prompt_reference)]
 
 
 class _Strict(BaseModel):
@@ -124,7 +142,7 @@ class RealtimeSessionConfig(_Strict):
     parallel_tool_calls: bool | None = None
     # Accepted for compatibility and echoed; the embedded engine does not act on them.
     reasoning: dict[str, Any] | None = None
-    prompt: dict[str, Any] | None = None
+    prompt: PromptReference | None = None
     tracing: Literal["auto"] | dict[str, Any] | None = None
     truncation: Literal["auto", "disabled"] | dict[str, Any] | None = None
 
@@ -216,7 +234,7 @@ class ResponseConfig(_Strict):
     metadata: dict[str, str] | None = None
     parallel_tool_calls: bool | None = None
     reasoning: dict[str, Any] | None = None
-    prompt: dict[str, Any] | None = None
+    prompt: PromptReference | None = None
 
 
 # --- the 11 events -------------------------------------------------------------------
@@ -331,6 +349,8 @@ def parse_client_event(text: str | bytes) -> ClientEvent | ParseError:
         data = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return ParseError("invalid_json", "The message is not valid JSON.")
+    except RecursionError:
+        return ParseError("invalid_json", "The message is nested too deeply.")
     if not isinstance(data, dict):
         return ParseError("invalid_json", "The message must be a JSON object.")
     raw_id = data.get("event_id")
