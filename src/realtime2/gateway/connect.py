@@ -30,15 +30,19 @@ def upstream_unavailable(message: str, status: int = 502) -> ApiError:
 
 
 async def open_socket(
-    upstream: Upstream, query: Mapping[str, str], client_headers: Mapping[str, str]
+    upstream: Upstream,
+    query: Mapping[str, str],
+    client_headers: Mapping[str, str],
+    *,
+    path: str = "realtime",
 ) -> ClientConnection:
-    """Connect to `{upstream}/realtime?…` as the gateway (the upstream key replaces the
+    """Connect to `{upstream}/{path}?…` as the gateway (the upstream key replaces the
     user's); raise `upstream_unavailable` on any failure."""
     headers = {k: client_headers[k] for k in FORWARDED_HEADERS if k in client_headers}
     headers.update(upstream.auth_headers())
     try:
         return await connect(
-            upstream.ws_url(**query),
+            upstream.ws_url(path, **query),
             additional_headers=headers,
             open_timeout=upstream.connect_timeout,
             max_size=MAX_FRAME_BYTES,

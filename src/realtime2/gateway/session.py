@@ -38,9 +38,9 @@ async def check_start_credit(meter: SessionMeter) -> None:
 
 
 async def open_upstream_session(
-    upstream: Upstream, their_model: str, conn: HTTPConnection
+    upstream: Upstream, their_model: str, conn: HTTPConnection, *, path: str = "realtime"
 ) -> ClientConnection:
-    return await open_socket(upstream, {"model": their_model}, conn.headers)
+    return await open_socket(upstream, {"model": their_model}, conn.headers, path=path)
 
 
 def bound_session_event(config: dict[str, Any] | None) -> list[str]:

@@ -80,9 +80,9 @@ class Upstream:
             base = "http" + base[2:]
         return f"{base}/{path.lstrip('/')}"
 
-    def ws_url(self, **query: str) -> str:
-        """`{base}/realtime?…` as ws(s)."""
-        parts = urlsplit(self.http_url("realtime"))
+    def ws_url(self, path: str = "realtime", **query: str) -> str:
+        """`{base}/{path}?…` as ws(s): `realtime` or `realtime/translations`."""
+        parts = urlsplit(self.http_url(path))
         scheme = "wss" if parts.scheme == "https" else "ws"
         return urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), ""))
 

@@ -23,6 +23,8 @@ from realtime2.accounts.ledger import InsufficientCreditsError
 from realtime2.accounts.metering import SessionMeter
 from realtime2.accounts.pricing import TRANSLATION, rate_for
 from realtime2.errors import ApiError
+from realtime2.gateway.relay import Relay
+from realtime2.gateway.session import check_start_credit, gateway_of, open_upstream_session
 from realtime2.http.auth import authenticate, services_of
 from realtime2.protocol.models import UnsupportedModelError
 from realtime2.protocol.server_events import error_event
@@ -53,15 +55,17 @@ def voice_book(websocket: WebSocket) -> VoiceBook:
 @router.websocket("/v1/realtime/translations")
 async def translation_websocket(websocket: WebSocket) -> None:
     services = services_of(websocket)
+    gateway = gateway_of(websocket)
     try:
         principal = await authenticate(websocket, allow_client_secret=True)
         try:
             model = resolve_translation_model(websocket.query_params.get("model"))
         except UnsupportedModelError as exc:
             raise ApiError(400, "unsupported_model", str(exc), param="model") from None
-        # Gateway mode: relaying translation upstream needs the gateway's connector to
-        # reach `{upstream}/realtime/translations`; until then the local engines serve it.
-        engines = await ready_engines(services)
+        # Gateway mode: with `translation=theirs` in the model map, the session is relayed
+        # to `{upstream}/realtime/translations` instead of the embedded engines.
+        their_model = gateway.their_model(TRANSLATION) if gateway else None
+        engines = await ready_engines(services) if their_model is None else None
         user = await services.users.get(principal.user_id)
         slots: SessionSlots = websocket.app.state.session_slots
         slots.acquire(principal.user_id, user.max_sessions if user else None)
@@ -77,18 +81,36 @@ async def translation_websocket(websocket: WebSocket) -> None:
             reference=f"tr_{secrets.token_hex(10)}",
             api_key_id=principal.key_id,
         )
+        upstream_socket = None
         try:
+            if gateway is not None and their_model is not None:
+                # Nothing is held or billed until the upstream has accepted the session.
+                await check_start_credit(meter)
+                upstream_socket = await open_upstream_session(
+                    gateway, their_model, websocket, path="realtime/translations"
+                )
             await meter.start()
-        except InsufficientCreditsError:
-            await refuse_handshake(websocket, insufficient_credits())
+        except (InsufficientCreditsError, ApiError) as exc:
+            if upstream_socket is not None:
+                await upstream_socket.close()
+            await refuse_handshake(
+                websocket, exc if isinstance(exc, ApiError) else insufficient_credits()
+            )
             return
+        reason = "closed"
         try:
-            voices = voice_book(websocket)
             await websocket.accept(subprotocol=selected_subprotocol(websocket))
-            runner = TranslationRunner(engines, voices, model=model)
-            await _serve(websocket, runner, meter)
+            if gateway is not None and upstream_socket is not None and their_model is not None:
+                relay = Relay(websocket, upstream_socket, meter, gateway, their_model=their_model)
+                reason = (await relay.run()).reason
+            else:
+                assert engines is not None
+                runner = TranslationRunner(engines, voice_book(websocket), model=model)
+                await _serve(websocket, runner, meter)
         finally:
-            await meter.settle(reason="closed")
+            if upstream_socket is not None:  # closed already unless accept() failed
+                await upstream_socket.close()
+            await meter.settle(reason=reason)
     finally:
         slots.release(principal.user_id)
 
