@@ -29,13 +29,15 @@ CHAT = "PANGOLIN realtime chat text"
 
 
 def sample(name: str, **labels: str) -> float:
-    """The current value of one metric sample (0 when absent)."""
+    """The sum of every sample of `name` whose labels include `labels` (0 when absent):
+    e.g. sessions by transport, whatever their model (other tests add other series)."""
     text = metrics.generate_latest(metrics.REGISTRY).decode()
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
-                return float(s.value)
-    return 0.0
+    return sum(
+        float(s.value)
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    )
 
 
 async def test_metrics_and_logs_of_a_pipeline_request_and_a_realtime_session(
