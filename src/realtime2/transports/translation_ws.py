@@ -19,12 +19,10 @@ from typing import Any
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from realtime2.accounts.ledger import InsufficientCreditsError
 from realtime2.accounts.metering import SessionMeter
 from realtime2.accounts.pricing import TRANSLATION, rate_for
 from realtime2.errors import ApiError
-from realtime2.gateway.relay import Relay
-from realtime2.gateway.session import check_start_credit, gateway_of, open_upstream_session
+from realtime2.gateway.session import gateway_of
 from realtime2.http.auth import authenticate, services_of
 from realtime2.protocol.models import UnsupportedModelError
 from realtime2.protocol.server_events import error_event
@@ -33,11 +31,10 @@ from realtime2.translation.runner import TranslationRunner
 from realtime2.translation.voices import VoiceBook
 from realtime2.transports.admission import (
     SessionSlots,
-    insufficient_credits,
     ready_engines,
     refuse_handshake,
-    selected_subprotocol,
 )
+from realtime2.transports.metered import run_metered
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -81,36 +78,20 @@ async def translation_websocket(websocket: WebSocket) -> None:
             reference=f"tr_{secrets.token_hex(10)}",
             api_key_id=principal.key_id,
         )
-        upstream_socket = None
-        try:
-            if gateway is not None and their_model is not None:
-                # Nothing is held or billed until the upstream has accepted the session.
-                await check_start_credit(meter)
-                upstream_socket = await open_upstream_session(
-                    gateway, their_model, websocket, path="realtime/translations"
-                )
-            await meter.start()
-        except (InsufficientCreditsError, ApiError) as exc:
-            if upstream_socket is not None:
-                await upstream_socket.close()
-            await refuse_handshake(
-                websocket, exc if isinstance(exc, ApiError) else insufficient_credits()
-            )
-            return
-        reason = "closed"
-        try:
-            await websocket.accept(subprotocol=selected_subprotocol(websocket))
-            if gateway is not None and upstream_socket is not None and their_model is not None:
-                relay = Relay(websocket, upstream_socket, meter, gateway, their_model=their_model)
-                reason = (await relay.run()).reason
-            else:
-                assert engines is not None
-                runner = TranslationRunner(engines, voice_book(websocket), model=model)
-                await _serve(websocket, runner, meter)
-        finally:
-            if upstream_socket is not None:  # closed already unless accept() failed
-                await upstream_socket.close()
-            await meter.settle(reason=reason)
+
+        async def serve_locally() -> None:
+            assert engines is not None
+            runner = TranslationRunner(engines, voice_book(websocket), model=model)
+            await _serve(websocket, runner, meter)
+
+        await run_metered(
+            websocket,
+            meter,
+            serve_locally,
+            upstream=gateway,
+            their_model=their_model,
+            upstream_path="realtime/translations",
+        )
     finally:
         slots.release(principal.user_id)
 

@@ -19,17 +19,13 @@ from typing import Any
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from realtime2.accounts.ledger import InsufficientCreditsError
 from realtime2.accounts.metering import SessionMeter
 from realtime2.accounts.pricing import TRANSCRIPTION, rate_for
 from realtime2.calls.session_config import check_session
 from realtime2.errors import ApiError
-from realtime2.gateway.relay import Relay
 from realtime2.gateway.session import (
     bound_session_event,
-    check_start_credit,
     gateway_of,
-    open_upstream_session,
 )
 from realtime2.http.auth import Principal, authenticate, services_of
 from realtime2.observability import metrics
@@ -43,12 +39,11 @@ from realtime2.protocol.server_events import error_event
 from realtime2.realtime.runner import SessionRunner
 from realtime2.transports.admission import (
     SessionSlots,
-    insufficient_credits,
     ready_engines,
     refuse_handshake,
-    selected_subprotocol,
 )
 from realtime2.transports.beta import BetaMapper, wants_beta
+from realtime2.transports.metered import run_metered
 from realtime2.transports.webrtc.sideband import attach_sideband
 
 log = logging.getLogger(__name__)
@@ -110,43 +105,28 @@ async def realtime_websocket(websocket: WebSocket) -> None:
             reference=reference,
             api_key_id=principal.key_id,
         )
-        upstream_socket = None
-        try:
-            if gateway is not None and their_model is not None:
-                # Nothing is held or billed until the upstream has accepted the session.
-                await check_start_credit(meter)
-                upstream_socket = await open_upstream_session(gateway, their_model, websocket)
-            await meter.start()
-        except (InsufficientCreditsError, ApiError) as exc:
-            if upstream_socket is not None:
-                await upstream_socket.close()
-            await refuse_handshake(
-                websocket, exc if isinstance(exc, ApiError) else insufficient_credits()
+
+        async def serve_locally() -> None:
+            assert engines is not None
+            runner = SessionRunner(
+                engines,
+                model=client_model or None,
+                kind="transcription" if kind == "transcription" else "realtime",
+                transport="websocket",
             )
-            return
-        reason = "closed"
-        try:
-            await websocket.accept(subprotocol=selected_subprotocol(websocket))
-            if gateway is not None and upstream_socket is not None and their_model is not None:
-                relay = Relay(websocket, upstream_socket, meter, gateway, their_model=their_model)
-                ending = await relay.run(bound_session_event(principal.session_config))
-                reason = ending.reason
-            else:
-                assert engines is not None
-                runner = SessionRunner(
-                    engines,
-                    model=client_model or None,
-                    kind="transcription" if kind == "transcription" else "realtime",
-                    transport="websocket",
-                )
-                if principal.session_config is not None:  # a client secret's bound config
-                    await runner.feed_text(check_session(principal.session_config).update_event())
-                beta = wants_beta(websocket.headers, websocket.scope.get("subprotocols", []))
-                await _serve(websocket, runner, meter, principal, BetaMapper() if beta else None)
-        finally:
-            if upstream_socket is not None:  # closed already unless accept() failed
-                await upstream_socket.close()
-            await meter.settle(reason=reason)
+            if principal.session_config is not None:  # a client secret's bound config
+                await runner.feed_text(check_session(principal.session_config).update_event())
+            beta = wants_beta(websocket.headers, websocket.scope.get("subprotocols", []))
+            await _serve(websocket, runner, meter, principal, BetaMapper() if beta else None)
+
+        await run_metered(
+            websocket,
+            meter,
+            serve_locally,
+            upstream=gateway,
+            their_model=their_model,
+            first_upstream_events=bound_session_event(principal.session_config),
+        )
     finally:
         slots.release(principal.user_id)
 
