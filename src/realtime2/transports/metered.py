@@ -5,9 +5,15 @@ or serve locally, and settle the meter however the session ends."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
 
 from fastapi import WebSocket
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from realtime2.accounts.ledger import InsufficientCreditsError
 from realtime2.accounts.metering import SessionMeter
@@ -15,12 +21,14 @@ from realtime2.errors import ApiError
 from realtime2.gateway.relay import Relay
 from realtime2.gateway.session import check_start_credit, open_upstream_session
 from realtime2.gateway.upstream import Upstream
+from realtime2.protocol.server_events import error_event
 from realtime2.transports.admission import (
     insufficient_credits,
     refuse_handshake,
     selected_subprotocol,
 )
 
+log = logging.getLogger(__name__)
 ServeLocally = Callable[[], Awaitable[None]]
 
 
@@ -62,3 +70,85 @@ async def run_metered(
         if upstream_socket is not None:  # closed already unless accept() failed
             await upstream_socket.close()
         await meter.settle(reason=reason)
+
+
+class Runner(Protocol):
+    """What `pump` drives: the realtime `SessionRunner` or the `TranslationRunner`."""
+
+    def start(self) -> None: ...
+
+    async def feed_text(self, text: str | bytes) -> None: ...
+
+    def events(self) -> AsyncIterator[dict[str, Any]]: ...
+
+    async def close(self) -> None: ...
+
+
+async def pump(
+    websocket: WebSocket,
+    runner: Runner,
+    meter: SessionMeter,
+    *,
+    inbound: Callable[[str | bytes], str | bytes] | None = None,
+    outbound: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
+    ended: asyncio.Event | None = None,
+) -> None:
+    """Client frames into the runner, its events out, the meter renewing alongside; returns
+    when the client leaves, the runner ends (`ended`) or the credit runs out, with every
+    task stopped and the socket closed. `inbound`/`outbound` map frames at the edge (beta
+    event names); `outbound` returning None drops an event."""
+    send_lock = asyncio.Lock()
+
+    async def send(message: dict[str, Any]) -> None:
+        async with send_lock:
+            await websocket.send_text(json.dumps(message, separators=(",", ":")))
+
+    async def read() -> None:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("text")
+            if data is None:
+                data = message.get("bytes") or b""
+            await runner.feed_text(inbound(data) if inbound else data)
+
+    async def write() -> None:
+        async for event in runner.events():
+            out = outbound(event) if outbound else event
+            if out is not None:
+                await send(out)
+
+    async def meter_credit() -> None:
+        await meter.keep_alive()
+        # The reserve is spent and cannot be renewed: tell the client, then end cleanly.
+        await send(
+            error_event(
+                "insufficient_credits",
+                "The credit balance ran out; the session is closing.",
+                error_type="insufficient_credits",
+            )
+        )
+
+    runner.start()
+    tasks: set[asyncio.Task[Any]] = {
+        asyncio.create_task(read(), name="socket-read"),
+        asyncio.create_task(write(), name="socket-write"),
+        asyncio.create_task(meter_credit(), name="socket-meter"),
+    }
+    if ended is not None:
+        tasks.add(asyncio.create_task(ended.wait(), name="runner-ended"))
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            exc = None if task.cancelled() else task.exception()
+            if exc is not None and not isinstance(exc, WebSocketDisconnect):
+                log.warning("session error: %s", type(exc).__name__)
+    finally:
+        await runner.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if websocket.client_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await websocket.close(code=1000)

@@ -9,15 +9,10 @@ thin loop: text frames into the `TranslationRunner`, its events back out.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import logging
 import secrets
-from typing import Any
 
 from fastapi import APIRouter, WebSocket
-from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from realtime2.accounts.metering import SessionMeter
 from realtime2.accounts.pricing import TRANSLATION, rate_for
@@ -25,7 +20,6 @@ from realtime2.errors import ApiError
 from realtime2.gateway.session import gateway_of
 from realtime2.http.auth import authenticate, services_of
 from realtime2.protocol.models import UnsupportedModelError
-from realtime2.protocol.server_events import error_event
 from realtime2.translation.models import resolve_translation_model
 from realtime2.translation.runner import TranslationRunner
 from realtime2.translation.voices import VoiceBook
@@ -34,7 +28,7 @@ from realtime2.transports.admission import (
     ready_engines,
     refuse_handshake,
 )
-from realtime2.transports.metered import run_metered
+from realtime2.transports.metered import pump, run_metered
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -82,7 +76,7 @@ async def translation_websocket(websocket: WebSocket) -> None:
         async def serve_locally() -> None:
             assert engines is not None
             runner = TranslationRunner(engines, voice_book(websocket), model=model)
-            await _serve(websocket, runner, meter)
+            await pump(websocket, runner, meter)
 
         await run_metered(
             websocket,
@@ -94,57 +88,3 @@ async def translation_websocket(websocket: WebSocket) -> None:
         )
     finally:
         slots.release(principal.user_id)
-
-
-async def _serve(websocket: WebSocket, runner: TranslationRunner, meter: SessionMeter) -> None:
-    send_lock = asyncio.Lock()
-
-    async def send(message: dict[str, Any]) -> None:
-        async with send_lock:
-            await websocket.send_text(json.dumps(message, separators=(",", ":")))
-
-    async def read() -> None:
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            data = message.get("text")
-            if data is None:
-                data = message.get("bytes") or b""
-            await runner.feed_text(data)
-
-    async def write() -> None:
-        # Ends after `session.closed` (or when the runner is closed).
-        async for event in runner.events():
-            await send(event)
-
-    async def meter_credit() -> None:
-        await meter.keep_alive()
-        await send(
-            error_event(
-                "insufficient_credits",
-                "The credit balance ran out; the session is closing.",
-                error_type="insufficient_credits",
-            )
-        )
-
-    runner.start()
-    tasks = {
-        asyncio.create_task(read(), name="tr-read"),
-        asyncio.create_task(write(), name="tr-write"),
-        asyncio.create_task(meter_credit(), name="tr-meter"),
-    }
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            exc = None if task.cancelled() else task.exception()
-            if exc is not None and not isinstance(exc, WebSocketDisconnect):
-                log.warning("translation session error: %s", type(exc).__name__)
-    finally:
-        await runner.close()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if websocket.client_state == WebSocketState.CONNECTED:
-            with contextlib.suppress(Exception):
-                await websocket.close(code=1000)

@@ -9,15 +9,11 @@ that renews the hold while the session runs and settles it however the session e
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import logging
 import secrets
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
-from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from realtime2.accounts.metering import SessionMeter
 from realtime2.accounts.pricing import TRANSCRIPTION, rate_for
@@ -27,7 +23,7 @@ from realtime2.gateway.session import (
     bound_session_event,
     gateway_of,
 )
-from realtime2.http.auth import Principal, authenticate, services_of
+from realtime2.http.auth import authenticate, services_of
 from realtime2.observability import metrics
 from realtime2.observability.context import bind_session
 from realtime2.protocol.models import (
@@ -35,7 +31,6 @@ from realtime2.protocol.models import (
     resolve_realtime_model,
     resolve_transcription_model,
 )
-from realtime2.protocol.server_events import error_event
 from realtime2.realtime.runner import SessionRunner
 from realtime2.transports.admission import (
     SessionSlots,
@@ -43,7 +38,7 @@ from realtime2.transports.admission import (
     refuse_handshake,
 )
 from realtime2.transports.beta import BetaMapper, wants_beta
-from realtime2.transports.metered import run_metered
+from realtime2.transports.metered import pump, run_metered
 from realtime2.transports.webrtc.sideband import attach_sideband
 
 log = logging.getLogger(__name__)
@@ -117,7 +112,7 @@ async def realtime_websocket(websocket: WebSocket) -> None:
             if principal.session_config is not None:  # a client secret's bound config
                 await runner.feed_text(check_session(principal.session_config).update_event())
             beta = wants_beta(websocket.headers, websocket.scope.get("subprotocols", []))
-            await _serve(websocket, runner, meter, principal, BetaMapper() if beta else None)
+            await _serve(websocket, runner, meter, BetaMapper() if beta else None)
 
         await run_metered(
             websocket,
@@ -135,64 +130,22 @@ async def _serve(
     websocket: WebSocket,
     runner: SessionRunner,
     meter: SessionMeter,
-    principal: Principal,
     beta: BetaMapper | None = None,
 ) -> None:
-    send_lock = asyncio.Lock()
+    def outbound(event: dict[str, Any]) -> dict[str, Any] | None:
+        metrics.server_event(event)
+        # Beta clients (`OpenAI-Beta: realtime=v1`) are mapped at this edge only.
+        return beta.server_to_beta(event) if beta else event
 
-    async def send(message: dict[str, Any]) -> None:
-        async with send_lock:
-            await websocket.send_text(json.dumps(message, separators=(",", ":")))
-
-    async def read() -> None:
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            data = message.get("text")
-            if data is None:
-                data = message.get("bytes") or b""
-            # Beta clients (`OpenAI-Beta: realtime=v1`) are mapped at this edge only.
-            await runner.feed_text(beta.client_to_ga(data) if beta else data)
-
-    async def write() -> None:
-        async for event in runner.events():
-            metrics.server_event(event)
-            out = beta.server_to_beta(event) if beta else event
-            if out is not None:
-                await send(out)
-
-    async def meter_credit() -> None:
-        await meter.keep_alive()
-        # The reserve is spent and cannot be renewed: tell the client, then end cleanly.
-        await send(
-            error_event(
-                "insufficient_credits",
-                "The credit balance ran out; the session is closing.",
-                error_type="insufficient_credits",
-            )
-        )
-
-    runner.start()
     metrics.session_opened("websocket", meter.model)
-    tasks = {
-        asyncio.create_task(read(), name="ws-read"),
-        asyncio.create_task(write(), name="ws-write"),
-        asyncio.create_task(meter_credit(), name="ws-meter"),
-        asyncio.create_task(runner.closed.wait(), name="ws-closed"),
-    }
     try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            exc = None if task.cancelled() else task.exception()
-            if exc is not None and not isinstance(exc, WebSocketDisconnect):
-                log.warning("realtime session error: %s", type(exc).__name__)
+        await pump(
+            websocket,
+            runner,
+            meter,
+            inbound=beta.client_to_ga if beta else None,
+            outbound=outbound,
+            ended=runner.closed,
+        )
     finally:
         metrics.session_closed("websocket", [t.seconds for t in runner.turn_timings])
-        await runner.close()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if websocket.client_state == WebSocketState.CONNECTED:
-            with contextlib.suppress(Exception):
-                await websocket.close(code=1000)
