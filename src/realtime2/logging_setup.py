@@ -11,8 +11,9 @@ from typing import TextIO
 from realtime2.observability.logs import ContextIds, formatter
 
 _SECRET = re.compile(r"(sk-gptr2-|ek_)[A-Za-z0-9_\-]{6,}|(?i:bearer)\s+\S+")
-# Libraries whose DEBUG output includes message contents (WebSocket frames, HTTP bodies,
-# SQL parameters): they stay at INFO or above even when the service logs at DEBUG.
+# Libraries whose verbose output includes message contents (WebSocket frames, HTTP bodies,
+# SQL statements and their parameters): they log warnings only, whatever the service's
+# level. (SQLAlchemy echoes every statement at INFO.)
 _CONTENT_LOGGERS = (
     "websockets",
     "httpx",
@@ -51,7 +52,7 @@ def configure_logging(
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
-    floor = max(logging.INFO, root.level)
+    floor = max(logging.WARNING, root.level)
     for name in _CONTENT_LOGGERS:
         logging.getLogger(name).setLevel(floor)
     return handler
