@@ -8,12 +8,16 @@ a gateway's upstream (`gateway.calls.UpstreamCall`) implement `Call`, so the reg
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from realtime2.accounts.ledger import Ledger
 from realtime2.accounts.metering import SessionMeter
 
+log = logging.getLogger(__name__)
 Event = dict[str, Any]
 
 
@@ -71,3 +75,82 @@ async def charge_meter(meter: SessionMeter, ledger: Ledger, user_id: int) -> Cha
         rate=meter.rate,
         balance=balance.available,
     )
+
+
+SIDEBAND_QUEUE: Final = 2000
+
+
+class CallBase:
+    """What every `Call` implementation shares: ending once, `/charge`, and the fan-out of
+    the call's server events to attached sideband sockets. A subclass sets the call going,
+    waits on `_ending`, tears its own side down, then awaits `_close_out()`."""
+
+    def __init__(
+        self,
+        *,
+        call_id: str,
+        user_id: int,
+        tier: str,
+        meter: SessionMeter,
+        ledger: Ledger,
+        on_end: Callable[[Any], Awaitable[None]] | None,
+    ) -> None:
+        self.id = call_id
+        self.user_id = user_id
+        self.tier = tier
+        self.meter = meter
+        self.ledger = ledger
+        self.end_reason: str | None = None
+        self.ended = asyncio.Event()
+        self._on_end = on_end
+        self._ending = asyncio.Event()
+        self._sidebands: set[asyncio.Queue[Event | None]] = set()
+
+    def hang_up(self, reason: str = "hangup") -> None:
+        self._end(reason)
+
+    async def wait_ended(self) -> None:
+        await self.ended.wait()
+
+    async def charge(self) -> ChargeResult:
+        """Charge what the call has used so far (the seed's `/charge`); never twice."""
+        return await charge_meter(self.meter, self.ledger, self.user_id)
+
+    def subscribe(self) -> asyncio.Queue[Event | None]:
+        """A queue of every server event from now on; None when the call has ended."""
+        queue: asyncio.Queue[Event | None] = asyncio.Queue(SIDEBAND_QUEUE)
+        if self.ended.is_set():
+            queue.put_nowait(None)
+        else:
+            self._sidebands.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[Event | None]) -> None:
+        self._sidebands.discard(queue)
+
+    def _end(self, reason: str) -> None:
+        if self.end_reason is None:
+            self.end_reason = reason
+        self._ending.set()
+
+    def _publish(self, event: Event) -> None:
+        for queue in list(self._sidebands):
+            if queue.full():  # a sideband that stopped reading is dropped, not waited on
+                self._sidebands.discard(queue)
+                queue.get_nowait()
+                queue.put_nowait(None)
+            else:
+                queue.put_nowait(event)
+
+    async def _close_out(self) -> None:
+        """Last step of ending: sidebands told, the end hook run, `ended` set."""
+        for queue in list(self._sidebands):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(None)
+        self._sidebands.clear()
+        if self._on_end is not None:
+            try:
+                await self._on_end(self)
+            except Exception:
+                log.exception("call %s: end hook failed", self.id)
+        self.ended.set()

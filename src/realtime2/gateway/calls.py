@@ -27,19 +27,18 @@ from websockets.exceptions import ConnectionClosed
 
 from realtime2.accounts.ledger import Ledger
 from realtime2.accounts.metering import SessionMeter
-from realtime2.calls.base import ChargeResult, Event, charge_meter
+from realtime2.calls.base import CallBase
 from realtime2.gateway.call_http import hang_up_upstream_call
 from realtime2.gateway.upstream import Upstream
 from realtime2.gateway.usage import UsageTally
 
 log = logging.getLogger(__name__)
 
-SIDEBAND_QUEUE: Final = 2000
 # After a forwarded hang-up, how long the upstream gets to close the sideband itself.
 CLOSE_WAIT_SECONDS: Final = 5.0
 
 
-class UpstreamCall:
+class UpstreamCall(CallBase):
     def __init__(
         self,
         *,
@@ -54,20 +53,13 @@ class UpstreamCall:
         their_model: str,
         on_end: Callable[[UpstreamCall], Awaitable[None]] | None = None,
     ) -> None:
-        self.id = call_id
+        super().__init__(
+            call_id=call_id, user_id=user_id, tier=tier, meter=meter, ledger=ledger, on_end=on_end
+        )
         self.upstream_call_id = upstream_call_id
-        self.user_id = user_id
-        self.tier = tier
-        self.meter = meter
-        self.ledger = ledger
         self.upstream = upstream
         self.socket = socket
         self.usage = UsageTally()
-        self.end_reason: str | None = None
-        self.ended = asyncio.Event()
-        self._on_end = on_end
-        self._ending = asyncio.Event()
-        self._sidebands: set[asyncio.Queue[Event | None]] = set()
         self._secret = upstream.api_key.get_secret_value() if upstream.api_key else ""
         self._supervisor: asyncio.Task[None] | None = None
         meter.details["upstream_model"] = their_model
@@ -79,36 +71,11 @@ class UpstreamCall:
 
     # --- the call interface ------------------------------------------------------------
 
-    def hang_up(self, reason: str = "hangup") -> None:
-        self._end(reason)
-
-    async def wait_ended(self) -> None:
-        await self.ended.wait()
-
-    async def charge(self) -> ChargeResult:
-        return await charge_meter(self.meter, self.ledger, self.user_id)
-
-    def subscribe(self) -> asyncio.Queue[Event | None]:
-        queue: asyncio.Queue[Event | None] = asyncio.Queue(SIDEBAND_QUEUE)
-        if self.ended.is_set():
-            queue.put_nowait(None)
-        else:
-            self._sidebands.add(queue)
-        return queue
-
-    def unsubscribe(self, queue: asyncio.Queue[Event | None]) -> None:
-        self._sidebands.discard(queue)
-
     async def send_client_event(self, message: str | bytes) -> None:
         with contextlib.suppress(ConnectionClosed):
             await self.socket.send(message)
 
     # --- running -----------------------------------------------------------------------
-
-    def _end(self, reason: str) -> None:
-        if self.end_reason is None:
-            self.end_reason = reason
-        self._ending.set()
 
     async def _run(self) -> None:
         reader = asyncio.create_task(self._read_upstream(), name="upstream-call-read")
@@ -165,13 +132,7 @@ class UpstreamCall:
             return
         if not isinstance(event, dict):
             return
-        for queue in list(self._sidebands):
-            if queue.full():  # a sideband that stopped reading is dropped, not waited on
-                self._sidebands.discard(queue)
-                queue.get_nowait()
-                queue.put_nowait(None)
-            else:
-                queue.put_nowait(event)
+        self._publish(event)
 
     async def _finish(self) -> None:
         log.info("call %s ending (%s)", self.id, self.end_reason)
@@ -181,13 +142,4 @@ class UpstreamCall:
             self.meter.details["upstream_usage"] = self.usage.as_details()
             await self.meter.settle(reason=self.end_reason or "closed")
         finally:
-            for queue in list(self._sidebands):
-                with contextlib.suppress(asyncio.QueueFull):
-                    queue.put_nowait(None)
-            self._sidebands.clear()
-            if self._on_end is not None:
-                try:
-                    await self._on_end(self)
-                except Exception:
-                    log.exception("call %s: end hook failed", self.id)
-            self.ended.set()
+            await self._close_out()

@@ -14,7 +14,6 @@ runner and peer connection are closed and the meter is settled, once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -27,7 +26,7 @@ from av import AudioFrame
 
 from realtime2.accounts.ledger import InsufficientCreditsError, Ledger
 from realtime2.accounts.metering import SessionMeter
-from realtime2.calls.base import ChargeResult, Event, charge_meter
+from realtime2.calls.base import CallBase, Event
 from realtime2.protocol.server_events import error_event
 from realtime2.realtime.runner import SessionRunner
 from realtime2.transports.webrtc.audio import SpeakerTrack, mono_pcm16
@@ -41,11 +40,10 @@ CONNECT_TIMEOUT_SECONDS: Final = 30.0
 DISCONNECT_GRACE_SECONDS: Final = 5.0
 # Events produced before the data channel opens are kept (bounded) and sent on open.
 MAX_PENDING_EVENTS: Final = 1000
-SIDEBAND_QUEUE: Final = 2000
 DRAIN_SECONDS: Final = 1.0
 
 
-class WebRtcCall:
+class WebRtcCall(CallBase):
     def __init__(
         self,
         *,
@@ -61,12 +59,10 @@ class WebRtcCall:
         disconnect_grace: float = DISCONNECT_GRACE_SECONDS,
         on_end: Callable[[WebRtcCall], Awaitable[None]] | None = None,
     ) -> None:
-        self.id = call_id
-        self.user_id = user_id
-        self.tier = tier
+        super().__init__(
+            call_id=call_id, user_id=user_id, tier=tier, meter=meter, ledger=ledger, on_end=on_end
+        )
         self.runner = runner
-        self.meter = meter
-        self.ledger = ledger
         self.hosts = tuple(hosts)
         self.pc = RTCPeerConnection(rtc_configuration(stun))
         self.speaker = SpeakerTrack()
@@ -74,16 +70,11 @@ class WebRtcCall:
         self.disconnect_grace = disconnect_grace
         self.created_at = time.monotonic()
         self.connected_at: float | None = None
-        self.end_reason: str | None = None
-        self.ended = asyncio.Event()
-        self._on_end = on_end
-        self._ending = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._supervisor: asyncio.Task[None] | None = None
         self._inbox: asyncio.Queue[str | bytes] = asyncio.Queue()
         self._channel: RTCDataChannel | None = None
         self._pending: list[str] = []
-        self._sidebands: set[asyncio.Queue[Event | None]] = set()
         self._disconnect_timer: asyncio.Task[None] | None = None
         self._meter_starting: asyncio.Task[None] | None = None
 
@@ -124,28 +115,6 @@ class WebRtcCall:
         await self._close_pc()
 
     # --- API -----------------------------------------------------------------------------
-
-    def hang_up(self, reason: str = "hangup") -> None:
-        self._end(reason)
-
-    async def wait_ended(self) -> None:
-        await self.ended.wait()
-
-    async def charge(self) -> ChargeResult:
-        """Charge what the call has used so far (the seed's `/charge`); never twice."""
-        return await charge_meter(self.meter, self.ledger, self.user_id)
-
-    def subscribe(self) -> asyncio.Queue[Event | None]:
-        """A queue of every server event from now on; None when the call has ended."""
-        queue: asyncio.Queue[Event | None] = asyncio.Queue(SIDEBAND_QUEUE)
-        if self.ended.is_set():
-            queue.put_nowait(None)
-        else:
-            self._sidebands.add(queue)
-        return queue
-
-    def unsubscribe(self, queue: asyncio.Queue[Event | None]) -> None:
-        self._sidebands.discard(queue)
 
     async def send_client_event(self, message: str | bytes) -> None:
         await self._inbox.put(message)
@@ -269,13 +238,7 @@ class WebRtcCall:
             self.speaker.clear(event.get("response_id"))
         elif kind == "output_audio_buffer.stopped":
             self.speaker.finish(str(event.get("response_id")))
-        for queue in list(self._sidebands):
-            if queue.full():  # a sideband that stopped reading is dropped, not waited on
-                self._sidebands.discard(queue)
-                queue.get_nowait()
-                queue.put_nowait(None)
-            else:
-                queue.put_nowait(event)
+        self._publish(event)
         text = json.dumps(event, separators=(",", ":"))
         channel = self._channel
         if channel is not None and channel.readyState == "open":
@@ -292,11 +255,6 @@ class WebRtcCall:
             channel.send(text)
 
     # --- ending --------------------------------------------------------------------------
-
-    def _end(self, reason: str) -> None:
-        if self.end_reason is None:
-            self.end_reason = reason
-        self._ending.set()
 
     async def _supervise(self) -> None:
         try:
@@ -321,16 +279,7 @@ class WebRtcCall:
             if self.meter.hold_id is not None:
                 await self.meter.settle(reason=self.end_reason or "closed")
         finally:
-            for queue in list(self._sidebands):
-                with contextlib.suppress(asyncio.QueueFull):
-                    queue.put_nowait(None)
-            self._sidebands.clear()
-            if self._on_end is not None:
-                try:
-                    await self._on_end(self)
-                except Exception:
-                    log.exception("call %s: end hook failed", self.id)
-            self.ended.set()
+            await self._close_out()
 
     async def _drain_channel(self) -> None:
         """Give the last events (e.g. the credit error) a moment to leave before closing."""
