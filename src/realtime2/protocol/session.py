@@ -35,6 +35,7 @@ from realtime2.protocol.requests import RequestSpec, build_request
 from realtime2.protocol.responses import Reason, ResponseState
 from realtime2.protocol.server_events import ProtocolError, ServerEvent, event, new_id
 from realtime2.protocol.session_config import SessionSettings, SessionType, default_session
+from realtime2.protocol.truncation import truncate
 from realtime2.protocol.turn_detection import (
     PauseStarted,
     SilenceProbe,
@@ -229,7 +230,7 @@ class RealtimeSession:
             item = self.conversation.snapshot(ev.item_id)
             self.emit(event("conversation.item.retrieved", item=item))
         elif isinstance(ev, ce.ConversationItemTruncate):
-            self._truncate(ev)
+            truncate(self, ev)
         elif isinstance(ev, ce.ConversationItemDelete):
             self.conversation.delete(ev.item_id)
             self.emit(event("conversation.item.deleted", item_id=ev.item_id))
@@ -404,42 +405,6 @@ class RealtimeSession:
 
     def set_idle_deadline(self, deadline: float | None) -> None:
         self._idle_deadline = deadline
-
-    def _truncate(self, ev: ce.ConversationItemTruncate) -> None:
-        item = self.conversation.get(ev.item_id)
-        if item["type"] != "message" or item["role"] != "assistant":
-            raise ProtocolError(
-                "invalid_value", "Only assistant messages can be truncated.", "item_id"
-            )
-        if ev.content_index >= len(item["content"]) or (
-            item["content"][ev.content_index]["type"] != "output_audio"
-        ):
-            raise ProtocolError(
-                "invalid_value", "The content part has no audio to truncate.", "content_index"
-            )
-        timeline = self.conversation.timelines.get(ev.item_id)
-        duration = timeline.duration_ms if timeline is not None else 0.0
-        if ev.audio_end_ms > duration + 1:
-            raise ProtocolError(
-                "invalid_value",
-                f"audio_end_ms ({ev.audio_end_ms}) is longer than the audio ({int(duration)} ms).",
-                param="audio_end_ms",
-            )
-        for response in list(self.responses.values()):
-            if response.active and any(o["id"] == ev.item_id for o in response.output):
-                self.cancel_response(response, "client_cancelled")
-        if timeline is not None:
-            item["content"][ev.content_index]["transcript"] = timeline.text_until(ev.audio_end_ms)
-            timeline.duration_ms = float(ev.audio_end_ms)
-            timeline.segments = [s for s in timeline.segments if s[0] < ev.audio_end_ms]
-        self.emit(
-            event(
-                "conversation.item.truncated",
-                item_id=ev.item_id,
-                content_index=ev.content_index,
-                audio_end_ms=ev.audio_end_ms,
-            )
-        )
 
     # --- results from the runner -----------------------------------------------------------
 
