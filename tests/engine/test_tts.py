@@ -49,14 +49,21 @@ async def test_unknown_voice_names_supported_ones(tts: TTS) -> None:
 
 
 async def test_every_voice_round_trips_through_whisper(
-    voice_audio: dict[str, np.ndarray], stt: STT, test_output_dir: object
+    voice_audio: dict[str, np.ndarray], tts: TTS, stt: STT, test_output_dir: object
 ) -> None:
-    errors = {}
-    for voice, audio in voice_audio.items():
-        write_wav(f"{test_output_dir}/{voice}.wav", audio, 24000)
-        transcript = await stt.transcribe(resample(audio, 24000, 16000), language="en")
-        errors[voice] = (wer(TEXT, transcript.text), transcript.text)
-    assert all(error <= 0.10 for error, _ in errors.values()), errors
+    """Piper's synthesis is random (its noise terms), so one rendition can carry a rare
+    misheard word: each voice is judged on three renditions. Typical speech must be
+    understood (median WER <= 10 %) and none may be badly garbled (every WER <= 25 %)."""
+    errors: dict[str, list[tuple[float, str]]] = {}
+    for voice, first in voice_audio.items():
+        write_wav(f"{test_output_dir}/{voice}.wav", first, 24000)
+        renditions = [first] + [to_float(await collect(tts, TEXT, voice)) for _ in range(2)]
+        for audio in renditions:
+            transcript = await stt.transcribe(resample(audio, 24000, 16000), language="en")
+            errors.setdefault(voice, []).append((wer(TEXT, transcript.text), transcript.text))
+    for voice, results in errors.items():
+        rates = sorted(rate for rate, _ in results)
+        assert rates[1] <= 0.10 and rates[-1] <= 0.25, (voice, results)
 
 
 def test_voices_differ_measurably(voice_audio: dict[str, np.ndarray]) -> None:
