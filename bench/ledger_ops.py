@@ -1,20 +1,25 @@
 """Ledger operations per second: authenticate a key + place a hold + capture it, the work
 every metered request does. On SQLite, and on PostgreSQL when one answers on 5432.
 
-    .venv/bin/python -m bench.ledger_ops [--ops 2000] [--concurrency 1 8 32]
+    .venv/bin/python -m bench.ledger_ops [--ops 2000] [--concurrency 1 8 32] [--repeat 1]
+
+With --repeat N each figure is the median of N runs (all runs are kept in the JSON), and
+the load average before each run is recorded: on a shared machine the figures move with it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import secrets
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from bench.report import print_table, write_bar_chart, write_json
+from bench.report import median, print_table, write_bar_chart, write_json
 from realtime2.config import Settings
 from realtime2.db.migrate import upgrade
 from realtime2.state import Services
@@ -74,31 +79,56 @@ async def drop(url: str) -> None:
     await conn.close()
 
 
+async def measure(
+    url_of_run: Callable[[int], str], ops: int, concurrency: int, repeat: int
+) -> list[dict[str, float]]:
+    """`repeat` runs, each with the load average (1 min) just before it."""
+    runs = []
+    for r in range(repeat):
+        load = os.getloadavg()[0]
+        rate = await run(url_of_run(r), ops, concurrency)
+        runs.append({"concurrency": concurrency, "ops_per_second": rate, "load_before": load})
+    return runs
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ops", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
-    results: dict[str, dict[int, float]] = {}
+    runs: dict[str, list[dict[str, float]]] = {"sqlite": []}
     with tempfile.TemporaryDirectory() as tmp:
-        results["sqlite"] = {
-            c: await run(f"sqlite:///{tmp}/bench-{c}.db", args.ops, c) for c in args.concurrency
-        }
+        for c in args.concurrency:  # a fresh database file for every run
+            runs["sqlite"] += await measure(
+                lambda r, c=c: f"sqlite:///{tmp}/bench-{c}-{r}.db", args.ops, c, args.repeat
+            )
     pg = await pg_url()
     if pg:
         try:
-            results["postgresql"] = {}
+            runs["postgresql"] = []
             for c in args.concurrency:
-                results["postgresql"][c] = await run(pg, args.ops, c)
+                runs["postgresql"] += await measure(lambda _: pg, args.ops, c, args.repeat)
         finally:
             await drop(pg)
+    results = {
+        db: {
+            c: median([x["ops_per_second"] for x in db_runs if x["concurrency"] == c])
+            for c in args.concurrency
+        }
+        for db, db_runs in runs.items()
+    }
     rows = [[db, c, ops] for db, by_c in results.items() for c, ops in by_c.items()]
     print_table(
-        f"ledger operations per second (authenticate + hold + capture), {args.ops} ops",
+        f"ledger operations per second (authenticate + hold + capture), {args.ops} ops, "
+        f"median of {args.repeat}",
         ["database", "concurrency", "ops/s"],
         rows,
     )
-    write_json("ledger_ops", {"ops": args.ops, "ops_per_second": results})
+    write_json(
+        "ledger_ops",
+        {"ops": args.ops, "repeat": args.repeat, "ops_per_second": results, "runs": runs},
+    )
     chart = write_bar_chart(
         "ledger_ops",
         "Ledger ops/s (authenticate + hold + capture)",

@@ -9,13 +9,19 @@ import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
 
+from sqlalchemy import func, select
+
 from realtime2.accounts.ledger import InsufficientCreditsError, Ledger
 from realtime2.db.engine import Database
+from realtime2.db.models import Hold
 from realtime2.state import Services
 from tests.conftest import new_account
 
 
-async def _spend_many(url: str, user_id: int, attempts: int, tag: str, start_at: float) -> int:
+async def _spend_many(
+    url: str, user_id: int, attempts: int, tag: str, tags: list[str], start_at: float
+) -> tuple[bool, int]:
+    """(whether this process's first spend succeeded, how many succeeded in all)."""
     db = Database(url)
     ledger = Ledger(db)
 
@@ -31,13 +37,30 @@ async def _spend_many(url: str, user_id: int, attempts: int, tag: str, start_at:
 
     await ledger.balance(user_id)  # connect before the start line
     await asyncio.sleep(max(0.0, start_at - time.time()))
-    results = await asyncio.gather(*(attempt(i) for i in range(attempts)))
+    # One spend each, then the rest once every process has made its first: the race is
+    # between live processes, not one finishing its spends before the other is scheduled
+    # (on a loaded machine the OS may start them far apart).
+    first = await attempt(0)
+    await _wait_for_holds(db, [f"{t}-0" for t in tags])
+    results = await asyncio.gather(*(attempt(i) for i in range(1, attempts)))
     await db.dispose()
-    return sum(results)
+    return first, first + sum(results)
 
 
-def _process(url: str, user_id: int, attempts: int, tag: str, start_at: float) -> int:
-    return asyncio.run(_spend_many(url, user_id, attempts, tag, start_at))
+async def _wait_for_holds(db: Database, references: list[str]) -> None:
+    """Until a hold exists under each of `references` (a minute at most)."""
+    query = select(func.count()).select_from(Hold).where(Hold.reference.in_(references))
+    for _ in range(6000):
+        if await db.run(lambda conn: conn.scalar(query), write=False) == len(references):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the other process never started spending")
+
+
+def _process(
+    url: str, user_id: int, attempts: int, tag: str, tags: list[str], start_at: float
+) -> tuple[bool, int]:
+    return asyncio.run(_spend_many(url, user_id, attempts, tag, tags, start_at))
 
 
 async def test_two_processes_spend_one_balance(services: Services) -> None:
@@ -46,15 +69,14 @@ async def test_two_processes_spend_one_balance(services: Services) -> None:
     start_at = time.time() + 3.0  # both processes start spending at the same moment
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(2, mp_context=context) as pool:
+        tags = ["a", "b"]
         futures = [
-            pool.submit(_process, url, acct.user_id, 100, tag, start_at) for tag in ("a", "b")
+            pool.submit(_process, url, acct.user_id, 100, tag, tags, start_at) for tag in tags
         ]
-        successes = [await asyncio.wrap_future(f) for f in futures]
-    assert sum(successes) == 100, successes
-    if not services.db.is_sqlite:
-        # Row locks interleave the two processes. (SQLite's single write lock, held for a
-        # whole group commit, may let one process win every race: still exactly 100.)
-        assert all(s > 0 for s in successes), successes
+        outcomes = [await asyncio.wrap_future(f) for f in futures]
+    firsts, successes = zip(*outcomes, strict=True)
+    assert all(firsts), outcomes  # both processes were spending when the race began
+    assert sum(successes) == 100, outcomes
     balance = await services.ledger.balance(acct.user_id)
     assert (balance.available, balance.held, balance.posted) == (0, 0, 0)
     projection, sums = await services.ledger.reconcile(acct.user_id)

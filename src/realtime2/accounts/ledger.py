@@ -1,21 +1,29 @@
 """The credit ledger: top-ups, holds, captures and releases, in integer units.
 
-Every operation runs in one transaction that locks the user's `credit_accounts` row
-(`SELECT … FOR UPDATE` on PostgreSQL; SQLite serialises writers with BEGIN IMMEDIATE),
-appends its ledger entries and updates the row. The CHECK constraints on that row are a
-last guard: no code path can take the available balance below zero. Each operation carries
-an idempotency key; repeating it returns the first result and moves no money.
+Every operation is one transaction of a few SQLAlchemy Core statements (the ORM's unit of
+work cost several times more on this hot path). Reserving credit is one conditional
+`UPDATE credit_accounts … WHERE posted - held >= :amount RETURNING`, atomic on both
+databases (PostgreSQL re-checks the condition on the row it locks; SQLite serialises
+writers with BEGIN IMMEDIATE). Changing a hold first locks it (`SELECT … FOR UPDATE`), then
+the account, always in that order. Each operation touches the account row last: on
+PostgreSQL its lock is held from there to COMMIT, and every request of a user needs it.
+The CHECK constraints on `credit_accounts` are a last guard: no code path can take the
+available balance below zero.
+
+Each operation appends a ledger entry under its idempotency key, whose unique index makes
+a repeat fail; the key is also looked up when an operation fails for want of credit or an
+open hold. Either way a repeat returns the first result and moves no money.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, Row, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,6 +31,7 @@ from realtime2.db.engine import Database
 from realtime2.db.models import CreditAccount, Hold, LedgerEntry
 
 Clock = Callable[[], datetime]
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 T = TypeVar("T")
 
 
@@ -64,7 +73,7 @@ class HoldView:
     expires_at: datetime
 
     @classmethod
-    def of(cls, hold: Hold) -> HoldView:
+    def of(cls, hold: Hold | AnyRow) -> HoldView:
         return cls(
             hold.id,
             hold.user_id,
@@ -88,13 +97,95 @@ class Settlement:
     replayed: bool  # True when the idempotency key had been used already
 
 
-class _AlreadyDone(Exception):
-    """The operation's idempotency key is in the ledger: replay instead of repeating."""
+CaptureListener = Callable[[str, int], None]
+_capture_listeners: list[CaptureListener] = []
 
 
-def _entry_exists(session: Session, key: str) -> bool:
-    found = session.scalar(select(LedgerEntry.id).where(LedgerEntry.idempotency_key == key))
-    return found is not None
+def on_capture(listener: CaptureListener) -> CaptureListener:
+    """Call `listener(model, credits)` after each committed capture that charged credit
+    (metrics count them; a replay or a rolled-back capture calls nothing)."""
+    _capture_listeners.append(listener)
+    return listener
+
+
+# --- statements -------------------------------------------------------------------------
+# Built once: SQLAlchemy caches their compiled form, so each execution only binds values.
+
+_accounts = cast(Table, CreditAccount.__table__)
+_holds = cast(Table, Hold.__table__)
+_entries = cast(Table, LedgerEntry.__table__)
+_acct, _hold, _entry = _accounts.c, _holds.c, _entries.c
+
+_ACCOUNT = select(_acct.posted, _acct.held).where(_acct.user_id == bindparam("uid"))
+_LOCK_ACCOUNT = _ACCOUNT.with_for_update()
+_NEW_ACCOUNT = insert(_accounts)
+# Reserve credit only if the available balance covers it: no row back means it did not.
+_RESERVE = (
+    update(_accounts)
+    .where(_acct.user_id == bindparam("uid"), _acct.posted - _acct.held >= bindparam("amount"))
+    .values(held=_acct.held + bindparam("amount"))
+    .returning(_acct.posted, _acct.held)
+)
+_MOVE = (
+    update(_accounts)
+    .where(_acct.user_id == bindparam("uid"))
+    .values(posted=_acct.posted + bindparam("d_posted"), held=_acct.held + bindparam("d_held"))
+    .returning(_acct.posted, _acct.held)
+)
+
+_HOLD = select(_holds).where(_hold.id == bindparam("hid"))
+_LOCK_HOLD = _HOLD.with_for_update()
+_NEW_HOLD = insert(_holds)
+_RENEW_HOLD = (
+    update(_holds)
+    .where(_hold.id == bindparam("hid"))
+    .values(
+        amount=bindparam("new_amount", type_=_hold.amount.type),
+        used=bindparam("new_used", type_=_hold.used.type),
+        expires_at=bindparam("new_expires_at", type_=_hold.expires_at.type),
+    )
+)
+_SETTLE_HOLD = (
+    update(_holds)
+    .where(_hold.id == bindparam("hid"))
+    .values(
+        amount=bindparam("new_amount", type_=_hold.amount.type),
+        used=bindparam("new_used", type_=_hold.used.type),
+        captured=bindparam("new_captured", type_=_hold.captured.type),
+        status=bindparam("new_status", type_=_hold.status.type),
+        settled_at=bindparam("new_settled_at", type_=_hold.settled_at.type),
+    )
+)
+
+_NEW_ENTRY = insert(_entries)
+_ENTRY_BY_KEY = select(_entry.id, _entry.amount, _entry.hold_id).where(
+    _entry.idempotency_key == bindparam("key")
+)
+
+
+def _entry_by_key(conn: Connection, key: str) -> AnyRow | None:
+    return conn.execute(_ENTRY_BY_KEY, {"key": key}).first()
+
+
+def _reserve(conn: Connection, user_id: int, amount: int) -> None:
+    """Add `amount` to the account's held credit, or raise InsufficientCreditsError."""
+    if conn.execute(_RESERVE, {"uid": user_id, "amount": amount}).first() is None:
+        account = conn.execute(_ACCOUNT, {"uid": user_id}).first()
+        available = account.posted - account.held if account else 0
+        raise InsufficientCreditsError(amount, available)
+
+
+def _move(conn: Connection, user_id: int, *, posted: int, held: int) -> Balance:
+    """Change the account's posted and held totals by these signed amounts."""
+    row = conn.execute(_MOVE, {"uid": user_id, "d_posted": posted, "d_held": held}).one()
+    return Balance(row.posted, row.held)
+
+
+def _lock_open_hold(conn: Connection, hold_id: str) -> AnyRow:
+    hold = conn.execute(_LOCK_HOLD, {"hid": hold_id}).first()
+    if hold is None or hold.status != "open":
+        raise HoldNotOpenError(hold_id)
+    return hold
 
 
 class Ledger:
@@ -105,11 +196,11 @@ class Ledger:
     # --- reading ----------------------------------------------------------------------
 
     async def balance(self, user_id: int) -> Balance:
-        def read(session: Session) -> Balance:
-            account = session.get(CreditAccount, user_id)
-            return Balance(account.posted, account.held) if account else Balance(0, 0)
+        def read(conn: Connection) -> Balance:
+            row = conn.execute(_ACCOUNT, {"uid": user_id}).first()
+            return Balance(row.posted, row.held) if row else Balance(0, 0)
 
-        return await self.db.run(read, write=False)
+        return await self.db.run(read, write=False, inline=True)
 
     async def entries(
         self, user_id: int, *, limit: int = 100, before_id: int | None = None
@@ -118,25 +209,30 @@ class Ledger:
         if before_id is not None:
             query = query.where(LedgerEntry.id < before_id)
         query = query.order_by(LedgerEntry.id.desc()).limit(limit)
-        return await self.db.run(lambda session: list(session.scalars(query)), write=False)
 
-    async def get_hold(self, hold_id: str) -> HoldView | None:
-        def read(session: Session) -> HoldView | None:
-            hold = session.get(Hold, hold_id)
-            return HoldView.of(hold) if hold else None
+        def read(conn: Connection) -> list[LedgerEntry]:
+            with Session(conn) as session:
+                return list(session.scalars(query))
 
         return await self.db.run(read, write=False)
+
+    async def get_hold(self, hold_id: str) -> HoldView | None:
+        def read(conn: Connection) -> HoldView | None:
+            row = conn.execute(_HOLD, {"hid": hold_id}).first()
+            return HoldView.of(row) if row else None
+
+        return await self.db.run(read, write=False, inline=True)
 
     async def reconcile(self, user_id: int) -> tuple[Balance, Balance]:
         """(projection, ledger sums): equal unless something bypassed the ledger."""
         query = (
-            select(LedgerEntry.kind, func.coalesce(func.sum(LedgerEntry.amount), 0))
-            .where(LedgerEntry.user_id == user_id)
-            .group_by(LedgerEntry.kind)
+            select(_entry.kind, func.coalesce(func.sum(_entry.amount), 0))
+            .where(_entry.user_id == user_id)
+            .group_by(_entry.kind)
         )
 
-        def read(session: Session) -> dict[str, int]:
-            return {kind: int(total) for kind, total in session.execute(query)}
+        def read(conn: Connection) -> dict[str, int]:
+            return {kind: int(total) for kind, total in conn.execute(query)}
 
         sums = await self.db.run(read, write=False)
         posted = sums.get("topup", 0) + sums.get("adjustment", 0) - sums.get("capture", 0)
@@ -161,13 +257,15 @@ class Ledger:
             raise ValueError("top-up must be positive")
         key = idempotency_key or f"{kind}:{secrets.token_hex(12)}"
 
-        def op(session: Session) -> Balance:
-            account = self._lock_account(session, user_id, create=True)
-            if account.posted - account.held + amount < 0:
-                raise InsufficientCreditsError(-amount, account.posted - account.held)
-            self._entry(session, user_id, kind, amount, key, details=details)
-            account.posted += amount
-            return Balance(account.posted, account.held)
+        def op(conn: Connection) -> Balance:
+            account = conn.execute(_LOCK_ACCOUNT, {"uid": user_id}).first()
+            if account is None:
+                conn.execute(_NEW_ACCOUNT, {"user_id": user_id, "posted": 0, "held": 0})
+            available = account.posted - account.held if account else 0
+            if available + amount < 0:
+                raise InsufficientCreditsError(-amount, available)
+            conn.execute(_NEW_ENTRY, self._entry(user_id, kind, amount, key, details=details))
+            return _move(conn, user_id, posted=amount, held=0)
 
         return await self._run(key, op, replay=lambda: self.balance(user_id))
 
@@ -187,32 +285,51 @@ class Ledger:
             raise ValueError("hold must be positive")
         hold_id = f"hold_{secrets.token_hex(12)}"
         key = idempotency_key or f"hold:{hold_id}"
-        fresh = idempotency_key is None
 
-        def op(session: Session) -> HoldView:
-            account = self._lock_account(session, user_id)
-            if account.posted - account.held < amount:
-                raise InsufficientCreditsError(amount, account.posted - account.held)
+        def op(conn: Connection) -> HoldView:
             now = self.clock()
-            hold = Hold(
-                id=hold_id,
-                user_id=user_id,
-                api_key_id=api_key_id,
-                model=model,
-                reference=reference,
-                amount=amount,
+            hold = HoldView(
+                hold_id,
+                user_id,
+                model,
+                reference,
+                amount,
                 used=0,
                 captured=0,
                 status="open",
-                created_at=now,
                 expires_at=now + timedelta(seconds=ttl_seconds),
             )
-            session.add(hold)
-            self._entry(session, user_id, "hold", amount, key, hold=hold, api_key_id=api_key_id)
-            account.held += amount
-            return HoldView.of(hold)
+            conn.execute(
+                _NEW_HOLD,
+                {
+                    "id": hold_id,
+                    "user_id": user_id,
+                    "api_key_id": api_key_id,
+                    "model": model,
+                    "reference": reference,
+                    "amount": amount,
+                    "used": 0,
+                    "captured": 0,
+                    "status": "open",
+                    "created_at": now,
+                    "expires_at": hold.expires_at,
+                    "settled_at": None,
+                },
+            )
+            entry = self._entry(
+                user_id,
+                "hold",
+                amount,
+                key,
+                hold_id=hold_id,
+                model=model,
+                api_key_id=api_key_id,
+            )
+            conn.execute(_NEW_ENTRY, entry)
+            _reserve(conn, user_id, amount)
+            return hold
 
-        return await self._run(key, op, replay=lambda: self._hold_by_entry(key), fresh_key=fresh)
+        return await self._run(key, op, replay=lambda: self._hold_by_entry(key))
 
     async def extend_hold(
         self,
@@ -228,22 +345,31 @@ class Ledger:
             raise ValueError("extra must be >= 0")
         key = idempotency_key or f"extend:{hold_id}:{secrets.token_hex(8)}"
 
-        def op(session: Session) -> HoldView:
-            hold = self._lock_open_hold(session, hold_id)
-            account = self._lock_account(session, hold.user_id)
+        def op(conn: Connection) -> HoldView:
+            row = _lock_open_hold(conn, hold_id)
             if extra:
-                if account.posted - account.held < extra:
-                    raise InsufficientCreditsError(extra, account.posted - account.held)
-                self._entry(session, hold.user_id, "hold", extra, key, hold=hold)
-                account.held += extra
-                hold.amount += extra
-            if used is not None:
-                hold.used = max(hold.used, used)
-            hold.expires_at = self.clock() + timedelta(seconds=ttl_seconds)
-            return HoldView.of(hold)
+                conn.execute(_NEW_ENTRY, self._hold_entry(row, "hold", extra, key))
+            hold = replace(
+                HoldView.of(row),
+                amount=row.amount + extra,
+                used=row.used if used is None else max(row.used, used),
+                expires_at=self.clock() + timedelta(seconds=ttl_seconds),
+            )
+            conn.execute(
+                _RENEW_HOLD,
+                {
+                    "hid": hold_id,
+                    "new_amount": hold.amount,
+                    "new_used": hold.used,
+                    "new_expires_at": hold.expires_at,
+                },
+            )
+            if extra:
+                _reserve(conn, row.user_id, extra)
+            return hold
 
         if not extra:
-            return await self.db.run(op, write=True)
+            return await self.db.run(op, write=True, inline=True)
         return await self._run(key, op, replay=lambda: self._require_hold(hold_id))
 
     async def capture(
@@ -265,52 +391,54 @@ class Ledger:
         """
         if amount < 0:
             raise ValueError("amount must be >= 0")
+        key = idempotency_key
+        model = "unknown"
 
-        def op(session: Session) -> Settlement:
-            hold = self._lock_open_hold(session, hold_id)
-            account = self._lock_account(session, hold.user_id)
+        def op(conn: Connection) -> Settlement:
+            nonlocal model
+            hold = _lock_open_hold(conn, hold_id)
+            model = hold.model
             from_hold = min(amount, hold.amount)
-            beyond = min(amount - from_hold, account.posted - account.held)
+            beyond = 0
+            if amount > from_hold:
+                account = conn.execute(_LOCK_ACCOUNT, {"uid": hold.user_id}).one()
+                beyond = min(amount - from_hold, account.posted - account.held)
             charged = from_hold + beyond
             released = hold.amount - from_hold if final else 0
-            self._entry(
-                session,
-                hold.user_id,
-                "capture",
-                charged,
-                idempotency_key,
-                hold=hold,
-                seconds=seconds,
-                details=details,
-            )
+            entries = [
+                self._hold_entry(hold, "capture", charged, key, seconds=seconds, details=details)
+            ]
             if beyond:
                 # The overage is reserved and captured at once, so the ledger sums stay exact.
-                account.held += beyond
-                hold_key = f"{idempotency_key}:overage"
-                self._entry(session, hold.user_id, "hold", beyond, hold_key, hold=hold)
+                entries.append(self._hold_entry(hold, "hold", beyond, f"{key}:overage"))
             if released:
-                release_key = f"{idempotency_key}:release"
-                self._entry(session, hold.user_id, "release", released, release_key, hold=hold)
-            account.posted -= charged
-            account.held -= charged + released
-            hold.amount -= from_hold + released
-            hold.captured += charged
-            hold.used = max(hold.used, hold.captured)
-            if final:
-                hold.status = closing_status
-                hold.settled_at = self.clock()
+                entries.append(self._hold_entry(hold, "release", released, f"{key}:release"))
+            conn.execute(_NEW_ENTRY, entries)
+            captured = hold.captured + charged
+            conn.execute(
+                _SETTLE_HOLD,
+                {
+                    "hid": hold_id,
+                    "new_amount": hold.amount - from_hold - released,
+                    "new_used": max(hold.used, captured),
+                    "new_captured": captured,
+                    "new_status": closing_status if final else hold.status,
+                    "new_settled_at": self.clock() if final else hold.settled_at,
+                },
+            )
+            # Net of the overage's reservation: held loses what the hold gave up.
+            balance = _move(conn, hold.user_id, posted=-charged, held=-(from_hold + released))
             return Settlement(
-                hold.id,
-                charged,
-                hold.captured,
-                released,
-                account.posted - account.held,
-                replayed=False,
+                hold_id, charged, captured, released, balance.available, replayed=False
             )
 
-        return await self._run(
-            idempotency_key, op, replay=lambda: self._replayed_settlement(hold_id, idempotency_key)
+        settlement = await self._run(
+            key, op, replay=lambda: self._replayed_settlement(hold_id, key)
         )
+        if settlement.charged and not settlement.replayed:  # committed just now
+            for listener in _capture_listeners:
+                listener(model, settlement.charged)
+        return settlement
 
     async def release(self, hold_id: str, *, idempotency_key: str | None = None) -> Settlement:
         """Cancel a hold without charging (failed work)."""
@@ -322,11 +450,11 @@ class Ledger:
         """Settle holds whose owner stopped renewing them: capture what they recorded as
         used, release the rest. Returns how many holds were closed."""
         query = (
-            select(Hold.id)
-            .where(Hold.status == "open", Hold.expires_at < self.clock())
+            select(_hold.id)
+            .where(_hold.status == "open", _hold.expires_at < self.clock())
             .limit(limit)
         )
-        ids = await self.db.run(lambda session: list(session.scalars(query)), write=False)
+        ids = await self.db.run(lambda conn: list(conn.scalars(query)), write=False)
         closed = 0
         for hold_id in ids:
             try:
@@ -352,74 +480,63 @@ class Ledger:
     async def _run(
         self,
         key: str,
-        op: Callable[[Session], T],
+        op: Callable[[Connection], T],
         *,
         replay: Callable[[], Awaitable[T]],
-        fresh_key: bool = False,
     ) -> T:
-        """Run `op` in one transaction unless `key` was used already (then `replay`).
-        The check happens inside the transaction; the unique index settles races."""
+        """Run `op` in one transaction, or `replay` if `key` was used already.
 
-        def transaction(session: Session) -> T:
-            if not fresh_key and _entry_exists(session, key):
-                raise _AlreadyDone
-            return op(session)
-
+        `op` appends an entry under `key`, so a repeat that gets that far trips the unique
+        index; a repeat that fails earlier (hold closed, credit spent since) looks the key
+        up once its own transaction is rolled back. Only failures pay for the lookup."""
         try:
-            return await self.db.run(transaction, write=True)
-        except _AlreadyDone:
-            return await replay()
-        except IntegrityError:
-            # A concurrent call with the same idempotency key won the race.
-            if await self.db.run(lambda session: _entry_exists(session, key), write=False):
+            return await self.db.run(op, write=True, inline=True)
+        except (InsufficientCreditsError, HoldNotOpenError, IntegrityError):
+            # The key may have been used already, perhaps by a concurrent call that won.
+            if await self.db.run(lambda conn: _entry_by_key(conn, key), write=False, inline=True):
                 return await replay()
             raise
 
-    def _lock_account(
-        self, session: Session, user_id: int, *, create: bool = False
-    ) -> CreditAccount:
-        query = select(CreditAccount).where(CreditAccount.user_id == user_id).with_for_update()
-        account = session.scalar(query)
-        if account is None:
-            if not create:
-                raise InsufficientCreditsError(1, 0)
-            account = CreditAccount(user_id=user_id, posted=0, held=0)
-            session.add(account)
-            session.flush()
-        return account
-
-    def _lock_open_hold(self, session: Session, hold_id: str) -> Hold:
-        hold = session.scalar(select(Hold).where(Hold.id == hold_id).with_for_update())
-        if hold is None or hold.status != "open":
-            raise HoldNotOpenError(hold_id)
-        return hold
-
     def _entry(
         self,
-        session: Session,
         user_id: int,
         kind: str,
         amount: int,
         key: str,
         *,
-        hold: Hold | None = None,
+        hold_id: str | None = None,
+        model: str | None = None,
         api_key_id: str | None = None,
         seconds: float | None = None,
         details: dict[str, Any] | None = None,
-    ) -> None:
-        session.add(
-            LedgerEntry(
-                user_id=user_id,
-                kind=kind,
-                amount=amount,
-                idempotency_key=key,
-                hold_id=hold.id if hold else None,
-                api_key_id=api_key_id or (hold.api_key_id if hold else None),
-                model=hold.model if hold else None,
-                seconds=seconds,
-                details=details,
-                created_at=self.clock(),
-            )
+    ) -> dict[str, Any]:
+        """One ledger row. Every row has every column, so several insert as one batch."""
+        return {
+            "user_id": user_id,
+            "kind": kind,
+            "amount": amount,
+            "idempotency_key": key,
+            "hold_id": hold_id,
+            "api_key_id": api_key_id,
+            "model": model,
+            "seconds": seconds,
+            "details": details,
+            "created_at": self.clock(),
+        }
+
+    def _hold_entry(
+        self, hold: AnyRow, kind: str, amount: int, key: str, **extra: Any
+    ) -> dict[str, Any]:
+        """A ledger row about `hold`, attributed to its user, key and model."""
+        return self._entry(
+            hold.user_id,
+            kind,
+            amount,
+            key,
+            hold_id=hold.id,
+            model=hold.model,
+            api_key_id=hold.api_key_id,
+            **extra,
         )
 
     async def _require_hold(self, hold_id: str) -> HoldView:
@@ -429,21 +546,18 @@ class Ledger:
         return hold
 
     async def _hold_by_entry(self, key: str) -> HoldView:
-        query = select(LedgerEntry.hold_id).where(LedgerEntry.idempotency_key == key)
-        hold_id = await self.db.run(lambda session: session.scalar(query), write=False)
-        return await self._require_hold(str(hold_id))
+        entry = await self.db.run(lambda conn: _entry_by_key(conn, key), write=False, inline=True)
+        if entry is None or entry.hold_id is None:
+            raise HoldNotOpenError(key)
+        return await self._require_hold(entry.hold_id)
 
     async def _replayed_settlement(self, hold_id: str, key: str) -> Settlement:
-        def read(session: Session) -> tuple[int, int]:
-            charged = session.scalar(
-                select(LedgerEntry.amount).where(LedgerEntry.idempotency_key == key)
-            )
-            released = session.scalar(
-                select(LedgerEntry.amount).where(LedgerEntry.idempotency_key == f"{key}:release")
-            )
-            return int(charged or 0), int(released or 0)
+        def read(conn: Connection) -> tuple[int, int]:
+            charged = _entry_by_key(conn, key)
+            released = _entry_by_key(conn, f"{key}:release")
+            return int(charged.amount if charged else 0), int(released.amount if released else 0)
 
-        charged, released = await self.db.run(read, write=False)
+        charged, released = await self.db.run(read, write=False, inline=True)
         hold = await self._require_hold(hold_id)
         balance = await self.balance(hold.user_id)
         return Settlement(

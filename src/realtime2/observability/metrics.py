@@ -4,7 +4,7 @@ One registry per process (not the client library's global one, so nothing from o
 libraries leaks in). Label values are bounded: route templates (never raw paths), model
 names, error codes, transports. Nothing identifying a user, key or conversation is a label.
 
-Credits are counted from committed ledger captures (a SQLAlchemy session hook), so every
+Credits are counted from committed ledger captures (a hook in the ledger), so every
 endpoint that charges — pipeline, WebSocket, WebRTC, the OpenAI-compatible routes — is
 counted once, and a rolled-back capture is not.
 """
@@ -24,10 +24,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from sqlalchemy import event
-from sqlalchemy.orm import Session
 
-from realtime2.db.models import LedgerEntry
+from realtime2.accounts.ledger import on_capture
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -121,22 +119,7 @@ def server_event(event: dict[str, Any]) -> None:
 
 # --- credits, from committed ledger captures --------------------------------------------
 
-_PENDING = "realtime2_metrics_captures"
 
-
-@event.listens_for(Session, "after_flush")
-def _collect_captures(session: Session, _context: Any) -> None:
-    for obj in session.new:
-        if isinstance(obj, LedgerEntry) and obj.kind == "capture" and obj.amount:
-            session.info.setdefault(_PENDING, []).append((obj.model or "unknown", obj.amount))
-
-
-@event.listens_for(Session, "after_commit")
-def _count_captures(session: Session) -> None:
-    for model, amount in session.info.pop(_PENDING, ()):
-        CREDITS.labels(model).inc(amount)
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_captures(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+@on_capture
+def _count_capture(model: str, credits: int) -> None:
+    CREDITS.labels(model).inc(credits)
