@@ -4,11 +4,12 @@ import asyncio
 import concurrent.futures
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
 from realtime2.engine.interfaces import Priority
-from realtime2.engine.scheduler import ModelWorker
+from realtime2.engine.scheduler import CpuGate, ModelWorker
 
 
 def blocker(worker: ModelWorker) -> tuple[threading.Event, concurrent.futures.Future[None]]:
@@ -126,3 +127,56 @@ def test_closed_worker_rejects_and_cancels() -> None:
     assert running.done()
     with pytest.raises(RuntimeError):
         worker.submit(lambda: None)
+
+
+def _eventually(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 5
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.005)
+
+
+def test_a_shared_gate_gives_a_free_core_to_the_most_urgent_job_of_any_model() -> None:
+    gate = CpuGate(1)
+    stt, llm, tts = (ModelWorker(name, gate=gate) for name in ("stt", "llm", "tts"))
+    order: list[str] = []
+    release, _ = blocker(llm)  # the only core is busy
+    background = tts.submit(lambda: order.append("tts background"), Priority.BACKGROUND)
+    _eventually(lambda: gate.most_urgent_waiting() == Priority.BACKGROUND)
+    urgent = stt.submit(lambda: order.append("stt first audio"), Priority.FIRST_AUDIO)
+    # The running job sees the urgent one waiting elsewhere, so an LLM slice would yield.
+    _eventually(lambda: llm.most_urgent_waiting() == Priority.FIRST_AUDIO)
+    release.set()
+    concurrent.futures.wait([background, urgent], timeout=5)
+    assert order == ["stt first audio", "tts background"]
+    for worker in (stt, llm, tts):
+        worker.close()
+
+
+def test_a_worker_waiting_for_a_core_is_raised_by_a_more_urgent_job() -> None:
+    gate = CpuGate(1)
+    stt, llm, tts = (ModelWorker(name, gate=gate) for name in ("stt", "llm", "tts"))
+    order: list[str] = []
+    release, _ = blocker(llm)
+    jobs = [tts.submit(lambda: order.append("tts background"), Priority.BACKGROUND)]
+    _eventually(lambda: gate.most_urgent_waiting() == Priority.BACKGROUND)
+    jobs.append(stt.submit(lambda: order.append("stt interactive"), Priority.INTERACTIVE))
+    _eventually(lambda: gate.most_urgent_waiting() == Priority.INTERACTIVE)
+    jobs.append(tts.submit(lambda: order.append("tts first audio"), Priority.FIRST_AUDIO))
+    _eventually(lambda: gate.most_urgent_waiting() == Priority.FIRST_AUDIO)
+    release.set()
+    concurrent.futures.wait(jobs, timeout=5)
+    assert order == ["tts first audio", "stt interactive", "tts background"]
+    for worker in (stt, llm, tts):
+        worker.close()
+
+
+def test_two_slots_run_two_jobs_at_once() -> None:
+    gate = CpuGate(2)
+    a, b = ModelWorker("a", gate=gate), ModelWorker("b", gate=gate)
+    both = threading.Barrier(2, timeout=5)
+    futures = [a.submit(both.wait), b.submit(both.wait)]  # deadlocks unless both run
+    concurrent.futures.wait(futures, timeout=5)
+    assert all(f.exception() is None for f in futures)
+    a.close()
+    b.close()

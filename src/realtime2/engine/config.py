@@ -7,12 +7,13 @@ all with examples. Nothing here loads a model; `realtime2.engine.registry` does 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from realtime2.engine.scheduler import usable_cores
 
 BackendKind = Literal["local", "openai"]
 VADKind = Literal["silero", "webrtc"]
@@ -59,7 +60,7 @@ class EngineSettings(BaseSettings):
     # once, so on small machines one thread each avoids oversubscription: on 2 cores,
     # llama.cpp prompt evaluation with 2 threads stalled for seconds whenever whisper or
     # Piper took a core (bench/realtime_latency: median 2.28 s vs 7.50 s under load).
-    threads: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) // 2), ge=1, le=64)
+    threads: int = Field(default_factory=lambda: max(1, usable_cores() // 2), ge=1, le=64)
     # Threads for the LLM's token-by-token decoding (prompt processing uses `threads`).
     llm_decode_threads: int = Field(default=1, ge=1, le=64)
 
@@ -68,11 +69,15 @@ class EngineSettings(BaseSettings):
     stt_model_name: str = ""  # name reported to clients; default from the directory
     stt_compute_type: str = "int8"
     stt_beam_size: int = Field(default=1, ge=1, le=10)
+    # Encode short clips on a shortened window (whisper_window.py); off = always 30 s.
+    stt_short_window: bool = True
     llm_model_path: Path | None = None  # any chat GGUF with a chat template
     llm_model_name: str = ""
     llm_context_tokens: int = Field(default=2048, ge=256)
     llm_max_tokens: int = Field(default=200, ge=1)  # default reply budget
     llm_temperature: float = Field(default=0.3, ge=0.0, le=2.0)
+    # Saved KV caches of conversations that lost the shared context to another (0 = off).
+    llm_prompt_cache_mb: int = Field(default=192, ge=0)
     tts_model_path: Path | None = None  # a Piper .onnx voice (its .onnx.json beside it)
     tts_config_path: Path | None = None
     # Per-voice overrides, JSON: {"ash": {"model": "/voices/x.onnx", "pitch_semitones": -2}}

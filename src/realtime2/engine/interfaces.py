@@ -34,6 +34,24 @@ class Priority(IntEnum):
     BACKGROUND = 2
 
 
+class Urgency:
+    """A priority its owner may change while the work runs.
+
+    A spoken reply's LLM stream is first-audio work until its first sentence is out; after
+    that it only has to stay ahead of playback (see `realtime.pacing`). Backends that
+    schedule work re-read `priority` between steps.
+    """
+
+    __slots__ = ("priority",)
+
+    def __init__(self, priority: Priority) -> None:
+        self.priority = priority
+
+
+def priority_of(priority: Priority | Urgency) -> Priority:
+    return priority.priority if isinstance(priority, Urgency) else priority
+
+
 @dataclass(frozen=True)
 class AudioChunk:
     pcm: bytes  # s16le mono
@@ -192,7 +210,7 @@ class LLM(Protocol):
     capabilities: LLMCapabilities
 
     def stream(
-        self, request: LLMRequest, *, priority: Priority = Priority.INTERACTIVE
+        self, request: LLMRequest, *, priority: Priority | Urgency = Priority.INTERACTIVE
     ) -> AsyncIterator[LLMEvent]:
         """Yield text/tool-call deltas, then exactly one `LLMDone`.
 

@@ -10,6 +10,12 @@ long-running job can also poll `most_urgent_waiting()` and end its slice early.
 
 A job cancelled while still queued never runs. A running job finishes its step (native
 inference cannot be interrupted), and the caller simply drops its result.
+
+Priorities must also hold across models: the STT of one session's turn should not share two
+cores with another session's background LLM and TTS work. So the workers of the embedded
+models share a `CpuGate`: at most one job per core runs at a time, and a free core goes to
+the most urgent waiting job of any model. A long job sees, through `most_urgent_waiting()`,
+the jobs waiting at the gate too, and yields to them.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import concurrent.futures
 import heapq
 import itertools
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,11 +46,73 @@ class _Job:
     future: concurrent.futures.Future[Any] = field(compare=False)
 
 
+class CpuGate:
+    """At most `slots` jobs run at once across the workers sharing it, most urgent first."""
+
+    def __init__(self, slots: int) -> None:
+        self.slots = max(1, slots)
+        self._running = 0
+        self._waiting: dict[ModelWorker, tuple[int, int]] = {}  # worker -> (priority, seq)
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+
+    def acquire(self, worker: ModelWorker, priority: int) -> None:
+        with self._cond:
+            self._waiting[worker] = (priority, next(self._seq))
+            while (
+                self._running >= self.slots
+                or min(self._waiting.values()) != (self._waiting[worker])
+            ):
+                self._cond.wait()
+            del self._waiting[worker]
+            self._running += 1
+
+    def release(self) -> None:
+        with self._cond:
+            self._running -= 1
+            self._cond.notify_all()
+
+    def raise_priority(self, worker: ModelWorker, priority: int) -> None:
+        """A more urgent job reached a worker that is already waiting for a core."""
+        with self._cond:
+            entry = self._waiting.get(worker)
+            if entry is not None and priority < entry[0]:
+                self._waiting[worker] = (priority, entry[1])
+                self._cond.notify_all()
+
+    def most_urgent_waiting(self) -> int | None:
+        with self._cond:
+            return min(p for p, _ in self._waiting.values()) if self._waiting else None
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (a container's CPU set, not the host's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+_process_gate: CpuGate | None = None
+_process_gate_lock = threading.Lock()
+
+
+def process_gate() -> CpuGate:
+    """The gate shared by every embedded model in this process: one slot per CPU core
+    (models run one thread each by default; see `EngineSettings.threads`)."""
+    global _process_gate
+    with _process_gate_lock:
+        if _process_gate is None:
+            _process_gate = CpuGate(usable_cores())
+        return _process_gate
+
+
 class ModelWorker:
     """Runs submitted callables on one dedicated thread, highest priority first."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, gate: CpuGate | None = None) -> None:
         self.name = name
+        self._gate = gate
         self._heap: list[_Job] = []
         self._seq = itertools.count()
         self._cond = threading.Condition()
@@ -60,6 +129,8 @@ class ModelWorker:
             if self._closed:
                 raise RuntimeError(f"model worker {self.name!r} is closed")
             heapq.heappush(self._heap, _Job(int(priority), next(self._seq), fn, future))
+            if self._gate is not None:
+                self._gate.raise_priority(self, int(priority))
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name=f"model-{self.name}", daemon=True
@@ -82,12 +153,15 @@ class ModelWorker:
             return sum(1 for job in self._heap if not job.future.cancelled())
 
     def most_urgent_waiting(self) -> int | None:
-        """The priority of the most urgent queued job, or None when nothing waits.
+        """The priority of the most urgent job queued here or waiting at the gate for a
+        core, or None when nothing waits.
 
         Long-running jobs (an LLM generation slice) poll this to yield the thread early.
         """
         with self._cond:
             live = [job.priority for job in self._heap if not job.future.cancelled()]
+        if self._gate is not None and (elsewhere := self._gate.most_urgent_waiting()) is not None:
+            live.append(elsewhere)
         return min(live) if live else None
 
     @property
@@ -106,25 +180,41 @@ class ModelWorker:
         if wait and thread is not None and thread is not threading.current_thread():
             thread.join()
 
-    def _next_job(self) -> _Job | None:
+    def _wait_for_work(self) -> int | None:
+        """Block until a job is queued; its priority, or None once closed and drained."""
         with self._cond:
             while not self._heap and not self._closed:
                 self._cond.wait()
             if self._closed and not self._heap:
                 return None
-            return heapq.heappop(self._heap)
+            return self._heap[0].priority
+
+    def _pop(self) -> _Job | None:
+        with self._cond:
+            return heapq.heappop(self._heap) if self._heap else None
 
     def _run(self) -> None:
-        while (job := self._next_job()) is not None:
-            # False means the job was cancelled while queued: skip it.
-            if not job.future.set_running_or_notify_cancel():
-                continue
-            self._busy = True
+        while (priority := self._wait_for_work()) is not None:
+            if self._gate is not None:
+                self._gate.acquire(self, priority)
             try:
-                result = job.fn()
-            except BaseException as exc:  # handed to the caller, never lost
-                job.future.set_exception(exc)
-            else:
-                job.future.set_result(result)
+                # The most urgent job now: one may have arrived while waiting for a core.
+                job = self._pop()
+                # False means the job was cancelled while queued: skip it.
+                if job is None or not job.future.set_running_or_notify_cancel():
+                    continue
+                self._run_job(job)
             finally:
-                self._busy = False
+                if self._gate is not None:
+                    self._gate.release()
+
+    def _run_job(self, job: _Job) -> None:
+        self._busy = True
+        try:
+            result = job.fn()
+        except BaseException as exc:  # handed to the caller, never lost
+            job.future.set_exception(exc)
+        else:
+            job.future.set_result(result)
+        finally:
+            self._busy = False

@@ -1,8 +1,9 @@
 """One response, executed: LLM token stream → sentences → TTS → the session.
 
 Text replies stream token deltas straight through. Spoken replies run the LLM and the TTS
-concurrently: the LLM keeps generating while earlier sentences are being synthesised, and
-the first sentence is synthesised at `Priority.FIRST_AUDIO` so it jumps the shared queue.
+concurrently: the LLM keeps generating while earlier sentences are being synthesised. Work
+up to the first audio runs at `Priority.FIRST_AUDIO` so it jumps the shared queues; the
+rest follows `Pacing` (background while enough audio is ready ahead of playback).
 Every engine iterator is closed explicitly on exit, so cancelling the task stops the
 model work at once instead of whenever the generator is garbage-collected.
 
@@ -25,10 +26,12 @@ from realtime2.engine.interfaces import (
     TextDelta,
     TokenUsage,
     ToolCallDelta,
+    Urgency,
 )
 from realtime2.engine.sentences import SentenceChunker
 from realtime2.protocol.commands import StartResponse
 from realtime2.protocol.session import RealtimeSession
+from realtime2.realtime.pacing import Pacing
 
 Pump = Callable[[], Awaitable[None]]
 
@@ -76,18 +79,20 @@ async def run_response(
     """Stream the reply into `out`; raises on engine failure (the caller reports it)."""
     result: list[LLMDone] = []
     if command.modality == "text":
-        await _generate(engines, out, command, pump, result, on_text=None)
+        await _generate(engines, out, command, pump, result, Priority.INTERACTIVE, on_text=None)
     else:
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
         chunker = SentenceChunker()
+        pacing = Pacing()
 
         async def on_text(text: str) -> None:
             for sentence in chunker.feed(text):
                 sentences.put_nowait(sentence)
+                pacing.first_sentence()
 
         async def produce() -> None:
             try:
-                await _generate(engines, out, command, pump, result, on_text=on_text)
+                await _generate(engines, out, command, pump, result, pacing.llm, on_text=on_text)
                 for sentence in chunker.flush():
                     sentences.put_nowait(sentence)
             finally:
@@ -96,7 +101,7 @@ async def run_response(
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(produce())
-                group.create_task(_speak(engines, out, command, pump, sentences))
+                group.create_task(_speak(engines, out, command, pump, sentences, pacing))
         except ExceptionGroup as group:
             # Report the engine's own error, not the task group wrapping it.
             raise group.exceptions[0] from None
@@ -111,10 +116,11 @@ async def _generate(
     command: StartResponse,
     pump: Pump,
     result: list[LLMDone],
+    priority: Priority | Urgency,
     *,
     on_text: Callable[[str], Awaitable[None]] | None,
 ) -> None:
-    stream = engines.llm.stream(command.request, priority=Priority.INTERACTIVE)
+    stream = engines.llm.stream(command.request, priority=priority)
     async with aclosing(stream) as events:  # type: ignore[type-var]
         async for ev in events:
             if isinstance(ev, TextDelta):
@@ -135,14 +141,14 @@ async def _speak(
     command: StartResponse,
     pump: Pump,
     sentences: asyncio.Queue[str | None],
+    pacing: Pacing,
 ) -> None:
-    priority = Priority.FIRST_AUDIO
     while (sentence := await sentences.get()) is not None:
         out.sentence(sentence)
         await pump()
-        audio = engines.tts.synthesize(sentence, voice=command.voice, priority=priority)
+        audio = engines.tts.synthesize(sentence, voice=command.voice, priority=pacing.tts())
         async with aclosing(audio) as chunks:  # type: ignore[type-var]
             async for chunk in chunks:
+                pacing.audio(chunk)
                 out.audio(chunk)
                 await pump()
-        priority = Priority.INTERACTIVE

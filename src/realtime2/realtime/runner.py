@@ -292,7 +292,7 @@ class SessionRunner:
                 self._stt_audio(c.audio, c.sample_rate),
                 language=c.language,
                 prompt=c.prompt,
-                priority=Priority.INTERACTIVE,
+                priority=Priority.FIRST_AUDIO,  # the first stage of the turn's first audio
             )
         except asyncio.CancelledError:
             raise

@@ -20,6 +20,7 @@ from realtime2.engine.interfaces import (
     TextDelta,
     TokenUsage,
     ToolCallDelta,
+    Urgency,
 )
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class OpenAILLM:
         )
 
     async def stream(
-        self, request: LLMRequest, *, priority: Priority = Priority.INTERACTIVE
+        self, request: LLMRequest, *, priority: Priority | Urgency = Priority.INTERACTIVE
     ) -> AsyncIterator[LLMEvent]:
         body = self._body(request)
         finish = "stop"

@@ -1,0 +1,49 @@
+"""Pacing: first-audio work first, then the rest of a reply only as urgent as playback needs."""
+
+from __future__ import annotations
+
+from realtime2.engine.interfaces import AudioChunk, Priority
+from realtime2.realtime.pacing import LEAD_SECONDS, Pacing
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def seconds_of_audio(seconds: float, rate: int = 24000) -> AudioChunk:
+    return AudioChunk(pcm=bytes(int(seconds * rate) * 2), sample_rate=rate)
+
+
+def test_everything_is_first_audio_work_until_the_first_sentence_and_its_audio() -> None:
+    pacing = Pacing(Clock())
+    assert pacing.llm.priority is Priority.FIRST_AUDIO
+    assert pacing.tts() is Priority.FIRST_AUDIO
+    pacing.first_sentence()  # no audio yet: nothing ahead of the listener
+    assert pacing.llm.priority is Priority.INTERACTIVE
+    assert pacing.tts() is Priority.FIRST_AUDIO
+
+
+def test_the_rest_waits_while_enough_audio_is_ahead_of_playback() -> None:
+    clock = Clock()
+    pacing = Pacing(clock)
+    pacing.first_sentence()
+    pacing.audio(seconds_of_audio(LEAD_SECONDS + 1))
+    assert pacing.lead() == LEAD_SECONDS + 1
+    assert pacing.llm.priority is Priority.BACKGROUND
+    assert pacing.tts() is Priority.BACKGROUND
+    clock.now += 2  # two seconds played: the lead is short again
+    assert pacing.tts() is Priority.INTERACTIVE
+    pacing.audio(seconds_of_audio(0.1))
+    assert pacing.llm.priority is Priority.INTERACTIVE
+
+
+def test_llm_keeps_first_audio_priority_until_its_first_sentence() -> None:
+    pacing = Pacing(Clock())
+    pacing.audio(seconds_of_audio(10))  # e.g. a recorded draft's audio, before the sentence
+    assert pacing.llm.priority is Priority.FIRST_AUDIO
+    pacing.first_sentence()
+    assert pacing.llm.priority is Priority.BACKGROUND
