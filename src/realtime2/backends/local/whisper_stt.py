@@ -1,4 +1,8 @@
-"""Speech to text with faster-whisper (CTranslate2), int8 on CPU."""
+"""Speech to text with faster-whisper (CTranslate2), int8 on CPU.
+
+Short clips go through `whisper_window` first (a shorter, much cheaper encoder window);
+when it is unsure, faster-whisper's own full 30 s path decides.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,14 @@ from typing import Any
 import numpy as np
 
 from realtime2.backends.local.models import require_module
+from realtime2.backends.local.whisper_window import transcribe_short
 from realtime2.engine.interfaces import (
     FloatAudio,
     Priority,
     STTCapabilities,
     Transcript,
 )
-from realtime2.engine.scheduler import ModelWorker
+from realtime2.engine.scheduler import ModelWorker, process_gate
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +37,12 @@ class WhisperSTT:
         name: str,
         beam_size: int = 1,
         worker: ModelWorker | None = None,
+        short_window: bool = True,
     ) -> None:
         self._model = model
         self._beam_size = beam_size
-        self._worker = worker or ModelWorker("stt")
+        self._short_window = short_window  # see whisper_window.py
+        self._worker = worker or ModelWorker("stt", gate=process_gate())
         self.name = name
         languages: tuple[str, ...] = (
             tuple(model.supported_languages) if model.model.is_multilingual else ("en",)
@@ -53,6 +60,7 @@ class WhisperSTT:
         threads: int = 2,
         compute_type: str = "int8",
         beam_size: int = 1,
+        short_window: bool = True,
     ) -> WhisperSTT:
         faster_whisper = require_module("faster_whisper", "faster-whisper")
         model = faster_whisper.WhisperModel(
@@ -63,7 +71,7 @@ class WhisperSTT:
             num_workers=1,
             local_files_only=True,
         )
-        return cls(model, name=name, beam_size=beam_size)
+        return cls(model, name=name, beam_size=beam_size, short_window=short_window)
 
     async def transcribe(
         self,
@@ -91,9 +99,16 @@ class WhisperSTT:
     def _run(
         self, samples: FloatAudio, language: str | None, prompt: str | None
     ) -> tuple[str, str | None]:
+        known = language or (None if self._model.model.is_multilingual else "en")
+        if self._short_window and known is not None:
+            text = transcribe_short(
+                self._model, samples, language=known, prompt=prompt, beam_size=self._beam_size
+            )
+            if text is not None:
+                return text, known
         segments, info = self._model.transcribe(
             samples,
-            language=language or (None if self._model.model.is_multilingual else "en"),
+            language=known,
             beam_size=self._beam_size,
             initial_prompt=prompt or None,
             condition_on_previous_text=False,
