@@ -88,6 +88,7 @@ def build_stt(settings: EngineSettings) -> STT:
         threads=settings.threads,
         compute_type=settings.stt_compute_type,
         beam_size=settings.stt_beam_size,
+        short_window=settings.stt_short_window,
     )
 
 
@@ -112,6 +113,7 @@ def build_llm(settings: EngineSettings) -> LLM:
         context_tokens=settings.llm_context_tokens,
         default_max_tokens=settings.llm_max_tokens,
         temperature=settings.llm_temperature,
+        prompt_cache_bytes=settings.llm_prompt_cache_mb * 1024 * 1024,
     )
 
 

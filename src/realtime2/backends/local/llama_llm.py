@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import ctypes
 import functools
 import json
 import logging
@@ -28,6 +29,8 @@ from typing import Any
 import numpy as np
 
 from realtime2.backends.local.chat_prompt import render_prompt, to_template_messages
+from realtime2.backends.local.context_shift import DroppedSpan, find_dropped_span
+from realtime2.backends.local.kv_snapshots import KvSnapshots, Snapshot, Tokens, common_prefix
 from realtime2.backends.local.models import require_module
 from realtime2.backends.local.tool_grammar import select_tools, tool_grammar
 from realtime2.engine.interfaces import (
@@ -39,8 +42,10 @@ from realtime2.engine.interfaces import (
     TextDelta,
     TokenUsage,
     ToolCallDelta,
+    Urgency,
+    priority_of,
 )
-from realtime2.engine.scheduler import ModelWorker
+from realtime2.engine.scheduler import ModelWorker, process_gate
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,23 @@ TOOL_CALL_MIN_TOKENS = 384  # a call's JSON must be allowed to finish
 # Another job of equal priority waits at most this long for a generation to yield.
 SLICE_SECONDS = 0.25
 SLICE_MIN_TOKENS = 16  # …and a switch only after this many tokens, so re-evaluation stays rare
+# Saving or restoring a KV cache is worth it from this many tokens (~7 ms each to evaluate).
+SNAPSHOT_MIN_TOKENS = 32
+# A prompt is evaluated in chunks of this many tokens (~0.2 s), pausable in between.
+PROMPT_CHUNK_TOKENS = 32
+# A conversation too long for the context loses its oldest messages this many at a time.
+DROP_BLOCK = 8
+
+
+def _without_oldest(messages: list[dict[str, str]], count: int) -> list[dict[str, str]]:
+    """`messages` minus the first `count` that are not system messages."""
+    kept: list[dict[str, str]] = []
+    for message in messages:
+        if count and message["role"] != "system":
+            count -= 1
+            continue
+        kept.append(message)
+    return kept
 
 
 @dataclass
@@ -69,9 +91,11 @@ class LlamaLLM:
         default_max_tokens: int = 200,
         temperature: float = 0.3,
         worker: ModelWorker | None = None,
+        prompt_cache_bytes: int = 0,
     ) -> None:
         self._llama = llama
-        self._worker = worker or ModelWorker("llm")
+        self._snapshots = KvSnapshots(prompt_cache_bytes)  # touched on the worker thread only
+        self._worker = worker or ModelWorker("llm", gate=process_gate())
         self._default_max_tokens = default_max_tokens
         self._temperature = temperature
         self.name = name
@@ -95,6 +119,7 @@ class LlamaLLM:
         context_tokens: int = 2048,
         default_max_tokens: int = 200,
         temperature: float = 0.3,
+        prompt_cache_bytes: int = 0,
     ) -> LlamaLLM:
         llama_cpp = require_module("llama_cpp", "llama-cpp-python")
         llama = llama_cpp.Llama(
@@ -110,10 +135,16 @@ class LlamaLLM:
         # Warm up (first decode allocates compute buffers), then forget the tokens.
         llama.eval(llama.tokenize(b"Hello", add_bos=False))
         llama.n_tokens = 0
-        return cls(llama, name=name, default_max_tokens=default_max_tokens, temperature=temperature)
+        return cls(
+            llama,
+            name=name,
+            default_max_tokens=default_max_tokens,
+            temperature=temperature,
+            prompt_cache_bytes=prompt_cache_bytes,
+        )
 
     async def stream(
-        self, request: LLMRequest, *, priority: Priority = Priority.INTERACTIVE
+        self, request: LLMRequest, *, priority: Priority | Urgency = Priority.INTERACTIVE
     ) -> AsyncIterator[LLMEvent]:
         tools, allow_text, forced = select_tools(request.tools, request.tool_choice)
         use_tools = bool(tools)
@@ -125,7 +156,7 @@ class LlamaLLM:
         grammar_text = tool_grammar(tools, allow_text=allow_text) if use_tools else None
         gen = await self._worker.run(
             lambda: self._start(request, tools, forced, grammar_text, max_tokens, temperature),
-            priority,
+            priority_of(priority),
         )
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         call_text: list[str] | None = None  # set once the reply turns out to be a tool call
@@ -159,7 +190,7 @@ class LlamaLLM:
         yield LLMDone(finish_reason=finish, usage=self._usage(gen))  # type: ignore[arg-type]
 
     async def _tokens(
-        self, gen: _Generation, max_tokens: int, priority: Priority
+        self, gen: _Generation, max_tokens: int, priority: Priority | Urgency
     ) -> AsyncIterator[int]:
         """Sampled tokens, produced by successive slices on the worker thread.
 
@@ -175,8 +206,8 @@ class LlamaLLM:
 
         produced = 0
         while produced < max_tokens:
-            work = functools.partial(self._slice, gen, max_tokens - produced, int(priority), emit)
-            job = asyncio.ensure_future(self._worker.run(work, priority))
+            work = functools.partial(self._slice, gen, max_tokens - produced, priority, emit)
+            job = asyncio.ensure_future(self._worker.run(work, priority_of(priority)))
             try:
                 while (token := await queue.get()) is not None:
                     produced += 1
@@ -193,7 +224,7 @@ class LlamaLLM:
         self,
         gen: _Generation,
         budget: int,
-        priority: int,
+        priority: Priority | Urgency,
         emit: Callable[[int | None], None],
     ) -> bool:
         """Generate up to `budget` tokens, emitting each, then None.
@@ -205,10 +236,13 @@ class LlamaLLM:
             # The quantum starts after the first token: catching the KV cache up after a
             # switch can itself take a while on a busy machine, and must not count.
             first_at = 0.0
+            started = time.perf_counter()
             for produced in range(1, budget + 1):
                 if gen.stop.is_set() or len(gen.tokens) >= n_ctx:
                     return False
-                token = self._step(gen)
+                if not self._catch_up(gen, lambda: self._should_yield(priority, started)):
+                    return True  # a long prompt, paused for more urgent work
+                token = self._sample(gen)
                 emit(token)
                 if token in self._stop_ids:
                     return False
@@ -216,7 +250,7 @@ class LlamaLLM:
                 waiting = self._worker.most_urgent_waiting()
                 if waiting is None:
                     continue
-                if waiting < priority:
+                if waiting < priority_of(priority):  # re-read: the owner may lower it
                     return True  # more urgent work: yield at once
                 if produced >= SLICE_MIN_TOKENS and time.perf_counter() - first_at > SLICE_SECONDS:
                     return True  # equal or lower priority: round robin by quantum
@@ -250,36 +284,119 @@ class LlamaLLM:
         return _Generation(tokens=tokens, sampler=sampler, prompt_tokens=len(tokens))
 
     def _prompt_tokens(self, messages: list[dict[str, str]], max_tokens: int) -> list[int]:
+        """The rendered prompt, oldest turns dropped until it leaves room for the reply.
+
+        Turns are dropped in blocks of `DROP_BLOCK` messages, counted from the start of the
+        conversation: a long conversation's next few turns then drop the same messages and
+        keep the same prompt prefix (cached), instead of each shifting it by one message
+        and re-evaluating the whole history.
+        """
         n_ctx = int(self._llama.n_ctx())
         budget = n_ctx - min(max_tokens, n_ctx // 2)
+        dropped = 0
         while True:
-            prompt = render_prompt(self._template, messages, self._bos, self._eos)
+            kept = _without_oldest(messages, dropped)
+            prompt = render_prompt(self._template, kept, self._bos, self._eos)
             tokens: list[int] = self._llama.tokenize(
                 prompt.encode("utf-8"), add_bos=False, special=True
             )
-            droppable = [i for i, m in enumerate(messages) if m["role"] != "system"]
-            if len(tokens) <= budget or len(droppable) <= 1:
+            droppable = sum(1 for m in kept if m["role"] != "system")
+            if len(tokens) <= budget or droppable <= 1:
                 # A single message longer than the context keeps its end.
                 return tokens[-budget:] if len(tokens) > budget else tokens
-            del messages[droppable[0]]  # forget the oldest turn first
+            dropped += min(DROP_BLOCK - dropped % DROP_BLOCK, droppable - 1)
 
-    def _step(self, gen: _Generation) -> int:
+    def _should_yield(self, priority: Priority | Urgency, started: float) -> bool:
+        """While catching up a prompt: let more urgent work in, or equal work after a quantum."""
+        waiting = self._worker.most_urgent_waiting()
+        if waiting is None:
+            return False
+        mine = priority_of(priority)
+        return waiting < mine or (waiting == mine and time.perf_counter() - started > SLICE_SECONDS)
+
+    def _catch_up(self, gen: _Generation, should_yield: Callable[[], bool]) -> bool:
+        """Bring the KV cache in line with `gen.tokens`, all but sampling the next token.
+
+        A long prompt is evaluated in chunks, and between chunks `should_yield` may pause
+        it (returns False): evaluating a few hundred tokens takes seconds on these CPUs, and
+        another session's first audio must not wait for all of it. The part evaluated so far
+        is kept like any other cache (saved as a snapshot if another generation needs the
+        context), so the next slice goes on from there.
+        """
         llama = self._llama
         tokens = gen.tokens
-        cached = np.asarray(llama.input_ids[: llama.n_tokens])
-        n = min(len(cached), len(tokens))
-        mismatch = np.flatnonzero(cached[:n] != np.asarray(tokens[:n], dtype=cached.dtype))
-        common = int(mismatch[0]) if mismatch.size else n
+        wanted = np.asarray(tokens, dtype=np.intc)
+        cached = np.asarray(llama.input_ids[: llama.n_tokens], dtype=np.intc)
+        common = common_prefix(cached, wanted)
+        if cached.size - common >= SNAPSHOT_MIN_TOKENS:
+            span = find_dropped_span(cached, wanted, common)
+            if span is not None and span.kept >= SNAPSHOT_MIN_TOKENS and self._drop_span(span):
+                # The same conversation, trimmed to fit: its cache minus the dropped turns.
+                cached = np.asarray(llama.input_ids[: llama.n_tokens], dtype=np.intc)
+                common = span.usable
+        if cached.size - common >= SNAPSHOT_MIN_TOKENS:
+            if common < cached.size // 2:
+                # About to overwrite another conversation's cache: keep it (its own next turn
+                # shares most of it, so that is not worth a copy). See kv_snapshots.py.
+                self._save_kv(cached)
+            # And bring back this conversation's cache if it was kept earlier.
+            snapshot, shared = self._snapshots.best(wanted)
+            if snapshot is not None and shared > common + SNAPSHOT_MIN_TOKENS:
+                common = self._restore_kv(snapshot, shared)
         if gen.cached_tokens < 0:
             gen.cached_tokens = min(common, gen.prompt_tokens)
         # Re-evaluate at least the last token: sampling needs its logits.
         common = min(common, len(tokens) - 1)
         llama.n_tokens = common  # `eval` drops the KV cache from here on
-        llama.eval(tokens[common:])
-        token = int(gen.sampler.sample(llama._ctx, -1))
-        tokens.append(token)
+        while llama.n_tokens < len(tokens):
+            if llama.n_tokens > common and should_yield():
+                return False
+            llama.eval(tokens[llama.n_tokens : llama.n_tokens + PROMPT_CHUNK_TOKENS])
+        return True
+
+    def _sample(self, gen: _Generation) -> int:
+        token = int(gen.sampler.sample(self._llama._ctx, -1))
+        gen.tokens.append(token)
         gen.generated.append(token)
         return token
+
+    def _drop_span(self, span: DroppedSpan) -> bool:
+        """Delete `span` from the KV cache and move the tokens after it back (see
+        context_shift.py). False when the model's cache cannot be shifted."""
+        llama_cpp = require_module("llama_cpp", "llama-cpp-python")
+        llama = self._llama
+        memory = llama_cpp.llama_get_memory(llama._ctx.ctx)
+        if not llama_cpp.llama_memory_can_shift(memory):
+            return False
+        if not llama_cpp.llama_memory_seq_rm(memory, 0, span.start, span.end):
+            return False
+        llama_cpp.llama_memory_seq_add(memory, 0, span.end, -1, span.start - span.end)
+        moved = np.array(llama.input_ids[span.end : span.end + span.kept], dtype=np.intc)
+        llama.input_ids[span.start : span.usable] = moved
+        llama.n_tokens = span.usable  # `eval` drops the stale rest from here on
+        return True
+
+    def _save_kv(self, tokens: Tokens) -> None:
+        if self._snapshots.max_bytes <= 0 or self._snapshots.holds(tokens):
+            return
+        llama_cpp = require_module("llama_cpp", "llama-cpp-python")
+        ctx = self._llama._ctx.ctx
+        size = int(llama_cpp.llama_state_seq_get_size(ctx, 0))
+        buffer = (ctypes.c_uint8 * size)()
+        if int(llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0)) == size:
+            self._snapshots.add(tokens, bytes(buffer))
+
+    def _restore_kv(self, snapshot: Snapshot, shared: int) -> int:
+        """Load `snapshot` into the context; returns how many of its tokens are usable."""
+        llama_cpp = require_module("llama_cpp", "llama-cpp-python")
+        llama = self._llama
+        buffer = (ctypes.c_uint8 * len(snapshot.state)).from_buffer_copy(snapshot.state)
+        if not llama_cpp.llama_state_seq_set_data(llama._ctx.ctx, buffer, len(buffer), 0):
+            llama.n_tokens = 0  # the cache is in an unknown state: evaluate from scratch
+            return 0
+        llama.input_ids[: snapshot.tokens.size] = snapshot.tokens
+        llama.n_tokens = snapshot.tokens.size
+        return shared
 
     # --- helpers ----------------------------------------------------------------------
 
