@@ -63,3 +63,20 @@ def test_flush_resets_for_next_reply() -> None:
     assert chunker.feed("Right then, fine ") == ["Right then,"]
     chunker.flush()
     assert chunker.feed("Again then, fine ") == ["Again then,"]
+
+
+def test_a_long_later_sentence_is_split_at_a_clause() -> None:
+    chunker = SentenceChunker(first_clause_min_chars=1000, long_clause_chars=40)
+    assert chunker.feed("Short one. ") == ["Short one."]
+    long = "The dragon flew over the hills and the rivers, then over the sea, and home. "
+    assert chunker.feed(long) == [
+        "The dragon flew over the hills and the rivers,",
+        "then over the sea, and home.",
+    ]
+
+
+def test_a_long_first_sentence_is_cut_early_for_first_audio() -> None:
+    chunker = SentenceChunker(first_max_chars=30)
+    out = chunker.feed("Bees are flying insects that make honey from the nectar of flowers. ")
+    assert out[0] == "Bees are flying insects that"
+    assert out[1:] == ["make honey from the nectar of flowers."]

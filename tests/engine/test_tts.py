@@ -9,7 +9,7 @@ import pytest
 
 from realtime2.audio.pcm import pcm16_to_float
 from realtime2.audio.resample import resample
-from realtime2.engine.interfaces import STT, TTS, AudioChunk
+from realtime2.engine.interfaces import STT, TTS, AudioChunk, Priority
 from realtime2.engine.voices import VOICES
 from tests.engine.pitch import median_pitch, spectral_centroid
 from tests.engine.wer import wer
@@ -81,3 +81,19 @@ def test_voices_differ_measurably(voice_audio: dict[str, np.ndarray]) -> None:
 def test_voices_keep_a_natural_speaking_rate(voice_audio: dict[str, np.ndarray]) -> None:
     durations = {v: a.size / 24000 for v, a in voice_audio.items()}
     assert all(3.0 < d < 7.0 for d in durations.values()), durations
+
+
+async def test_first_audio_does_not_queue_behind_a_long_background_sentence(tts: TTS) -> None:
+    long = " ".join(["the dragon flew over the hills and the rivers and the quiet towns"] * 6)
+    loop = asyncio.get_running_loop()
+    finished: dict[str, float] = {}
+
+    async def speak(name: str, text: str, priority: Priority) -> None:
+        async for _ in tts.synthesize(text, voice="marin", priority=priority):
+            finished.setdefault(name, loop.time())
+
+    background = asyncio.ensure_future(speak("long", long + ".", Priority.BACKGROUND))
+    await asyncio.sleep(0.15)  # the long sentence's synthesis is under way
+    await speak("short", "Hello there.", Priority.FIRST_AUDIO)
+    await background
+    assert finished["short"] < finished["long"]

@@ -4,6 +4,10 @@ Feed text deltas as the LLM produces them; complete sentences come out as soon a
 terminating punctuation is followed by whitespace (so "3.5" or "e.g." mid-token do not
 split early). To get the first audio out fast, the first chunk of a reply may be a
 clause: once it is long enough, a comma/semicolon/colon/dash followed by a space ends it.
+Later chunks end at a clause too once they are long (`long_clause_chars`): each chunk is
+one uninterruptible TTS job, and another session's first audio may wait for one. A first
+chunk with no boundary at all is cut at a space after `first_max_chars`: synthesis takes
+~0.08 s per second of speech here, and the listener is waiting for it.
 """
 
 from __future__ import annotations
@@ -22,14 +26,24 @@ class SentenceChunker:
     """Turns a stream of text deltas into speakable chunks.
 
     `first_clause_min_chars`: the first chunk may end at a clause boundary once it has at
-    least this many characters. `max_chars`: a chunk with no boundary at all is cut at the
-    last space before this length, so a run-on reply still streams.
+    least this many characters; `long_clause_chars`: so may any later chunk from this
+    length. `first_max_chars` / `max_chars`: a first / later chunk with no boundary at all
+    is cut at the last space before this length, so a run-on reply still streams.
     """
 
-    def __init__(self, *, first_clause_min_chars: int = 24, max_chars: int = 220) -> None:
+    def __init__(
+        self,
+        *,
+        first_clause_min_chars: int = 24,
+        first_max_chars: int = 48,
+        long_clause_chars: int = 100,
+        max_chars: int = 180,
+    ) -> None:
         self._buffer = ""
         self._emitted_any = False
         self._first_clause_min = first_clause_min_chars
+        self._first_max = first_max_chars
+        self._long_clause = long_clause_chars
         self._max_chars = max_chars
 
     def feed(self, delta: str) -> list[str]:
@@ -51,17 +65,22 @@ class SentenceChunker:
 
     def _find_cut(self) -> int | None:
         text = self._buffer
+        cuts = []
         for match in _SENTENCE_END.finditer(text):
             if not self._is_abbreviation(text, match.start()):
-                return match.end()
-        if not self._emitted_any:
-            for match in _CLAUSE_END.finditer(text):
-                if match.start() >= self._first_clause_min:
-                    return match.end()
-        if len(text) > self._max_chars:
-            space = text.rfind(" ", 0, self._max_chars)
-            return space + 1 if space > 0 else self._max_chars
-        return None
+                cuts.append(match.end())
+                break
+        clause_min = self._long_clause if self._emitted_any else self._first_clause_min
+        for match in _CLAUSE_END.finditer(text):
+            if match.start() >= clause_min:
+                cuts.append(match.end())
+                break
+        # Whichever comes first, as if the text arrived token by token.
+        limit = self._max_chars if self._emitted_any else self._first_max
+        if min(cuts, default=len(text)) > limit:
+            space = text.rfind(" ", 0, limit)
+            return space + 1 if space > 0 else limit
+        return min(cuts) if cuts else None
 
     @staticmethod
     def _is_abbreviation(text: str, end_index: int) -> bool:

@@ -1,9 +1,16 @@
-"""Text to speech with Piper (ONNX), one sentence per scheduler job, six tuned voices."""
+"""Text to speech with Piper (ONNX), one sentence per scheduler job, six tuned voices.
+
+Two workers share the loaded voices: first-audio work goes to its own lane, so a turn's
+first sentence never queues behind another session's long sentence, which cannot be
+interrupted once started (the CPU gate still decides who gets a core). onnxruntime sessions
+may run concurrently; espeak-ng phonemisation may not, so it takes a lock.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +21,7 @@ from realtime2.audio.pcm import float_to_pcm16
 from realtime2.backends.local.models import ModelSetupError, require_module
 from realtime2.backends.local.voicing import VoiceProfile, apply_profile
 from realtime2.engine.interfaces import AudioChunk, FloatAudio, Priority, TTSCapabilities
-from realtime2.engine.scheduler import ModelWorker
+from realtime2.engine.scheduler import ModelWorker, process_gate
 from realtime2.engine.voices import VOICES
 
 log = logging.getLogger(__name__)
@@ -56,7 +63,9 @@ class PiperTTS:
         self._voices = voices
         self._profiles = profiles
         self._default_model = default_model
-        self._worker = worker or ModelWorker("tts")
+        self._worker = worker or ModelWorker("tts", gate=process_gate())
+        self._first_audio = ModelWorker("tts-first", gate=process_gate())
+        self._espeak = threading.Lock()  # espeak-ng keeps global state
         self.name = name
         self.capabilities = TTSCapabilities(
             streaming=True, sample_rate=OUTPUT_RATE, voices=tuple(VOICES)
@@ -87,17 +96,19 @@ class PiperTTS:
     ) -> AsyncIterator[AudioChunk]:
         profile = self.profile(voice)
         piper_voice = self._voices[profile.model or self._default_model]
-        sentences: list[list[str]] = await self._worker.run(
-            lambda: piper_voice.phonemize(text), priority
-        )
+        worker = self._first_audio if priority == Priority.FIRST_AUDIO else self._worker
+
+        def phonemize() -> list[list[str]]:
+            with self._espeak:
+                return list(piper_voice.phonemize(text))
+
+        sentences = await worker.run(phonemize, priority)
         log.debug("tts: %d chars -> %d sentences, voice=%s", len(text), len(sentences), voice)
         for phonemes in sentences:
             if not phonemes:
                 continue
             # One job per sentence: other sessions' first sentences can run in between.
-            audio = await self._worker.run(
-                self._sentence_job(piper_voice, phonemes, profile), priority
-            )
+            audio = await worker.run(self._sentence_job(piper_voice, phonemes, profile), priority)
             if audio.size:
                 yield AudioChunk(pcm=float_to_pcm16(audio), sample_rate=OUTPUT_RATE)
 
@@ -123,3 +134,4 @@ class PiperTTS:
 
     def close(self) -> None:
         self._worker.close()
+        self._first_audio.close()
