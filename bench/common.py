@@ -27,6 +27,20 @@ import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
 RATE = 24000  # the Realtime API's pcm16 rate
+# What the simulated users ask, in turn.
+QUESTIONS = (
+    "What is the capital of France?",
+    "How many legs does a spider have?",
+    "What color is the sky on a clear day?",
+    "Name a fruit that is yellow.",
+    "What is two plus three?",
+    "Which animal says moo?",
+    "What do bees make?",
+    "How many days are in a week?",
+    "What is the opposite of hot?",
+    "Where does the sun rise?",
+)
+INSTRUCTIONS = "You are a voice assistant. Answer in one short sentence."
 VOICED_LEVEL = 500  # |sample| above this counts as voiced (speech peaks are ~20000)
 
 
@@ -199,9 +213,10 @@ class Talker:
         return sent_voiced_end
 
     async def spoken_turn(
-        self, speech: bytes, *, lead_ms: int = 300, tail_ms: int = 900
+        self, speech: bytes, *, lead_ms: int = 300, tail_ms: int = 900, listen: bool = False
     ) -> TurnResult:
-        """Silence, the utterance, silence; then wait for the reply to finish."""
+        """Silence, the utterance, silence; then wait for the reply to finish (with `listen`,
+        also until its audio would have played out, as a person would before answering)."""
         lead = b"\0" * (RATE * lead_ms // 1000 * 2)
         tail = b"\0" * (RATE * tail_ms // 1000 * 2)
         mark = len(self.events)
@@ -221,6 +236,14 @@ class Talker:
             elif kind == "error":
                 raise RuntimeError(f"server error: {event['error'].get('code')}")
         result.done = self.events[done][0]
+        if listen and result.first_audio is not None:
+            played = sum(
+                len(base64.b64decode(event["delta"])) // 2
+                for _, event in self.events[mark : done + 1]
+                if event["type"] == "response.output_audio.delta"
+            )
+            ends = result.first_audio + played / RATE
+            await asyncio.sleep(max(0.0, ends - time.perf_counter()))
         response = self.events[done][1]["response"]
         result.status = response["status"]
         usage = response.get("usage") or {}

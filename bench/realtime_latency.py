@@ -4,6 +4,8 @@
     .venv/bin/python -m bench.realtime_latency --sessions 4    # 4 sessions talking at once
     .venv/bin/python -m bench.realtime_latency --no-speculative  # drafts off (the old path)
     .venv/bin/python -m bench.realtime_latency --threads 1     # one CPU thread per model
+    .venv/bin/python -m bench.realtime_latency --storyteller   # + a neighbour's long replies
+    .venv/bin/python -m bench.realtime_latency --sessions 8 --listen  # users hear replies out
 
 Each session streams real speech (Piper voice, 24 kHz pcm16) in real time in 20 ms chunks,
 followed by silence, and waits for the spoken reply. Per turn it measures, on the client:
@@ -28,26 +30,24 @@ import os
 import time
 from typing import Any
 
-from bench.common import RATE, LiveServer, Talker, TurnResult, live_server, new_key
+from bench.common import (
+    INSTRUCTIONS,
+    QUESTIONS,
+    RATE,
+    LiveServer,
+    Talker,
+    TurnResult,
+    live_server,
+    new_key,
+)
 from bench.report import RESULTS, machine, median, percentile, print_table, write_bar_chart
 
-QUESTIONS = (
-    "What is the capital of France?",
-    "How many legs does a spider have?",
-    "What color is the sky on a clear day?",
-    "Name a fruit that is yellow.",
-    "What is two plus three?",
-    "Which animal says moo?",
-    "What do bees make?",
-    "How many days are in a week?",
-    "What is the opposite of hot?",
-    "Where does the sun rise?",
-)
-INSTRUCTIONS = "You are a voice assistant. Answer in one short sentence."
 CREDITS = 100_000
 
 
-async def run_session(server: LiveServer, index: int, turns: int, chunk_ms: int) -> dict[str, Any]:
+async def run_session(
+    server: LiveServer, index: int, turns: int, chunk_ms: int, listen: bool = False
+) -> dict[str, Any]:
     from tests.support.speech import speech_pcm16
 
     services = server.services
@@ -74,7 +74,7 @@ async def run_session(server: LiveServer, index: int, turns: int, chunk_ms: int)
         for turn in range(turns):
             question = QUESTIONS[(turn + index) % len(QUESTIONS)]
             pcm = await asyncio.to_thread(speech_pcm16, question, RATE)
-            results.append(await talker.spoken_turn(pcm))
+            results.append(await talker.spoken_turn(pcm, listen=listen))
     elapsed = time.monotonic() - opened
     charged = await _charged(services, user_id)
     return {
@@ -84,6 +84,32 @@ async def run_session(server: LiveServer, index: int, turns: int, chunk_ms: int)
         "charged": charged,
         "rate": rate,
     }
+
+
+STORY = "Tell me a long story about a dragon who learns to bake bread, in at least ten sentences."
+
+
+async def storyteller(server: LiveServer, stop: asyncio.Event) -> int:
+    """A neighbour that keeps asking for long spoken answers; returns how many it got.
+
+    With `--storyteller`, the measured sessions talk while this one's long replies keep the
+    LLM and TTS busy: their first audio should be delayed by at most one TTS sentence.
+    """
+    _, key = await new_key(server.services, CREDITS)
+    replies = 0
+    async with Talker.open(server.ws_url + "?model=realtime-mini", key) as talker:
+        await talker.wait_for("session.created")
+        while not stop.is_set():
+            mark = len(talker.events)
+            await talker.send(
+                {
+                    "type": "response.create",
+                    "response": {"instructions": STORY, "max_output_tokens": 400},
+                }
+            )
+            await talker.wait_for("response.done", mark)
+            replies += 1
+    return replies
 
 
 async def _charged(services: Any, user_id: int) -> int:
@@ -141,10 +167,22 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         # One untimed turn warms the models (first decode allocates, caches fill).
         await run_session(server, 99, 1, args.chunk_ms)
         server.runners.clear()
+        stop = asyncio.Event()
+        neighbour = asyncio.ensure_future(storyteller(server, stop)) if args.storyteller else None
+        if neighbour is not None:
+            await asyncio.sleep(3.0)  # its first long reply is under way
         sessions = await asyncio.gather(
-            *(run_session(server, i, args.turns, args.chunk_ms) for i in range(args.sessions))
+            *(
+                run_session(server, i, args.turns, args.chunk_ms, args.listen)
+                for i in range(args.sessions)
+            )
         )
-        return summarize(list(sessions), server.runners)
+        stop.set()
+        talkers = [r for r in server.runners if getattr(r, "drafts_prepared", 0)]
+        summary = summarize(list(sessions), talkers)
+        if neighbour is not None:
+            summary["storyteller_replies"] = await neighbour
+        return summary
 
 
 def main() -> None:
@@ -158,6 +196,16 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=None, help="REALTIME2_THREADS for every model"
     )
+    parser.add_argument(
+        "--listen",
+        action="store_true",
+        help="each user hears the reply out (its audio length) before speaking again",
+    )
+    parser.add_argument(
+        "--storyteller",
+        action="store_true",
+        help="one more session keeps asking for long spoken answers while the others talk",
+    )
     args = parser.parse_args()
     if args.threads is not None:
         os.environ["REALTIME2_THREADS"] = str(args.threads)
@@ -165,6 +213,10 @@ def main() -> None:
     mode = "speculative" if args.speculative else "no-speculative"
     if args.threads is not None:
         mode += f",threads={args.threads}"
+    if args.storyteller:
+        mode += ",storyteller"
+    if args.listen:
+        mode += ",listen"
     stop, voice = summary["stop_to_audio_s"], summary["voice_to_audio_s"]
     print_table(
         f"realtime spoken turns ({args.sessions} session(s), {mode})",
@@ -180,6 +232,7 @@ def main() -> None:
         f"({summary['drafts_audio_ready']} with audio ready at speech_stopped), "
         f"cached prompt tokens: {summary['cached_prompt_tokens']}/{summary['prompt_tokens']}, "
         f"billing exact: {summary['billing_ok']}"
+        + (f", storyteller replies: {summary['storyteller_replies']}" if args.storyteller else "")
     )
     path = RESULTS / "realtime_latency.json"
     data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
