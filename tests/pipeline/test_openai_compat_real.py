@@ -33,6 +33,7 @@ from realtime2.engine.interfaces import (
 from realtime2.engine.registry import build_vad
 from realtime2.pipeline.turn import TurnInput, run_turn
 from tests.pipeline.conftest import RealServer
+from tests.engine.wer import wer
 from tests.support.speech import speech
 
 pytestmark = pytest.mark.models
@@ -85,14 +86,17 @@ async def test_speech_every_format_and_voice_errors(
 ) -> None:
     client = sdk(real_server)
     sentence = "The quick brown fox jumps over the lazy dog."
+    errors: dict[str, float] = {}
     for fmt in ("mp3", "wav", "flac", "opus", "aac"):
         response = await client.audio.speech.create(
             model="tts-1", voice="coral", input=sentence, response_format=fmt
         )
         audio, seconds = decode_audio(response.content, local_stt.capabilities.sample_rate)
         assert 1.0 < seconds < 8.0, fmt
-    heard = (await local_stt.transcribe(audio)).text
-    assert "quick brown fox" in words(heard)
+        errors[fmt] = wer(sentence, (await local_stt.transcribe(audio)).text)
+    # The server's Piper samples each rendition (noise on), and whisper tiny.en mishears a
+    # random one now and then ("the quit round fox"): judge the five together.
+    assert sorted(errors.values())[2] <= 0.12 and max(errors.values()) <= 0.34, errors
     pcm = await client.audio.speech.create(
         model="tts-1", voice="ash", input=sentence, response_format="pcm"
     )
