@@ -19,82 +19,42 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeAlias, TypeVar, cast
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Row, Table, bindparam, func, insert, select, update
+from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from realtime2.accounts import ledger_sql as sql
+from realtime2.accounts.ledger_results import (
+    AnyRow,
+    Balance,
+    HoldNotOpenError,
+    HoldView,
+    InsufficientCreditsError,
+    Settlement,
+)
 from realtime2.db.engine import Database
-from realtime2.db.models import CreditAccount, Hold, LedgerEntry
+from realtime2.db.models import LedgerEntry
+
+__all__ = [
+    "Balance",
+    "HoldNotOpenError",
+    "HoldView",
+    "InsufficientCreditsError",
+    "Ledger",
+    "Settlement",
+    "on_capture",
+]
 
 Clock = Callable[[], datetime]
-AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 T = TypeVar("T")
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-class InsufficientCreditsError(Exception):
-    def __init__(self, needed: int, available: int) -> None:
-        super().__init__(f"needs {needed} credits, {available} available")
-        self.needed = needed
-        self.available = available
-
-
-class HoldNotOpenError(Exception):
-    """The hold was already settled, released or expired (or never existed)."""
-
-
-@dataclass(frozen=True)
-class Balance:
-    posted: int
-    held: int
-
-    @property
-    def available(self) -> int:
-        return self.posted - self.held
-
-
-@dataclass(frozen=True)
-class HoldView:
-    id: str
-    user_id: int
-    model: str
-    reference: str
-    amount: int
-    used: int
-    captured: int
-    status: str
-    expires_at: datetime
-
-    @classmethod
-    def of(cls, hold: Hold | AnyRow) -> HoldView:
-        return cls(
-            hold.id,
-            hold.user_id,
-            hold.model,
-            hold.reference,
-            hold.amount,
-            hold.used,
-            hold.captured,
-            hold.status,
-            hold.expires_at,
-        )
-
-
-@dataclass(frozen=True)
-class Settlement:
-    hold_id: str
-    charged: int  # charged by this call
-    total_captured: int  # charged over the hold's life
-    released: int
-    balance_after: int
-    replayed: bool  # True when the idempotency key had been used already
 
 
 CaptureListener = Callable[[str, int], None]
@@ -108,86 +68,6 @@ def on_capture(listener: CaptureListener) -> CaptureListener:
     return listener
 
 
-# --- statements -------------------------------------------------------------------------
-# Built once: SQLAlchemy caches their compiled form, so each execution only binds values.
-
-_accounts = cast(Table, CreditAccount.__table__)
-_holds = cast(Table, Hold.__table__)
-_entries = cast(Table, LedgerEntry.__table__)
-_acct, _hold, _entry = _accounts.c, _holds.c, _entries.c
-
-_ACCOUNT = select(_acct.posted, _acct.held).where(_acct.user_id == bindparam("uid"))
-_LOCK_ACCOUNT = _ACCOUNT.with_for_update()
-_NEW_ACCOUNT = insert(_accounts)
-# Reserve credit only if the available balance covers it: no row back means it did not.
-_RESERVE = (
-    update(_accounts)
-    .where(_acct.user_id == bindparam("uid"), _acct.posted - _acct.held >= bindparam("amount"))
-    .values(held=_acct.held + bindparam("amount"))
-    .returning(_acct.posted, _acct.held)
-)
-_MOVE = (
-    update(_accounts)
-    .where(_acct.user_id == bindparam("uid"))
-    .values(posted=_acct.posted + bindparam("d_posted"), held=_acct.held + bindparam("d_held"))
-    .returning(_acct.posted, _acct.held)
-)
-
-_HOLD = select(_holds).where(_hold.id == bindparam("hid"))
-_LOCK_HOLD = _HOLD.with_for_update()
-_NEW_HOLD = insert(_holds)
-_RENEW_HOLD = (
-    update(_holds)
-    .where(_hold.id == bindparam("hid"))
-    .values(
-        amount=bindparam("new_amount", type_=_hold.amount.type),
-        used=bindparam("new_used", type_=_hold.used.type),
-        expires_at=bindparam("new_expires_at", type_=_hold.expires_at.type),
-    )
-)
-_SETTLE_HOLD = (
-    update(_holds)
-    .where(_hold.id == bindparam("hid"))
-    .values(
-        amount=bindparam("new_amount", type_=_hold.amount.type),
-        used=bindparam("new_used", type_=_hold.used.type),
-        captured=bindparam("new_captured", type_=_hold.captured.type),
-        status=bindparam("new_status", type_=_hold.status.type),
-        settled_at=bindparam("new_settled_at", type_=_hold.settled_at.type),
-    )
-)
-
-_NEW_ENTRY = insert(_entries)
-_ENTRY_BY_KEY = select(_entry.id, _entry.amount, _entry.hold_id).where(
-    _entry.idempotency_key == bindparam("key")
-)
-
-
-def _entry_by_key(conn: Connection, key: str) -> AnyRow | None:
-    return conn.execute(_ENTRY_BY_KEY, {"key": key}).first()
-
-
-def _reserve(conn: Connection, user_id: int, amount: int) -> None:
-    """Add `amount` to the account's held credit, or raise InsufficientCreditsError."""
-    if conn.execute(_RESERVE, {"uid": user_id, "amount": amount}).first() is None:
-        account = conn.execute(_ACCOUNT, {"uid": user_id}).first()
-        available = account.posted - account.held if account else 0
-        raise InsufficientCreditsError(amount, available)
-
-
-def _move(conn: Connection, user_id: int, *, posted: int, held: int) -> Balance:
-    """Change the account's posted and held totals by these signed amounts."""
-    row = conn.execute(_MOVE, {"uid": user_id, "d_posted": posted, "d_held": held}).one()
-    return Balance(row.posted, row.held)
-
-
-def _lock_open_hold(conn: Connection, hold_id: str) -> AnyRow:
-    hold = conn.execute(_LOCK_HOLD, {"hid": hold_id}).first()
-    if hold is None or hold.status != "open":
-        raise HoldNotOpenError(hold_id)
-    return hold
-
-
 class Ledger:
     def __init__(self, db: Database, *, clock: Clock = _now) -> None:
         self.db = db
@@ -197,7 +77,7 @@ class Ledger:
 
     async def balance(self, user_id: int) -> Balance:
         def read(conn: Connection) -> Balance:
-            row = conn.execute(_ACCOUNT, {"uid": user_id}).first()
+            row = conn.execute(sql.ACCOUNT, {"uid": user_id}).first()
             return Balance(row.posted, row.held) if row else Balance(0, 0)
 
         return await self.db.run(read, write=False, inline=True)
@@ -218,7 +98,7 @@ class Ledger:
 
     async def get_hold(self, hold_id: str) -> HoldView | None:
         def read(conn: Connection) -> HoldView | None:
-            row = conn.execute(_HOLD, {"hid": hold_id}).first()
+            row = conn.execute(sql.HOLD, {"hid": hold_id}).first()
             return HoldView.of(row) if row else None
 
         return await self.db.run(read, write=False, inline=True)
@@ -226,9 +106,9 @@ class Ledger:
     async def reconcile(self, user_id: int) -> tuple[Balance, Balance]:
         """(projection, ledger sums): equal unless something bypassed the ledger."""
         query = (
-            select(_entry.kind, func.coalesce(func.sum(_entry.amount), 0))
-            .where(_entry.user_id == user_id)
-            .group_by(_entry.kind)
+            select(sql.entry_cols.kind, func.coalesce(func.sum(sql.entry_cols.amount), 0))
+            .where(sql.entry_cols.user_id == user_id)
+            .group_by(sql.entry_cols.kind)
         )
 
         def read(conn: Connection) -> dict[str, int]:
@@ -258,14 +138,14 @@ class Ledger:
         key = idempotency_key or f"{kind}:{secrets.token_hex(12)}"
 
         def op(conn: Connection) -> Balance:
-            account = conn.execute(_LOCK_ACCOUNT, {"uid": user_id}).first()
+            account = conn.execute(sql.LOCK_ACCOUNT, {"uid": user_id}).first()
             if account is None:
-                conn.execute(_NEW_ACCOUNT, {"user_id": user_id, "posted": 0, "held": 0})
+                conn.execute(sql.NEW_ACCOUNT, {"user_id": user_id, "posted": 0, "held": 0})
             available = account.posted - account.held if account else 0
             if available + amount < 0:
                 raise InsufficientCreditsError(-amount, available)
-            conn.execute(_NEW_ENTRY, self._entry(user_id, kind, amount, key, details=details))
-            return _move(conn, user_id, posted=amount, held=0)
+            conn.execute(sql.NEW_ENTRY, self._entry(user_id, kind, amount, key, details=details))
+            return sql.move(conn, user_id, posted=amount, held=0)
 
         return await self._run(key, op, replay=lambda: self.balance(user_id))
 
@@ -300,7 +180,7 @@ class Ledger:
                 expires_at=now + timedelta(seconds=ttl_seconds),
             )
             conn.execute(
-                _NEW_HOLD,
+                sql.NEW_HOLD,
                 {
                     "id": hold_id,
                     "user_id": user_id,
@@ -325,8 +205,8 @@ class Ledger:
                 model=model,
                 api_key_id=api_key_id,
             )
-            conn.execute(_NEW_ENTRY, entry)
-            _reserve(conn, user_id, amount)
+            conn.execute(sql.NEW_ENTRY, entry)
+            sql.reserve(conn, user_id, amount)
             return hold
 
         return await self._run(key, op, replay=lambda: self._hold_by_entry(key))
@@ -346,9 +226,9 @@ class Ledger:
         key = idempotency_key or f"extend:{hold_id}:{secrets.token_hex(8)}"
 
         def op(conn: Connection) -> HoldView:
-            row = _lock_open_hold(conn, hold_id)
+            row = sql.lock_open_hold(conn, hold_id)
             if extra:
-                conn.execute(_NEW_ENTRY, self._hold_entry(row, "hold", extra, key))
+                conn.execute(sql.NEW_ENTRY, self._hold_entry(row, "hold", extra, key))
             hold = replace(
                 HoldView.of(row),
                 amount=row.amount + extra,
@@ -356,7 +236,7 @@ class Ledger:
                 expires_at=self.clock() + timedelta(seconds=ttl_seconds),
             )
             conn.execute(
-                _RENEW_HOLD,
+                sql.RENEW_HOLD,
                 {
                     "hid": hold_id,
                     "new_amount": hold.amount,
@@ -365,7 +245,7 @@ class Ledger:
                 },
             )
             if extra:
-                _reserve(conn, row.user_id, extra)
+                sql.reserve(conn, row.user_id, extra)
             return hold
 
         if not extra:
@@ -396,12 +276,12 @@ class Ledger:
 
         def op(conn: Connection) -> Settlement:
             nonlocal model
-            hold = _lock_open_hold(conn, hold_id)
+            hold = sql.lock_open_hold(conn, hold_id)
             model = hold.model
             from_hold = min(amount, hold.amount)
             beyond = 0
             if amount > from_hold:
-                account = conn.execute(_LOCK_ACCOUNT, {"uid": hold.user_id}).one()
+                account = conn.execute(sql.LOCK_ACCOUNT, {"uid": hold.user_id}).one()
                 beyond = min(amount - from_hold, account.posted - account.held)
             charged = from_hold + beyond
             released = hold.amount - from_hold if final else 0
@@ -413,10 +293,10 @@ class Ledger:
                 entries.append(self._hold_entry(hold, "hold", beyond, f"{key}:overage"))
             if released:
                 entries.append(self._hold_entry(hold, "release", released, f"{key}:release"))
-            conn.execute(_NEW_ENTRY, entries)
+            conn.execute(sql.NEW_ENTRY, entries)
             captured = hold.captured + charged
             conn.execute(
-                _SETTLE_HOLD,
+                sql.SETTLE_HOLD,
                 {
                     "hid": hold_id,
                     "new_amount": hold.amount - from_hold - released,
@@ -427,7 +307,7 @@ class Ledger:
                 },
             )
             # Net of the overage's reservation: held loses what the hold gave up.
-            balance = _move(conn, hold.user_id, posted=-charged, held=-(from_hold + released))
+            balance = sql.move(conn, hold.user_id, posted=-charged, held=-(from_hold + released))
             return Settlement(
                 hold_id, charged, captured, released, balance.available, replayed=False
             )
@@ -450,8 +330,8 @@ class Ledger:
         """Settle holds whose owner stopped renewing them: capture what they recorded as
         used, release the rest. Returns how many holds were closed."""
         query = (
-            select(_hold.id)
-            .where(_hold.status == "open", _hold.expires_at < self.clock())
+            select(sql.hold_cols.id)
+            .where(sql.hold_cols.status == "open", sql.hold_cols.expires_at < self.clock())
             .limit(limit)
         )
         ids = await self.db.run(lambda conn: list(conn.scalars(query)), write=False)
@@ -493,7 +373,9 @@ class Ledger:
             return await self.db.run(op, write=True, inline=True)
         except (InsufficientCreditsError, HoldNotOpenError, IntegrityError):
             # The key may have been used already, perhaps by a concurrent call that won.
-            if await self.db.run(lambda conn: _entry_by_key(conn, key), write=False, inline=True):
+            if await self.db.run(
+                lambda conn: sql.entry_by_key(conn, key), write=False, inline=True
+            ):
                 return await replay()
             raise
 
@@ -546,15 +428,17 @@ class Ledger:
         return hold
 
     async def _hold_by_entry(self, key: str) -> HoldView:
-        entry = await self.db.run(lambda conn: _entry_by_key(conn, key), write=False, inline=True)
+        entry = await self.db.run(
+            lambda conn: sql.entry_by_key(conn, key), write=False, inline=True
+        )
         if entry is None or entry.hold_id is None:
             raise HoldNotOpenError(key)
         return await self._require_hold(entry.hold_id)
 
     async def _replayed_settlement(self, hold_id: str, key: str) -> Settlement:
         def read(conn: Connection) -> tuple[int, int]:
-            charged = _entry_by_key(conn, key)
-            released = _entry_by_key(conn, f"{key}:release")
+            charged = sql.entry_by_key(conn, key)
+            released = sql.entry_by_key(conn, f"{key}:release")
             return int(charged.amount if charged else 0), int(released.amount if released else 0)
 
         charged, released = await self.db.run(read, write=False, inline=True)
