@@ -37,7 +37,8 @@ def common_prefix(a: Tokens, b: Tokens) -> int:
 @dataclass(frozen=True)
 class Snapshot:
     tokens: Tokens  # what the saved cache holds, position 0 onwards
-    state: bytes  # llama_state_seq_get_data of that sequence
+    # llama_state_seq_get_data of that sequence, written in place (tens of MB: no copies)
+    state: bytearray
 
     @property
     def size(self) -> int:
@@ -73,7 +74,7 @@ class KvSnapshots:
         """Is exactly this cache saved already?"""
         return any(np.array_equal(s.tokens, tokens) for s in self._entries.values())
 
-    def add(self, tokens: Tokens, state: bytes) -> None:
+    def add(self, tokens: Tokens, state: bytearray) -> None:
         snapshot = Snapshot(np.array(tokens, dtype=np.intc), state)
         if snapshot.size > self.max_bytes:
             return

@@ -240,7 +240,11 @@ class LlamaLLM:
             for produced in range(1, budget + 1):
                 if gen.stop.is_set() or len(gen.tokens) >= n_ctx:
                     return False
-                if not self._catch_up(gen, lambda: self._should_yield(priority, started)):
+                if produced > 1:
+                    # Within a slice the context is this generation's alone: only the
+                    # token just sampled is new to it.
+                    self._llama.eval(gen.tokens[-1:])
+                elif not self._catch_up(gen, lambda: self._should_yield(priority, started)):
                     return True  # a long prompt, paused for more urgent work
                 token = self._sample(gen)
                 emit(token)
@@ -382,16 +386,17 @@ class LlamaLLM:
         llama_cpp = require_module("llama_cpp", "llama-cpp-python")
         ctx = self._llama._ctx.ctx
         size = int(llama_cpp.llama_state_seq_get_size(ctx, 0))
-        buffer = (ctypes.c_uint8 * size)()
-        if int(llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0)) == size:
-            self._snapshots.add(tokens, bytes(buffer))
+        state = bytearray(size)
+        view = (ctypes.c_uint8 * size).from_buffer(state)
+        if int(llama_cpp.llama_state_seq_get_data(ctx, view, size, 0)) == size:
+            self._snapshots.add(tokens, state)
 
     def _restore_kv(self, snapshot: Snapshot, shared: int) -> int:
         """Load `snapshot` into the context; returns how many of its tokens are usable."""
         llama_cpp = require_module("llama_cpp", "llama-cpp-python")
         llama = self._llama
-        buffer = (ctypes.c_uint8 * len(snapshot.state)).from_buffer_copy(snapshot.state)
-        if not llama_cpp.llama_state_seq_set_data(llama._ctx.ctx, buffer, len(buffer), 0):
+        view = (ctypes.c_uint8 * len(snapshot.state)).from_buffer(snapshot.state)
+        if not llama_cpp.llama_state_seq_set_data(llama._ctx.ctx, view, len(view), 0):
             llama.n_tokens = 0  # the cache is in an unknown state: evaluate from scratch
             return 0
         llama.input_ids[: snapshot.tokens.size] = snapshot.tokens
