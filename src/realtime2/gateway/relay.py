@@ -28,6 +28,7 @@ from realtime2.accounts.metering import SessionMeter
 from realtime2.gateway.upstream import Upstream
 from realtime2.gateway.usage import UsageTally
 from realtime2.protocol.server_events import error_event
+from realtime2.transports.frames import frame_payload
 
 log = logging.getLogger(__name__)
 
@@ -110,9 +111,8 @@ class Relay:
             if message["type"] == "websocket.disconnect":
                 code = message.get("code")
                 return Ending("client_closed", sendable_code(code), message.get("reason") or "")
-            data = message.get("text")
             try:
-                await self.up.send(data if data is not None else message.get("bytes") or b"")
+                await self.up.send(frame_payload(message))
             except ConnectionClosed:
                 return self._upstream_ended()
 

@@ -27,6 +27,7 @@ from realtime2.transports.admission import (
     refuse_handshake,
     selected_subprotocol,
 )
+from realtime2.transports.frames import frame_payload
 
 log = logging.getLogger(__name__)
 ServeLocally = Callable[[], Awaitable[None]]
@@ -108,9 +109,7 @@ async def pump(
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 return
-            data = message.get("text")
-            if data is None:
-                data = message.get("bytes") or b""
+            data = frame_payload(message)
             await runner.feed_text(inbound(data) if inbound else data)
 
     async def write() -> None:

@@ -19,6 +19,7 @@ from realtime2.calls.open import registry_of
 from realtime2.errors import ApiError
 from realtime2.http.auth import authenticate
 from realtime2.transports.admission import refuse_handshake, selected_subprotocol
+from realtime2.transports.frames import frame_payload
 
 
 async def attach_sideband(websocket: WebSocket, call_id: str) -> None:
@@ -38,8 +39,7 @@ async def attach_sideband(websocket: WebSocket, call_id: str) -> None:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 return
-            data = message.get("text")
-            await call.send_client_event(data if data is not None else message.get("bytes") or b"")
+            await call.send_client_event(frame_payload(message))
 
     async def write() -> None:
         while (event := await events.get()) is not None:
