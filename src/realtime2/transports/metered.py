@@ -6,14 +6,13 @@ or serve locally, and settle the meter however the session ends."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
 from fastapi import WebSocket
-from starlette.websockets import WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocketDisconnect
 
 from realtime2.accounts.ledger import InsufficientCreditsError
 from realtime2.accounts.metering import SessionMeter
@@ -27,7 +26,7 @@ from realtime2.transports.admission import (
     refuse_handshake,
     selected_subprotocol,
 )
-from realtime2.transports.frames import frame_payload
+from realtime2.transports.frames import frame_payload, stop_and_close
 
 log = logging.getLogger(__name__)
 ServeLocally = Callable[[], Awaitable[None]]
@@ -145,9 +144,4 @@ async def pump(
                 log.warning("session error: %s", type(exc).__name__)
     finally:
         await runner.close()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if websocket.client_state == WebSocketState.CONNECTED:
-            with contextlib.suppress(Exception):
-                await websocket.close(code=1000)
+        await stop_and_close(tasks, websocket)

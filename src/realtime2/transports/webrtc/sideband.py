@@ -9,17 +9,15 @@ the call; the call ending closes the socket.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 
 from fastapi import WebSocket
-from starlette.websockets import WebSocketState
 
 from realtime2.calls.open import registry_of
 from realtime2.errors import ApiError
 from realtime2.http.auth import authenticate
 from realtime2.transports.admission import refuse_handshake, selected_subprotocol
-from realtime2.transports.frames import frame_payload
+from realtime2.transports.frames import frame_payload, stop_and_close
 
 
 async def attach_sideband(websocket: WebSocket, call_id: str) -> None:
@@ -50,9 +48,4 @@ async def attach_sideband(websocket: WebSocket, call_id: str) -> None:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         call.unsubscribe(events)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if websocket.client_state == WebSocketState.CONNECTED:
-            with contextlib.suppress(Exception):
-                await websocket.close(code=1000)
+        await stop_and_close(tasks, websocket)
