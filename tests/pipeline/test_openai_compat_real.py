@@ -32,8 +32,8 @@ from realtime2.engine.interfaces import (
 )
 from realtime2.engine.registry import build_vad
 from realtime2.pipeline.turn import TurnInput, run_turn
-from tests.pipeline.conftest import RealServer
 from tests.engine.wer import wer
+from tests.pipeline.conftest import RealServer
 from tests.support.speech import speech
 
 pytestmark = pytest.mark.models
