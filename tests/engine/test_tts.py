@@ -28,12 +28,24 @@ def to_float(chunks: list[AudioChunk]) -> np.ndarray:
     return np.concatenate([pcm16_to_float(c.pcm) for c in chunks])
 
 
+# Piper's synthesis is random (its noise terms): a voice is judged on several renditions.
+RENDITIONS = 3
+
+
 @pytest.fixture(scope="module")
-def voice_audio(tts: TTS) -> dict[str, np.ndarray]:
-    async def render() -> dict[str, np.ndarray]:
-        return {voice: to_float(await collect(tts, TEXT, voice)) for voice in VOICES}
+def voice_renditions(tts: TTS) -> dict[str, list[np.ndarray]]:
+    async def render() -> dict[str, list[np.ndarray]]:
+        return {
+            voice: [to_float(await collect(tts, TEXT, voice)) for _ in range(RENDITIONS)]
+            for voice in VOICES
+        }
 
     return asyncio.run(render())
+
+
+@pytest.fixture(scope="module")
+def voice_audio(voice_renditions: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
+    return {voice: renditions[0] for voice, renditions in voice_renditions.items()}
 
 
 async def test_streams_one_chunk_per_sentence(tts: TTS) -> None:
@@ -49,15 +61,14 @@ async def test_unknown_voice_names_supported_ones(tts: TTS) -> None:
 
 
 async def test_every_voice_round_trips_through_whisper(
-    voice_audio: dict[str, np.ndarray], tts: TTS, stt: STT, test_output_dir: object
+    voice_renditions: dict[str, list[np.ndarray]], stt: STT, test_output_dir: object
 ) -> None:
-    """Piper's synthesis is random (its noise terms), so one rendition can carry a rare
-    misheard word: each voice is judged on three renditions. Typical speech must be
-    understood (median WER <= 10 %) and none may be badly garbled (every WER <= 25 %)."""
+    """One rendition can carry a rare misheard word, so each voice is judged on three.
+    Typical speech must be understood (median WER <= 10 %) and none may be badly garbled
+    (every WER <= 25 %)."""
     errors: dict[str, list[tuple[float, str]]] = {}
-    for voice, first in voice_audio.items():
-        write_wav(f"{test_output_dir}/{voice}.wav", first, 24000)
-        renditions = [first] + [to_float(await collect(tts, TEXT, voice)) for _ in range(2)]
+    for voice, renditions in voice_renditions.items():
+        write_wav(f"{test_output_dir}/{voice}.wav", renditions[0], 24000)
         for audio in renditions:
             transcript = await stt.transcribe(resample(audio, 24000, 16000), language="en")
             errors.setdefault(voice, []).append((wer(TEXT, transcript.text), transcript.text))
@@ -66,8 +77,15 @@ async def test_every_voice_round_trips_through_whisper(
         assert rates[1] <= 0.10 and rates[-1] <= 0.25, (voice, results)
 
 
-def test_voices_differ_measurably(voice_audio: dict[str, np.ndarray]) -> None:
-    pitch = {v: median_pitch(a, 24000) for v, a in voice_audio.items()}
+def test_voices_differ_measurably(
+    voice_renditions: dict[str, list[np.ndarray]], voice_audio: dict[str, np.ndarray]
+) -> None:
+    # One rendition's pitch wanders (one CI run measured sage 2 % below its usual 98 Hz):
+    # each voice's pitch is the median over its renditions.
+    pitch = {
+        v: float(np.median([median_pitch(a, 24000) for a in renditions]))
+        for v, renditions in voice_renditions.items()
+    }
     for a, b in itertools.combinations(VOICES, 2):
         semitones = abs(12 * math.log2(pitch[a] / pitch[b]))
         # Built-in profiles sit >= 1.5 semitones apart; demand at least one measured.
