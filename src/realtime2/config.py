@@ -6,14 +6,19 @@ Engine settings (which STT/LLM/TTS/VAD backend and model files) live beside the 
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from realtime2.accounts.pricing import DEFAULT_RATES
+
+if TYPE_CHECKING:
+    from realtime2.protocol.limits import ConversationLimits
 
 
 class Settings(BaseSettings):
@@ -43,9 +48,30 @@ class Settings(BaseSettings):
     # Concurrent realtime sessions: per process, and per user unless a user has their own.
     max_sessions: int = 1000
     max_sessions_per_user: int = 50
-    # HTTP requests per minute per API key unless a user has their own (`limits set`);
-    # 0 turns the default off. Enforced per process (see realtime2.http.ratelimit).
+    # HTTP requests and WebSocket handshakes per minute per user (all their keys together)
+    # unless a user has their own (`limits set`); 0 turns the default off. Enforced per
+    # process (see realtime2.http.ratelimit).
     rate_limit_rpm: int = 600
+    # Page origins, besides this server's own, whose WebSockets the login cookie may
+    # authenticate (comma-separated, e.g. "https://app.example.com"; realtime2.http.origins).
+    allowed_origins: str = ""
+    # Failed dashboard logins (realtime2.http.dashboard_ratelimit): per (email, address),
+    # this many are free, then each one doubles a wait from 1 s up to the maximum; per
+    # address (any email) the same after more failures.
+    login_failures_before_backoff: int = Field(default=5, ge=1)
+    login_address_failures_before_backoff: int = Field(default=20, ge=1)
+    login_backoff_max_s: float = Field(default=900.0, gt=0)
+    # The served connection (realtime2.serving): complete request headers must arrive within
+    # handshake_timeout_s of connecting (or of the previous response) and fit in
+    # max_header_bytes; idle keep-alive connections close after keep_alive_timeout_s; past
+    # max_connections open connections new requests get 503; WebSockets are pinged every
+    # ws_ping_interval_s and closed when a pong takes longer than ws_ping_timeout_s.
+    handshake_timeout_s: float = Field(default=10.0, gt=0)
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    keep_alive_timeout_s: int = Field(default=5, ge=1)
+    max_connections: int = Field(default=2048, ge=1)
+    ws_ping_interval_s: float = Field(default=20.0, gt=0)
+    ws_ping_timeout_s: float = Field(default=20.0, gt=0)
     # Serve https/wss when both are set (PEM files; `serve --ssl-certfile/--ssl-keyfile`).
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
@@ -54,6 +80,17 @@ class Settings(BaseSettings):
     # contacted unless configured.
     webrtc_hosts: str = "127.0.0.1"
     webrtc_stun: str = ""
+    # Remote ICE candidates on private, loopback or link-local addresses (and mDNS names):
+    # unset allows them only when every webrtc_host is itself non-public (a dev machine or a
+    # private network), since a public server learns its peers from their own checks.
+    webrtc_allow_private_candidates: bool | None = None
+    # Calls a user has opened that have not connected yet (each holds a session slot).
+    max_pending_calls_per_user: int = Field(default=10, ge=1)
+    # What one realtime conversation may hold (realtime2.protocol.limits): text bytes per
+    # item, items, and text bytes in all.
+    max_item_bytes: int = Field(default=256 * 1024, ge=1024)
+    max_conversation_items: int = Field(default=1000, ge=1)
+    max_conversation_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     # Gateway mode (docs/gateway.md): models listed in upstream_models ("ours=theirs,…")
     # are relayed to a Realtime-compatible upstream at upstream_url (an API base such as
     # https://api.openai.com/v1) with upstream_api_key, which never leaves this server.
@@ -63,9 +100,43 @@ class Settings(BaseSettings):
     upstream_models: str = ""
     upstream_pipeline: bool = False
     upstream_connect_timeout_s: float = Field(default=10.0, gt=0)
+    # Request body limits in bytes by route template, merged into the defaults in
+    # realtime2.http.body_limit ("*" is every other route), e.g.
+    # REALTIME2_BODY_LIMITS='{"/v1/chat/completions": 4194304}'. docs/security.md lists them.
+    body_limits: dict[str, int] = Field(default_factory=dict)
+    # Dashboard password checks running at once (argon2id: 64 MiB and most of a second of
+    # CPU each, in worker threads); more wait their turn without blocking the event loop.
+    password_checks_at_once: int = Field(default=2, ge=1)
+    # /docs, /redoc and /openapi.json; /metrics. Unset: served when bound to loopback only.
+    # With metrics_token set, /metrics is served on any address to `Bearer <token>` only.
+    expose_docs: bool | None = None
+    expose_metrics: bool | None = None
+    metrics_token: SecretStr | None = None
+
+    def binds_loopback(self) -> bool:
+        """Whether the server listens on a loopback address only (not 0.0.0.0 or a LAN IP)."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host.strip("[]")).is_loopback
+        except ValueError:
+            return False
 
     def webrtc_host_list(self) -> list[str]:
         return [h.strip() for h in self.webrtc_hosts.split(",") if h.strip()]
+
+    def conversation_limits(self) -> ConversationLimits:
+        # Imported here: the protocol package loads numpy and the session machinery.
+        from realtime2.protocol.limits import ConversationLimits
+
+        return ConversationLimits(
+            self.max_item_bytes, self.max_conversation_items, self.max_conversation_bytes
+        )
+
+    def allowed_origin_set(self) -> frozenset[str]:
+        return frozenset(
+            o.strip().rstrip("/").lower() for o in self.allowed_origins.split(",") if o.strip()
+        )
 
     def resolved_rates(self) -> dict[str, int]:
         return {**DEFAULT_RATES, **self.rates}

@@ -5,7 +5,8 @@ accept a short-lived `ek_…` client secret; it never works anywhere else, so it
 secrets or manage keys.
 
 Every route that does work depends on `require_principal`, so authentication always runs
-before any work (and, for WebSockets, before the socket is accepted).
+before any work (and, for WebSockets, before the socket is accepted). For sockets
+`authenticate` also spends the user's rate limit and checks the Origin of cookie logins.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from realtime2.accounts.client_secrets import ClientSecrets, looks_like_client_s
 from realtime2.accounts.keys import InvalidApiKeyError
 from realtime2.errors import ApiError
 from realtime2.http import ratelimit
+from realtime2.http.origins import origin_allowed, origin_refused
 from realtime2.state import Services
 
 SESSION_COOKIE = "realtime2_session"
@@ -77,6 +79,20 @@ def unauthorized() -> ApiError:
 
 
 async def authenticate(conn: HTTPConnection, *, allow_client_secret: bool = False) -> Principal:
+    principal = await _identify(conn, allow_client_secret=allow_client_secret)
+    if conn.scope["type"] == "websocket":
+        # A socket has no route dependency to run these, so every WebSocket route (realtime,
+        # translations, sidebands) gets them here, before it is accepted: the Origin check
+        # that stands in for CSRF, and the same per-user rate limit as HTTP requests.
+        if principal.via == "session" and not origin_allowed(
+            conn.headers, services_of(conn).settings.allowed_origin_set()
+        ):
+            raise origin_refused()
+        await ratelimit.enforce(conn, principal.user_id)
+    return principal
+
+
+async def _identify(conn: HTTPConnection, *, allow_client_secret: bool) -> Principal:
     services = services_of(conn)
     raw = extract_api_key(conn.headers)
     if raw is not None and allow_client_secret and looks_like_client_secret(raw):
@@ -116,7 +132,7 @@ async def require_realtime_principal(request: Request) -> Principal:
 
 async def _require(request: Request, *, allow_client_secret: bool) -> Principal:
     principal = await authenticate(request, allow_client_secret=allow_client_secret)
-    await ratelimit.enforce(request, principal.user_id, principal.key_id)
+    await ratelimit.enforce(request, principal.user_id)
     # Cookie-authenticated writes must prove they come from our own pages.
     if (
         principal.via == "session"

@@ -68,7 +68,7 @@ async def playground_secret(request: Request) -> dict[str, Any]:
         raise unauthorized()
     if not tokens_match(login.csrf_token, request.headers.get(CSRF_HEADER, "")):
         raise ApiError(403, "csrf_failed", "Missing or wrong CSRF token.")
-    await ratelimit.enforce(request, login.user_id, None)
+    await ratelimit.enforce(request, login.user_id)
     services = services_of(request)
     minted = await ClientSecrets(services.db, services.keys.hash).create(
         login.user_id,

@@ -1,9 +1,14 @@
-"""Per-key request rate limits (requests per minute) for authenticated HTTP routes.
+"""Per-user request rate limits (requests per minute) for authenticated HTTP routes and
+WebSocket handshakes.
 
-A token bucket per API key (or per login for dashboard requests): capacity = the limit,
-refilled at limit/60 tokens a second, so a key may burst up to its whole minute and then
-runs at the steady rate. The limit is the user's own `rpm_limit` (`realtime2 limits set
-EMAIL --rpm N`) or `REALTIME2_RATE_LIMIT_RPM`; 0 as the default turns limiting off.
+One token bucket per user, whatever carried the request (any of their API keys, a client
+secret, a dashboard login): a user with three keys gets the same limit as with one. Capacity
+= the limit, refilled at limit/60 tokens a second, so a user may burst up to their whole
+minute and then runs at the steady rate. A WebSocket handshake (`/v1/realtime`, translations,
+sidebands) spends a token like any request, after authentication and before the socket is
+accepted (see `realtime2.http.auth.authenticate`). The limit is the user's own `rpm_limit`
+(`realtime2 limits set EMAIL --rpm N`) or `REALTIME2_RATE_LIMIT_RPM` (600); a default of 0
+turns limiting off.
 
 State lives in this process's memory only, bounded by `max_tracked` buckets (least recently
 used forgotten first — a forgotten bucket starts full again, which errs towards allowing).
@@ -111,8 +116,8 @@ def limiter_of(conn: HTTPConnection) -> RateLimiter:
     return limiter
 
 
-async def enforce(conn: HTTPConnection, user_id: int, key_id: str | None) -> None:
-    """Count one request for this key (or login); raise 429 with Retry-After when over."""
+async def enforce(conn: HTTPConnection, user_id: int) -> None:
+    """Count one request for this user; raise 429 with Retry-After when over."""
     limiter = limiter_of(conn)
     users = conn.app.state.services.users
 
@@ -121,6 +126,7 @@ async def enforce(conn: HTTPConnection, user_id: int, key_id: str | None) -> Non
         return user.rpm_limit if user is not None else None
 
     limit = await limiter.limit_for(user_id, lookup)
-    wait = limiter.take(key_id or f"user:{user_id}", limit)
+    # Keyed on the user, never the key: extra keys must not multiply the limit.
+    wait = limiter.take(f"user:{user_id}", limit)
     if wait > 0:
         raise rate_limited(limit, wait)
