@@ -140,7 +140,13 @@ async def open_call(
     records = CallRecords(services.db)
     try:
         call_id = new_call_id()
-        runner = SessionRunner(engines, model=spec.model, kind="realtime", transport="webrtc")
+        runner = SessionRunner(
+            engines,
+            model=spec.model,
+            kind="realtime",
+            transport="webrtc",
+            limits=services.settings.conversation_limits(),
+        )
         for session in spec.sessions:
             await runner.feed_text(session.update_event())
         settings = services.settings

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from realtime2.engine.interfaces import ChatMessage, ToolCall
+from realtime2.protocol.limits import ConversationLimits, check_item, check_room
 from realtime2.protocol.server_events import ProtocolError
 
 Item = dict[str, Any]
@@ -44,9 +45,10 @@ class SpokenTimeline:
 
 
 class Conversation:
-    def __init__(self) -> None:
+    def __init__(self, limits: ConversationLimits | None = None) -> None:
         self._items: list[Item] = []
         self.timelines: dict[str, SpokenTimeline] = {}
+        self.limits = limits or ConversationLimits()
 
     def __contains__(self, item_id: str) -> bool:
         return any(i["id"] == item_id for i in self._items)
@@ -93,6 +95,10 @@ class Conversation:
             )
         self._items.insert(index + 1, item)
         return previous_item_id
+
+    def admit(self, item: Item) -> None:
+        """Refuse a client's item that is too large or finds the conversation full."""
+        check_room(self._items, check_item(item, self.limits, param="item"), self.limits)
 
     def delete(self, item_id: str) -> None:
         item = self.get(item_id)

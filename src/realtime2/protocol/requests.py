@@ -14,6 +14,7 @@ from realtime2.protocol import client_events as ce
 from realtime2.protocol.commands import DraftReply, StartResponse
 from realtime2.protocol.conversation import Item, to_messages
 from realtime2.protocol.items import build_item
+from realtime2.protocol.limits import check_item
 from realtime2.protocol.responses import ResponseState
 from realtime2.protocol.server_events import ProtocolError
 from realtime2.protocol.session_config import resolve_voice, tool_choice_name, tool_specs
@@ -58,12 +59,14 @@ def build_request(
     inline: list[Item | str] | None = None  # str = reference to a conversation item
     if config.input is not None:
         inline = []
-        for entry in config.input:
+        for index, entry in enumerate(config.input):
             if isinstance(entry, ce.ItemReference):
                 session.conversation.get(entry.id)  # must exist now
                 inline.append(entry.id)
             else:
-                inline.append(build_item(entry)[0])
+                item = build_item(entry)[0]
+                check_item(item, session.conversation.limits, param=f"response.input.{index}")
+                inline.append(item)
         context_ids = [e for e in inline if isinstance(e, str)]
     else:
         context_ids = [i["id"] for i in session.conversation.items]

@@ -30,6 +30,7 @@ from realtime2.protocol import client_events as ce
 from realtime2.protocol import commands as cmd
 from realtime2.protocol.conversation import Conversation
 from realtime2.protocol.input_audio import InputAudio
+from realtime2.protocol.limits import ConversationLimits
 from realtime2.protocol.models import DEFAULT_MODEL, resolve_realtime_model
 from realtime2.protocol.requests import RequestSpec, build_request
 from realtime2.protocol.responses import Reason, ResponseState
@@ -76,6 +77,7 @@ class RealtimeSession:
         transport: Transport = "websocket",
         max_session_seconds: float = MAX_SESSION_SECONDS,
         speculative: bool = True,
+        limits: ConversationLimits | None = None,
     ) -> None:
         resolve_realtime_model(model)  # the transport checked it; this guards direct use
         self.clock = clock
@@ -94,7 +96,7 @@ class RealtimeSession:
                 expires_at=int(time.time() + max_session_seconds),
             )
         )
-        self.conversation = Conversation()
+        self.conversation = Conversation(limits)
         self.input = InputAudio(vad, vad_rate, vad_frame_samples)
         self.turns = UserTurns(self)
         self.responses: dict[str, ResponseState] = {}

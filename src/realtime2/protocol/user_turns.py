@@ -28,6 +28,7 @@ from realtime2.protocol.commands import (
     TranscribeTurn,
 )
 from realtime2.protocol.items import build_item
+from realtime2.protocol.limits import MAX_ITEM_AUDIO_BYTES
 from realtime2.protocol.requests import draft_reply
 from realtime2.protocol.responses import ResponseState
 from realtime2.protocol.server_events import ProtocolError, event, new_id
@@ -251,6 +252,7 @@ class UserTurns:
 
     def create_item(self, model: ce.Item, previous_item_id: str | None) -> None:
         item, audio_b64 = build_item(model)
+        self.s.conversation.admit(item)
         audio = self._decode_item_audio(audio_b64) if audio_b64 else None
         previous = self.s.conversation.add(item, previous_item_id)
         self.s.emit(
@@ -271,6 +273,12 @@ class UserTurns:
             self._transcribe(item["id"], audio)
 
     def _decode_item_audio(self, b64: str) -> np.ndarray:
+        if len(b64) > (MAX_ITEM_AUDIO_BYTES + 3) * 4 // 3 + 8:
+            raise ProtocolError(
+                "item_too_large",
+                "The audio of a conversation item may be at most 15 MB.",
+                param="item.content",
+            )
         try:
             data = base64.b64decode(b64, validate=True)
         except (binascii.Error, ValueError) as exc:

@@ -34,6 +34,7 @@ from typing import Any, Final
 from realtime2.audio.resample import resample
 from realtime2.engine.interfaces import Engines, EngineUnavailableError, Priority
 from realtime2.protocol import commands as cmd
+from realtime2.protocol.limits import ConversationLimits
 from realtime2.protocol.session import RealtimeSession, Transport, TurnTiming
 from realtime2.protocol.session_config import SessionType
 from realtime2.realtime.drafts import RunningDraft
@@ -58,6 +59,7 @@ class SessionRunner:
         max_queued_events: int = DEFAULT_MAX_QUEUED,
         max_session_seconds: float | None = None,
         speculative: bool = True,
+        limits: ConversationLimits | None = None,
     ) -> None:
         self.engines = engines
         vad = engines.vad
@@ -73,6 +75,7 @@ class SessionRunner:
             kind=kind,
             transport=transport,
             speculative=speculative,
+            limits=limits,
             **extra,
         )
         self.closed = asyncio.Event()

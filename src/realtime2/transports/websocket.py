@@ -108,6 +108,7 @@ async def realtime_websocket(websocket: WebSocket) -> None:
                 model=client_model or None,
                 kind="transcription" if kind == "transcription" else "realtime",
                 transport="websocket",
+                limits=services.settings.conversation_limits(),
             )
             if principal.session_config is not None:  # a client secret's bound config
                 await runner.feed_text(check_session(principal.session_config).update_event())

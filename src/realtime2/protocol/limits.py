@@ -1,0 +1,88 @@
+"""How much one conversation may hold, so memory grows with what a session pays for.
+
+A session is billed per second, not per byte, so without these limits a client could
+park any amount of text in the server's memory for the price of a few seconds (60 items
+of 5 MB each cost 72 credits and 460 MB). Items the client creates — and items it sends
+inline with `response.create` — are checked; items the server creates itself (audio turns,
+responses) are counted but never refused, since their size is bounded by the time and
+tokens the session pays for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Final
+
+from realtime2.protocol.server_events import ProtocolError
+
+DEFAULT_MAX_ITEM_BYTES: Final = 256 * 1024
+DEFAULT_MAX_ITEMS: Final = 1000
+DEFAULT_MAX_CONVERSATION_BYTES: Final = 2 * 1024 * 1024
+# Audio in an item is decoded and transcribed, never kept; the same cap as one append.
+MAX_ITEM_AUDIO_BYTES: Final = 15 * 1024 * 1024
+
+# The fields of a stored item that carry client-chosen text of unbounded length.
+_TEXT_FIELDS: Final = ("name", "arguments", "call_id", "output")
+_PART_FIELDS: Final = ("text", "transcript", "image_url")
+
+
+@dataclass(frozen=True)
+class ConversationLimits:
+    max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES  # all text of one item, UTF-8
+    max_items: int = DEFAULT_MAX_ITEMS
+    max_bytes: int = DEFAULT_MAX_CONVERSATION_BYTES  # all text of all items, UTF-8
+
+
+def _fields(item: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(param path below the item, text) for every text field of a stored item."""
+    for name in _TEXT_FIELDS:
+        value = item.get(name)
+        if isinstance(value, str):
+            yield name, value
+    for index, part in enumerate(item.get("content") or ()):
+        for name in _PART_FIELDS:
+            value = part.get(name)
+            if isinstance(value, str):
+                yield f"content.{index}.{name}", value
+
+
+def item_bytes(item: dict[str, Any]) -> int:
+    return sum(len(text.encode()) for _, text in _fields(item))
+
+
+def check_item(item: dict[str, Any], limits: ConversationLimits, *, param: str) -> int:
+    """The item's size in bytes; `item_too_large` naming the field that crossed the limit."""
+    total = 0
+    for path, text in _fields(item):
+        total += len(text.encode())
+        if total > limits.max_item_bytes:
+            raise ProtocolError(
+                "item_too_large",
+                f"A conversation item may hold at most {limits.max_item_bytes} bytes of text.",
+                param=f"{param}.{path}",
+            )
+    return total
+
+
+def check_room(items: Iterable[dict[str, Any]], size: int, limits: ConversationLimits) -> None:
+    """`conversation_full` unless the conversation has room for one more item of `size`."""
+    count = 0
+    held = 0
+    for stored in items:
+        count += 1
+        held += item_bytes(stored)  # server items grow in place, so sizes are not cached
+    if count >= limits.max_items:
+        raise ProtocolError(
+            "conversation_full",
+            f"The conversation already holds the maximum of {limits.max_items} items; "
+            "delete some with conversation.item.delete first.",
+            param="item",
+        )
+    if held + size > limits.max_bytes:
+        raise ProtocolError(
+            "conversation_full",
+            f"The conversation may hold at most {limits.max_bytes} bytes of text; "
+            "delete some items with conversation.item.delete first.",
+            param="item",
+        )
