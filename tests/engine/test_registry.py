@@ -36,7 +36,7 @@ async def test_host_loads_in_background_and_reports_ready(caplog: pytest.LogCapt
     assert status["ready"] is True
     assert {r["state"] for r in status["roles"].values()} == {"ready"}
     assert "loading llm (openai-compatible gpt-4o-mini at http://127.0.0.1:9/v1)" in caplog.text
-    assert "llm ready in" in caplog.text
+    assert "llm ready: loaded in" in caplog.text
 
 
 async def test_missing_model_is_a_one_line_error(

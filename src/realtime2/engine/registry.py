@@ -1,9 +1,13 @@
 """Build the process's `Engines` from `EngineSettings`, loading models in the background.
 
 `EngineHost.start()` returns at once; a loader thread brings up each role in turn (VAD,
-LLM, STT, TTS: fastest first) and logs its progress. `/readyz` reads `status()`, request
-handlers `await host.wait_ready()` or check `host.ready`. A missing dependency or model is
-recorded as a one-line error for that role (and logged once), never a traceback.
+TTS, STT, LLM: the STT's warm-up transcribes the TTS's) and logs its progress. A local
+engine is ready only after one real inference (`warmup`); remote ones are ready once built
+(their server may still be starting, and is not ours to wait for). `/readyz` reads
+`status()`, request handlers `await host.wait_ready()` or check `host.ready`. A missing
+dependency or model, or a failed warm-up, is recorded as a one-line error for that role
+that names the fix (and logged once), never a traceback; `on_failure` hears of it, so that
+`realtime2 serve` can stop instead of serving without an engine.
 """
 
 from __future__ import annotations
@@ -17,14 +21,35 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from realtime2.engine import warmup
 from realtime2.engine.config import EngineSettings
-from realtime2.engine.interfaces import LLM, STT, TTS, VAD, Engines, EngineUnavailableError
+from realtime2.engine.interfaces import (
+    LLM,
+    STT,
+    TTS,
+    VAD,
+    Engines,
+    EngineUnavailableError,
+    FloatAudio,
+)
 
 log = logging.getLogger(__name__)
 
 Role = Literal["vad", "stt", "llm", "tts"]
-ROLES: tuple[Role, ...] = ("vad", "llm", "stt", "tts")
+ROLES: tuple[Role, ...] = ("vad", "tts", "stt", "llm")
 State = Literal["pending", "loading", "ready", "failed"]
+
+
+# What to do when a role fails, appended to its error line.
+FIXES: dict[Role, str] = {
+    "vad": "reinstall with `make install` (silero-vad), or set REALTIME2_VAD_BACKEND=webrtc",
+    "stt": "check REALTIME2_STT_MODEL_PATH, or reinstall with `make install`",
+    "llm": (
+        "check REALTIME2_LLM_MODEL_PATH; reinstall llama-cpp-python with `make install` "
+        "(scripts/llama-wheel.sh), or pin a CPU variant with REALTIME2_LLM_CPU_VARIANT"
+    ),
+    "tts": "check REALTIME2_TTS_MODEL_PATH, or reinstall with `make install`",
+}
 
 
 @dataclass
@@ -32,7 +57,9 @@ class RoleStatus:
     backend: str
     state: State = "pending"
     error: str | None = None
-    seconds: float | None = None
+    seconds: float | None = None  # loading
+    warmup_seconds: float | None = None  # the first inference (None: not warmed, e.g. remote)
+    runtime: str | None = None  # what the backend chose at load, e.g. llama.cpp's CPU variant
 
 
 # --- builders: one per role; each blocks while it loads -------------------------------
@@ -156,9 +183,16 @@ def build_engines(settings: EngineSettings | None = None) -> Engines:
 class EngineHost:
     """Owns the process's engines: loads them once, in the background, and reports status."""
 
-    def __init__(self, settings: EngineSettings | None = None) -> None:
+    def __init__(
+        self,
+        settings: EngineSettings | None = None,
+        *,
+        on_failure: Callable[[str], None] | None = None,
+    ) -> None:
         self.settings = settings or EngineSettings()
         self._roles = {role: RoleStatus(describe(role, self.settings)) for role in ROLES}
+        self._on_failure = on_failure
+        self._speech: tuple[FloatAudio, int] | None = None  # the TTS warm-up, for the STT's
         self._built: dict[Role, Any] = {}
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
@@ -207,6 +241,10 @@ class EngineHost:
                     "state": s.state,
                     "error": s.error,
                     "load_seconds": None if s.seconds is None else round(s.seconds, 3),
+                    "warmup_seconds": (
+                        None if s.warmup_seconds is None else round(s.warmup_seconds, 3)
+                    ),
+                    "runtime": s.runtime,
                 }
                 for role, s in self._roles.items()
             },
@@ -245,22 +283,53 @@ class EngineHost:
                 log.info("engines ready")
         finally:
             self._done.set()
+        if self._engines is None and self._on_failure is not None:
+            self._on_failure(self._unavailable_message())
 
     def _load(self, role: Role) -> None:
         status = self._roles[role]
         status.state = "loading"
         log.info("loading %s (%s)…", role, status.backend)
         started = time.perf_counter()
+        step = "load"
         try:
-            self._built[role] = BUILDERS[role](self.settings)
+            self._built[role] = backend = BUILDERS[role](self.settings)
+            status.seconds = time.perf_counter() - started
+            status.runtime = getattr(backend, "runtime", None)
+            if self._is_local(role):
+                step, warm_started = "warm-up", time.perf_counter()
+                asyncio.run(self._warm(role, backend))
+                status.warmup_seconds = time.perf_counter() - warm_started
         except EngineUnavailableError as exc:
-            status.state, status.error = "failed", str(exc)
+            status.state, status.error = "failed", f"{exc}; fix: {FIXES[role]}"
         except Exception as exc:  # any loader failure becomes one status line, not a crash
-            status.state, status.error = "failed", f"{type(exc).__name__}: {exc}"[:300]
+            reason = f"{type(exc).__name__}: {exc}".replace("\n", " ")[:300]
+            status.state, status.error = "failed", f"{step} failed ({reason}); fix: {FIXES[role]}"
         else:
             status.state = "ready"
-        status.seconds = time.perf_counter() - started
+        if status.seconds is None:
+            status.seconds = time.perf_counter() - started
         if status.state == "ready":
-            log.info("%s ready in %.1f s", role, status.seconds)
+            warm = (
+                "" if status.warmup_seconds is None else f", warm-up {status.warmup_seconds:.2f} s"
+            )
+            log.info("%s ready: loaded in %.1f s%s", role, status.seconds, warm)
         else:
-            log.error("%s failed to load: %s", role, status.error)
+            log.error("%s failed: %s", role, status.error)
+
+    def _is_local(self, role: Role) -> bool:
+        if role == "vad":
+            return True
+        return bool(getattr(self.settings, f"{role}_backend") != "openai")
+
+    async def _warm(self, role: Role, backend: Any) -> None:
+        """One real inference through the interface sessions use (`engine.warmup`)."""
+        if role == "vad":
+            warmup.warm_vad(backend)
+        elif role == "tts":
+            self._speech = (await warmup.warm_tts(backend), backend.capabilities.sample_rate)
+        elif role == "stt":
+            speech, rate = self._speech or (None, 0)
+            await warmup.warm_stt(backend, speech, rate)
+        else:
+            await warmup.warm_llm(backend)

@@ -31,6 +31,7 @@ import numpy as np
 from realtime2.backends.local.chat_prompt import render_prompt, to_template_messages
 from realtime2.backends.local.context_shift import DroppedSpan, find_dropped_span
 from realtime2.backends.local.kv_snapshots import KvSnapshots, Snapshot, Tokens, common_prefix
+from realtime2.backends.local.llama_cpu import ensure_cpu_backend
 from realtime2.backends.local.models import require_module
 from realtime2.backends.local.tool_grammar import select_tools, tool_grammar
 from realtime2.engine.interfaces import (
@@ -99,6 +100,7 @@ class LlamaLLM:
         self._default_max_tokens = default_max_tokens
         self._temperature = temperature
         self.name = name
+        self.runtime: str | None = None  # which CPU kernels llama.cpp runs (set by `load`)
         self.capabilities = LLMCapabilities(
             streaming=True, tools=True, context_tokens=int(llama.n_ctx())
         )
@@ -122,6 +124,7 @@ class LlamaLLM:
         prompt_cache_bytes: int = 0,
     ) -> LlamaLLM:
         llama_cpp = require_module("llama_cpp", "llama-cpp-python")
+        cpu = ensure_cpu_backend(model_path)  # before the first Llama: it picks the CPU kernels
         llama = llama_cpp.Llama(
             model_path=str(model_path),
             n_ctx=context_tokens,
@@ -135,13 +138,15 @@ class LlamaLLM:
         # Warm up (first decode allocates compute buffers), then forget the tokens.
         llama.eval(llama.tokenize(b"Hello", add_bos=False))
         llama.n_tokens = 0
-        return cls(
+        llm = cls(
             llama,
             name=name,
             default_max_tokens=default_max_tokens,
             temperature=temperature,
             prompt_cache_bytes=prompt_cache_bytes,
         )
+        llm.runtime = f"llama.cpp CPU backend {cpu.variant or 'built in'} (AMX {cpu.amx})"
+        return llm
 
     async def stream(
         self, request: LLMRequest, *, priority: Priority | Urgency = Priority.INTERACTIVE
