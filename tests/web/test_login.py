@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from realtime2.app import create_app
-from realtime2.http.dashboard_ratelimit import LoginLimiter
+from realtime2.http.dashboard_ratelimit import Backoff, LoginLimiter
 from realtime2.state import Services
 from tests.conftest import new_account
 from tests.web.pages import PASSWORD, csrf_of, log_in, post_login
@@ -122,49 +122,83 @@ class FakeClock:
         return self.now
 
 
-async def test_failed_logins_are_rate_limited_per_email(sqlite_services: Services) -> None:
+def _client_from(app: object, address: str) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))  # type: ignore[arg-type]
+    return httpx.AsyncClient(transport=transport, base_url="http://t")
+
+
+async def test_a_guesser_elsewhere_cannot_lock_the_user_out(sqlite_services: Services) -> None:
     clock = FakeClock()
     app = create_app(sqlite_services.settings, sqlite_services)
     app.state.login_limiter = LoginLimiter(clock=clock)
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+    attacker, user = _client_from(app, "203.0.113.9"), _client_from(app, "198.51.100.7")
     acct = await new_account(sqlite_services)
-    for _ in range(10):
-        assert (await post_login(client, acct.email, "wrong password!")).status_code == 401
-    # Now even the right password is refused, without being checked.
-    blocked = await post_login(client, acct.email)
+    for _ in range(10):  # ten wrong passwords for the victim's email, from one address
+        response = await post_login(attacker, acct.email, "wrong password!")
+        assert response.status_code in (401, 429)
+    # The attacker's address is slowed down for this email, without checking the password...
+    blocked = await post_login(attacker, acct.email)
     assert blocked.status_code == 429
-    assert int(blocked.headers["retry-after"]) == 15 * 60
     assert "Too many failed attempts" in blocked.text
-    clock.now += 60
-    assert int((await post_login(client, acct.email)).headers["retry-after"]) == 14 * 60
-    clock.now += 14 * 60
+    # ...but the real user, from their own address, logs in at once.
+    assert (await post_login(user, acct.email)).status_code == 303
+    await attacker.aclose()
+    await user.aclose()
+
+
+async def test_failures_back_off_exponentially_per_email_and_address(
+    sqlite_services: Services,
+) -> None:
+    clock = FakeClock()
+    app = create_app(sqlite_services.settings, sqlite_services)
+    app.state.login_limiter = LoginLimiter(clock=clock)
+    client = _client_from(app, "203.0.113.9")
+    acct = await new_account(sqlite_services)
+    for _ in range(5):  # free failures
+        assert (await post_login(client, acct.email, "wrong password!")).status_code == 401
+    waits = []
+    for _ in range(4):
+        blocked = await post_login(client, acct.email)  # even the right password waits
+        assert blocked.status_code == 429
+        waits.append(int(blocked.headers["retry-after"]))
+        clock.now += waits[-1]
+        assert (await post_login(client, acct.email, "wrong password!")).status_code == 401
+    assert waits == [1, 2, 4, 8]
+    clock.now += 16
+    assert (await post_login(client, acct.email)).status_code == 303
+    # Success clears the pair: the next mistake is free again.
+    client.cookies.clear()
+    assert (await post_login(client, acct.email, "wrong password!")).status_code == 401
     assert (await post_login(client, acct.email)).status_code == 303
     await client.aclose()
 
 
-async def test_failed_logins_are_rate_limited_per_ip(
+async def test_one_address_spraying_many_emails_is_slowed(
     client: httpx.AsyncClient, sqlite_services: Services
 ) -> None:
     acct = await new_account(sqlite_services)
-    for i in range(10):
+    for i in range(20):
         response = await post_login(client, f"guess{i}@example.com", "wrong password!")
         assert response.status_code == 401
-    # A different email from the same address is blocked too.
+    # A different email from the same address waits too (the address's own backoff).
     blocked = await post_login(client, acct.email)
     assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
 
 
-def test_limiter_memory_is_bounded() -> None:
+def test_backoff_is_capped_and_limiter_memory_is_bounded() -> None:
     clock = FakeClock()
-    limiter = LoginLimiter(max_failures=2, window_seconds=60, max_tracked=100, clock=clock)
+    limiter = LoginLimiter(
+        per_pair=Backoff(1, 60), per_address=Backoff(10**6, 60), max_tracked=100, clock=clock
+    )
+    for _ in range(200):
+        limiter.record_failure("a@example.com", "192.0.2.1")
+    assert limiter.retry_after("a@example.com", "192.0.2.1") == 60  # capped, no overflow
     for i in range(1000):
-        limiter.record_failure([f"email:{i}"])
+        limiter.record_failure(f"{i}@example.com", "192.0.2.2")
     assert limiter.tracked() == 100
-    limiter.record_failure(["email:999"])
-    assert limiter.retry_after(["email:999"]) == 60
-    assert limiter.retry_after(["email:0"]) == 0  # forgotten, the oldest went first
-    clock.now += 60
-    assert limiter.retry_after(["email:999"]) == 0
+    assert limiter.retry_after("a@example.com", "192.0.2.1") == 0  # forgotten, oldest first
+    clock.now += 60 * 60 + 1
+    assert limiter.retry_after("999@example.com", "192.0.2.2") == 0  # idle keys expire
 
 
 async def test_login_page_has_no_session_needed_and_a_token(client: httpx.AsyncClient) -> None:

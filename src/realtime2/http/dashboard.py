@@ -48,7 +48,8 @@ def login_limiter(request: Request) -> LoginLimiter:
     """The app's limiter, made on first use (tests may put their own on app.state first)."""
     limiter: LoginLimiter | None = getattr(request.app.state, "login_limiter", None)
     if limiter is None:
-        limiter = request.app.state.login_limiter = LoginLimiter()
+        settings = services_of(request).settings
+        limiter = request.app.state.login_limiter = LoginLimiter.from_settings(settings)
     return limiter
 
 
@@ -96,10 +97,11 @@ async def login_submit(request: Request) -> Response:
         return _login_page(request, status=403, error=error, email=email, next_url=next_url)
 
     limiter = login_limiter(request)
-    keys = (f"email:{email}", f"ip:{client_ip(request)}")
-    wait = limiter.retry_after(keys)
+    address = client_ip(request)
+    wait = limiter.retry_after(email, address)
     if wait:
-        error = f"Too many failed attempts. Try again in {(wait + 59) // 60} minute(s)."
+        later = f"{wait} second(s)" if wait < 60 else f"{(wait + 59) // 60} minute(s)"
+        error = f"Too many failed attempts. Try again in {later}."
         response = _login_page(request, status=429, error=error, email=email, next_url=next_url)
         response.headers["Retry-After"] = str(wait)
         return response
@@ -107,11 +109,11 @@ async def login_submit(request: Request) -> Response:
     services = services_of(request)
     user = await services.users.verify_password(email, password) if email and password else None
     if user is None:
-        limiter.record_failure(keys)
+        limiter.record_failure(email, address)
         error = "Wrong email or password."
         return _login_page(request, status=401, error=error, email=email, next_url=next_url)
 
-    limiter.reset(keys[0])
+    limiter.succeeded(email, address)
     old = request.cookies.get(SESSION_COOKIE)
     if old:  # a fresh session id on every login (no session fixation)
         await services.web_sessions.delete(old)

@@ -1,8 +1,17 @@
-"""Failed-login throttling for the dashboard.
+"""Failed-login throttling for the dashboard: exponential backoff per (email, address).
+
+Counting failures per email alone let anyone lock a user out from everywhere by typing
+wrong passwords for their email. Here a guesser slows down only themselves: failures are
+counted per (email, client address), and separately per address across all emails (so one
+address cannot spray guesses over many accounts). The first few failures of a key are free;
+each further one doubles the wait before the next try (1 s, 2 s, 4 s, … up to a maximum).
+A successful login clears its (email, address) pair only — clearing the address too would
+let an attacker reset their own counter by logging into an account of their own between
+guesses. A key idle for `forget_after` seconds is forgotten.
 
 State lives in this process's memory only: with several worker processes each one counts
-on its own (so the effective limit is multiplied by the worker count), and a restart
-forgets everything. That is acceptable for a brake on password guessing; a shared store
+on its own, and a restart forgets everything. That is acceptable for a brake on password
+guessing (argon2 already makes each guess cost the server most of a second); a shared store
 would be needed for a strict global limit.
 """
 
@@ -10,64 +19,101 @@ from __future__ import annotations
 
 import math
 import time
-from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 
-MAX_FAILURES = 10
-WINDOW_SECONDS = 15 * 60
-# Bounds memory: past this many tracked emails/IPs the least recently failed is forgotten.
+from realtime2.config import Settings
+
+# Bounds memory: past this many tracked keys the least recently failed is forgotten.
 MAX_TRACKED = 10_000
+FORGET_AFTER_SECONDS = 60 * 60
+
+
+@dataclass(frozen=True)
+class Backoff:
+    free_failures: int
+    max_delay: float
+    base_delay: float = 1.0
+
+    def delay(self, failures: int) -> float:
+        """Seconds to wait after the last of `failures` failures before the next try."""
+        extra = failures - self.free_failures
+        if extra < 0:
+            return 0.0
+        # Capped exponent: 2**large would overflow long before any real count.
+        return min(self.max_delay, self.base_delay * 2.0 ** min(extra, 64))
+
+
+@dataclass
+class _Failures:
+    count: int
+    last: float
 
 
 class LoginLimiter:
-    """Sliding-window count of failed logins per key ("email:…", "ip:…")."""
-
     def __init__(
         self,
         *,
-        max_failures: int = MAX_FAILURES,
-        window_seconds: float = WINDOW_SECONDS,
+        per_pair: Backoff | None = None,
+        per_address: Backoff | None = None,
+        forget_after: float = FORGET_AFTER_SECONDS,
         max_tracked: int = MAX_TRACKED,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.max_failures = max_failures
-        self.window = window_seconds
+        self.per_pair = per_pair or Backoff(5, 15 * 60)
+        self.per_address = per_address or Backoff(20, 15 * 60)
+        self.forget_after = forget_after
         self.max_tracked = max_tracked
         self.clock = clock
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._failures: OrderedDict[str, _Failures] = OrderedDict()
 
-    def retry_after(self, keys: Iterable[str]) -> int:
-        """Seconds until every key may try again; 0 when none is blocked."""
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LoginLimiter:
+        cap = settings.login_backoff_max_s
+        return cls(
+            per_pair=Backoff(settings.login_failures_before_backoff, cap),
+            per_address=Backoff(settings.login_address_failures_before_backoff, cap),
+        )
+
+    def retry_after(self, email: str, address: str) -> int:
+        """Seconds until this email may be tried from this address; 0 when it may now."""
         now = self.clock()
         wait = 0.0
-        for key in keys:
-            times = self._recent(key, now)
-            if len(times) >= self.max_failures:
-                # Blocked until the oldest failure in the window ages out.
-                wait = max(wait, times[0] + self.window - now)
+        for key, backoff in self._keys(email, address):
+            seen = self._current(key, now)
+            if seen is not None:
+                wait = max(wait, seen.last + backoff.delay(seen.count) - now)
         return math.ceil(wait) if wait > 0 else 0
 
-    def record_failure(self, keys: Iterable[str]) -> None:
+    def record_failure(self, email: str, address: str) -> None:
         now = self.clock()
-        for key in keys:
-            times = self._failures.get(key)
-            if times is None:
-                times = self._failures[key] = deque(maxlen=self.max_failures)
-            times.append(now)
+        for key, _ in self._keys(email, address):
+            seen = self._current(key, now)
+            if seen is None:
+                self._failures[key] = _Failures(1, now)
+            else:
+                seen.count, seen.last = seen.count + 1, now
             self._failures.move_to_end(key)
         while len(self._failures) > self.max_tracked:
             self._failures.popitem(last=False)
 
-    def reset(self, key: str) -> None:
-        self._failures.pop(key, None)
+    def succeeded(self, email: str, address: str) -> None:
+        self._failures.pop(self._pair(email, address), None)
 
     def tracked(self) -> int:
         return len(self._failures)
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._failures.get(key, deque())
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        if not times:
-            self._failures.pop(key, None)
-        return times
+    def _keys(self, email: str, address: str) -> tuple[tuple[str, Backoff], ...]:
+        return ((self._pair(email, address), self.per_pair), (f"ip:{address}", self.per_address))
+
+    @staticmethod
+    def _pair(email: str, address: str) -> str:
+        return f"pair:{address}\n{email}"  # the address never holds a newline: no collisions
+
+    def _current(self, key: str, now: float) -> _Failures | None:
+        seen = self._failures.get(key)
+        if seen is not None and now - seen.last > self.forget_after:
+            del self._failures[key]
+            return None
+        return seen
