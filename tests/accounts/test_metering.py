@@ -90,15 +90,42 @@ async def test_partial_charges_never_bill_twice_and_minimum_window(services: Ser
     assert (await services.ledger.balance(acct.user_id)).available == 5_000 - 600
 
 
-async def test_crashed_session_hold_expires_into_exact_charge(services: Services) -> None:
+async def test_crashed_session_hold_expires_into_recorded_use(services: Services) -> None:
     acct = await new_account(services, credits=1_000)
     clock = FakeClock()
     m = meter(services, acct.user_id, clock, hold_ttl_seconds=30)
     await m.start()
     clock.now += 17.5
-    await m.renew()  # records 18 s used; then the process "dies" and never settles
+    await m.renew()  # records use through the next renewal: 27.5 s → 28 s
+    # ... then the process "dies" somewhere before that renewal and never settles.
     later = datetime.now(UTC) + timedelta(seconds=31)
     sweeper = Ledger(services.db, clock=lambda: later)
     assert await sweeper.expire_holds() == 1
     balance = await services.ledger.balance(acct.user_id)
-    assert (balance.available, balance.held) == (1_000 - 72, 0)
+    assert (balance.available, balance.held) == (1_000 - 28 * 4, 0)
+
+
+async def test_session_killed_before_its_first_renewal_is_charged(services: Services) -> None:
+    """Issue 15: a process killed ~9 s into a session, before the first renewal at 10 s,
+    left a hold recording 0 used, so the sweeper charged nothing. The hold now records use
+    from the start (through the first renewal)."""
+    acct = await new_account(services, credits=1_000)
+    clock = FakeClock()
+    m = meter(services, acct.user_id, clock, hold_ttl_seconds=30)
+    await m.start()
+    clock.now += 9.0  # used 9 s, then killed: no renew, no settle
+    later = datetime.now(UTC) + timedelta(seconds=31)
+    assert await Ledger(services.db, clock=lambda: later).expire_holds() == 1
+    charged = 1_000 - (await services.ledger.balance(acct.user_id)).available
+    assert 9 * 4 <= charged <= 10 * 4  # at least the use, at most one renewal interval
+
+
+async def test_clean_close_still_charges_exact_use(services: Services) -> None:
+    acct = await new_account(services, credits=1_000)
+    clock = FakeClock()
+    m = meter(services, acct.user_id, clock)
+    await m.start()
+    clock.now += 3.2
+    await m.renew()  # records 14 s ahead; the settle still charges what was used
+    result = await m.settle()
+    assert result is not None and result.charged == 4 * 4

@@ -159,10 +159,13 @@ class Ledger:
         ttl_seconds: float,
         api_key_id: str | None = None,
         idempotency_key: str | None = None,
+        used: int = 0,
     ) -> HoldView:
-        """Reserve `amount` for running work, or raise InsufficientCreditsError."""
+        """Reserve `amount` for running work, or raise InsufficientCreditsError. `used` is
+        recorded as already used: what the hold charges if its owner dies at once."""
         if amount <= 0:
             raise ValueError("hold must be positive")
+        used = min(max(0, used), amount)
         hold_id = f"hold_{secrets.token_hex(12)}"
         key = idempotency_key or f"hold:{hold_id}"
 
@@ -174,7 +177,7 @@ class Ledger:
                 model,
                 reference,
                 amount,
-                used=0,
+                used=used,
                 captured=0,
                 status="open",
                 expires_at=now + timedelta(seconds=ttl_seconds),
@@ -188,7 +191,7 @@ class Ledger:
                     "model": model,
                     "reference": reference,
                     "amount": amount,
-                    "used": 0,
+                    "used": used,
                     "captured": 0,
                     "status": "open",
                     "created_at": now,

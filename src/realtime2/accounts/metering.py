@@ -1,8 +1,13 @@
 """Per-second metering of long-running work (realtime sessions, WebRTC calls).
 
 A meter holds credit before the work starts, renews the hold ahead of use while it runs
-(recording the usage so far, so a crashed process's hold expires into an exact charge) and
-settles elapsed whole seconds × rate when the work ends, however it ends. It never lets a
+and settles elapsed whole seconds × rate when the work ends, however it ends.
+
+The hold also records use for the case where nothing settles it (the process was killed):
+the expiry sweeper charges what it recorded. Each write records the use up to the next
+scheduled renewal, starting with the hold itself, so a session that dies before its first
+renewal is charged its first interval rather than nothing; a crash costs the client at most
+`renew_every_seconds` beyond its real use, never the server that use. It never lets a
 session run past the credit it has reserved: `deadline` says when the reserve runs out and
 `renew()` reports when it cannot be extended.
 """
@@ -82,6 +87,13 @@ class SessionMeter:
     def used_credits(self) -> int:
         return self.billable_seconds() * self.rate
 
+    def recorded_use(self) -> int:
+        """What the hold records as used: the use by the next scheduled renewal."""
+        seconds = max(
+            self.elapsed() + self.policy.renew_every_seconds, self.policy.minimum_billed_seconds
+        )
+        return math.ceil(seconds - 1e-9) * self.rate
+
     @property
     def deadline(self) -> float:
         """Monotonic time at which the reserved credit is used up."""
@@ -107,6 +119,7 @@ class SessionMeter:
             ttl_seconds=self.policy.hold_ttl_seconds,
             api_key_id=self.api_key_id,
             idempotency_key=f"meter:{self.reference}:hold",
+            used=self.recorded_use(),
         )
         self.hold_id = hold.id
         self.reserved = hold.amount
@@ -132,13 +145,16 @@ class SessionMeter:
                     self.hold_id,
                     extra,
                     ttl_seconds=self.policy.hold_ttl_seconds,
-                    used=min(used, self.reserved + extra),
+                    used=min(self.recorded_use(), self.reserved + extra),
                 )
                 self.reserved += extra
             except InsufficientCreditsError:
                 # Spent elsewhere meanwhile: keep what is reserved, renew the expiry only.
                 await self.ledger.extend_hold(
-                    self.hold_id, 0, ttl_seconds=self.policy.hold_ttl_seconds, used=used
+                    self.hold_id,
+                    0,
+                    ttl_seconds=self.policy.hold_ttl_seconds,
+                    used=min(self.recorded_use(), self.reserved),
                 )
             except HoldNotOpenError:
                 return False
