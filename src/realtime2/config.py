@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     max_item_bytes: int = Field(default=256 * 1024, ge=1024)
     max_conversation_items: int = Field(default=1000, ge=1)
     max_conversation_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # Uploaded audio (realtime2.audio.decode): seconds after resampling, the highest source
+    # sample rate and channel count decoded, and decodes running at once (worker threads).
+    audio_max_seconds: float = Field(default=600.0, gt=0)
+    audio_max_sample_rate: int = Field(default=192_000, ge=8000)
+    audio_max_channels: int = Field(default=8, ge=1)
+    audio_decodes_at_once: int = Field(default=2, ge=1)
     # Gateway mode (docs/gateway.md): models listed in upstream_models ("ours=theirs,…")
     # are relayed to a Realtime-compatible upstream at upstream_url (an API base such as
     # https://api.openai.com/v1) with upstream_api_key, which never leaves this server.
