@@ -56,8 +56,13 @@ class LiveServer:
 
 
 @asynccontextmanager
-async def live_server(*, speculative: bool = True) -> AsyncIterator[LiveServer]:
-    """The app with real engines on 127.0.0.1; `speculative=False` turns drafts off."""
+async def live_server(
+    *, speculative: bool = True, as_served: bool = False
+) -> AsyncIterator[LiveServer]:
+    """The app with real engines on 127.0.0.1; `speculative=False` turns drafts off.
+
+    `as_served=True` brings the engines up as `realtime2 serve` does (`EngineHost`: load, then
+    one warm-up inference each), so the first turn is a user's first turn after `/readyz`."""
     from realtime2.app import create_app
     from realtime2.config import Settings
     from realtime2.db.migrate import upgrade
@@ -84,8 +89,13 @@ async def live_server(*, speculative: bool = True) -> AsyncIterator[LiveServer]:
         )
         services = Services.build(settings)
         await upgrade(services.db)
-        engines = await asyncio.to_thread(build_engines, EngineSettings(_env_file=None))  # type: ignore[call-arg]
-        services.engines = EngineHost.with_engines(engines)
+        engine_settings = EngineSettings(_env_file=None)  # type: ignore[call-arg]
+        if as_served:
+            services.engines = EngineHost(engine_settings)
+            await services.engines.wait_ready()
+        else:
+            engines = await asyncio.to_thread(build_engines, engine_settings)
+            services.engines = EngineHost.with_engines(engines)
         ws_module.SessionRunner = RecordingRunner  # type: ignore[misc]
         port = _free_port()
         config = uvicorn.Config(

@@ -131,6 +131,14 @@ def summarize(sessions: list[dict[str, Any]], runners: list[Any]) -> dict[str, A
                 continue
             stop.append(t.first_audio - t.speech_stopped)
             voice.append(t.first_audio - t.voice_end_sent)
+    firsts = [s["turns"][0] for s in sessions if s["turns"]]
+    first = [t.first_audio - t.speech_stopped for t in firsts if t.first_audio and t.speech_stopped]
+    later = [
+        t.first_audio - t.speech_stopped
+        for s in sessions
+        for t in s["turns"][1:]
+        if t.first_audio is not None and t.speech_stopped is not None
+    ]
     tokens = [t for s in sessions for t in s["turns"] if t.input_tokens]
     prompt = sum(t.input_tokens for t in tokens)
     cached = sum(t.cached_tokens for t in tokens)
@@ -152,6 +160,8 @@ def summarize(sessions: list[dict[str, Any]], runners: list[Any]) -> dict[str, A
         "failed_turns": bad,
         "stop_to_audio_s": {"median": median(stop), "p95": percentile(stop, 95), "all": stop},
         "voice_to_audio_s": {"median": median(voice), "p95": percentile(voice, 95), "all": voice},
+        "first_turn_stop_to_audio_s": first,
+        "later_turns_stop_to_audio_s": {"median": median(later) if later else None},
         "prompt_tokens": prompt,
         "cached_prompt_tokens": cached,
         "drafts_prepared": sum(getattr(r, "drafts_prepared", 0) for r in runners),
@@ -163,9 +173,10 @@ def summarize(sessions: list[dict[str, Any]], runners: list[Any]) -> dict[str, A
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    async with live_server(speculative=args.speculative) as server:
-        # One untimed turn warms the models (first decode allocates, caches fill).
-        await run_session(server, 99, 1, args.chunk_ms)
+    async with live_server(speculative=args.speculative, as_served=args.first_turn) as server:
+        if not args.first_turn:
+            # One untimed turn warms the models (first decode allocates, caches fill).
+            await run_session(server, 99, 1, args.chunk_ms)
         server.runners.clear()
         stop = asyncio.Event()
         neighbour = asyncio.ensure_future(storyteller(server, stop)) if args.storyteller else None
@@ -202,6 +213,11 @@ def main() -> None:
         help="each user hears the reply out (its audio length) before speaking again",
     )
     parser.add_argument(
+        "--first-turn",
+        action="store_true",
+        help="engines warmed as `serve` does, no untimed turn: is turn 1 as fast as the rest?",
+    )
+    parser.add_argument(
         "--storyteller",
         action="store_true",
         help="one more session keeps asking for long spoken answers while the others talk",
@@ -217,6 +233,10 @@ def main() -> None:
         mode += ",storyteller"
     if args.listen:
         mode += ",listen"
+    if args.first_turn:
+        mode += ",first-turn"
+        first, later = summary["first_turn_stop_to_audio_s"], summary["later_turns_stop_to_audio_s"]
+        print(f"speech_stopped → first audio: first turn after ready {first}, later turns {later}")
     stop, voice = summary["stop_to_audio_s"], summary["voice_to_audio_s"]
     print_table(
         f"realtime spoken turns ({args.sessions} session(s), {mode})",
