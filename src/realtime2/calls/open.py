@@ -1,7 +1,8 @@
 """Opening a WebRTC call: every check that can refuse it happens before any media work.
 
-Order: the offer (400 invalid_sdp), the session config (400), engines (503), session
-slots (429/503), credit for the 120-second minimum (402). Then the runner gets the
+Order: the offer (400 invalid_sdp), the session config (400), engines (503), the user's
+calls still waiting to connect (429), session slots (429/503), credit for the 120-second
+minimum (402). Then the runner gets the
 session config, the peer connection answers the offer, and the call is recorded and runs.
 Metering starts when ICE+DTLS connect (see `WebRtcCall`), not at this request.
 """
@@ -135,8 +136,14 @@ async def open_call(
     services = services_of(conn)
     offer = checked_offer(spec)
     engines = await ready_engines(services)
-    rate = await admit_call(conn, principal, spec.tier)
     registry = registry_of(conn)
+    limit = services.settings.max_pending_calls_per_user
+    not_pending = registry.pending.reserve(principal.user_id, limit)
+    try:
+        rate = await admit_call(conn, principal, spec.tier)
+    except BaseException:
+        not_pending()
+        raise
     records = CallRecords(services.db)
     try:
         call_id = new_call_id()
@@ -159,6 +166,8 @@ async def open_call(
             ledger=services.ledger,
             hosts=settings.webrtc_host_list(),
             stun=settings.webrtc_stun,
+            allow_private_candidates=settings.webrtc_allow_private_candidates,
+            connected_or_ended=not_pending,
             on_end=call_ended_hook(conn),
         )
         try:
@@ -172,6 +181,7 @@ async def open_call(
                 raise invalid_sdp(str(exc)) from None
             raise
     except BaseException:
+        not_pending()
         release_slot(conn, principal)
         raise
     registry.add(call)

@@ -8,6 +8,7 @@ import time
 from typing import Final
 
 from realtime2.calls.base import Call
+from realtime2.calls.pending import PendingCalls
 
 ENDED_RETENTION_SECONDS: Final = 3600.0
 
@@ -17,6 +18,7 @@ class CallRegistry:
         self.retention_seconds = retention_seconds
         self._calls: dict[str, Call] = {}
         self._ended_at: dict[str, float] = {}
+        self.pending = PendingCalls()
 
     def add(self, call: Call) -> None:
         self._purge()

@@ -76,3 +76,30 @@ def _param(prefix: str, inner: str | None) -> str:
         return prefix
     inner = inner.removeprefix("session.").removeprefix("session")
     return f"{prefix}.{inner}" if inner else prefix
+
+
+def bound_model(config: dict[str, Any] | None) -> str | None:
+    """The realtime model a client secret's session config names, if any."""
+    if config is None or config.get("type", "realtime") != "realtime":
+        return None
+    model = config.get("model")
+    return model if isinstance(model, str) and model else None
+
+
+def check_bound_model(config: dict[str, Any] | None, tier: str, *, param: str) -> None:
+    """A client secret minted for one model opens sessions of that model only (403)."""
+    model = bound_model(config)
+    if model is None:
+        return
+    try:
+        bound = resolve_realtime_model(model)
+    except UnsupportedModelError:
+        bound = None  # checked when minted; a model since withdrawn opens nothing
+    if bound != tier:
+        raise ApiError(
+            403,
+            "model_not_allowed",
+            f"This client secret was minted for the model '{model[:64]}' and cannot open "
+            f"a '{tier}' session.",
+            param=param,
+        )

@@ -22,7 +22,7 @@ from realtime2.calls.base import Call
 from realtime2.calls.lookup import find_call
 from realtime2.calls.open import CallRequest, invalid_sdp, open_call, principal_sessions
 from realtime2.calls.records import CallRecord
-from realtime2.calls.session_config import CheckedSession, check_session
+from realtime2.calls.session_config import CheckedSession, check_bound_model, check_session
 from realtime2.engine.voices import DEFAULT_VOICE, is_supported_voice
 from realtime2.errors import ApiError, invalid_request
 from realtime2.gateway.call_open import open_upstream_call
@@ -115,6 +115,7 @@ async def _open(
 ) -> tuple[Call, str]:
     """Start the call upstream when gateway mode maps its tier, else on the engine;
     returns the call and the SDP answer."""
+    check_bound_model(principal.session_config, spec.tier, param="model")
     gateway = gateway_of(request)
     their_model = gateway.their_model(spec.tier) if gateway is not None else None
     if gateway is not None and their_model is not None:

@@ -17,7 +17,7 @@ from fastapi import APIRouter, WebSocket
 
 from realtime2.accounts.metering import SessionMeter
 from realtime2.accounts.pricing import TRANSCRIPTION, rate_for
-from realtime2.calls.session_config import check_session
+from realtime2.calls.session_config import bound_model, check_bound_model, check_session
 from realtime2.errors import ApiError
 from realtime2.gateway.session import (
     bound_session_event,
@@ -45,10 +45,11 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 
-def _session_kind(websocket: WebSocket) -> tuple[str, str, str]:
-    """(kind, client model name, billing model) from the query string."""
+def _session_kind(websocket: WebSocket, default: str | None) -> tuple[str, str, str]:
+    """(kind, client model name, billing model) from the query string; `default` is the
+    model of a client secret's bound session, used when the URL names none."""
     params = websocket.query_params
-    model = params.get("model")
+    model = params.get("model") or default
     if params.get("intent") == "transcription":
         # livekit sends intent and a realtime model name together; either is fine.
         if model and not _is_realtime_name(model):
@@ -77,9 +78,12 @@ async def realtime_websocket(websocket: WebSocket) -> None:
     try:
         principal = await authenticate(websocket, allow_client_secret=True)
         try:
-            kind, client_model, billing_model = _session_kind(websocket)
+            kind, client_model, billing_model = _session_kind(
+                websocket, bound_model(principal.session_config)
+            )
         except UnsupportedModelError as exc:
             raise ApiError(400, "unsupported_model", str(exc), param="model") from None
+        check_bound_model(principal.session_config, billing_model, param="model")
         # Gateway mode: a model mapped upstream is relayed there instead of the engine.
         their_model = gateway.their_model(billing_model) if gateway and kind == "realtime" else None
         engines = await ready_engines(services) if their_model is None else None

@@ -30,7 +30,13 @@ from realtime2.calls.base import CallBase, Event
 from realtime2.protocol.server_events import error_event
 from realtime2.realtime.runner import SessionRunner
 from realtime2.transports.webrtc.audio import SpeakerTrack, mono_pcm16
-from realtime2.transports.webrtc.ice import offered_hosts, rtc_configuration
+from realtime2.transports.webrtc.ice import (
+    allows_private_candidates,
+    offered_hosts,
+    rtc_configuration,
+    screen_candidates,
+)
+from realtime2.transports.webrtc.inbox import Inbox
 from realtime2.transports.webrtc.sdp import InvalidSdpError
 
 log = logging.getLogger(__name__)
@@ -55,6 +61,8 @@ class WebRtcCall(CallBase):
         ledger: Ledger,
         hosts: Sequence[str],
         stun: str = "",
+        allow_private_candidates: bool | None = None,
+        connected_or_ended: Callable[[], None] | None = None,
         connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
         disconnect_grace: float = DISCONNECT_GRACE_SECONDS,
         on_end: Callable[[WebRtcCall], Awaitable[None]] | None = None,
@@ -64,6 +72,9 @@ class WebRtcCall(CallBase):
         )
         self.runner = runner
         self.hosts = tuple(hosts)
+        self.allow_private_candidates = allows_private_candidates(
+            self.hosts, allow_private_candidates
+        )
         self.pc = RTCPeerConnection(rtc_configuration(stun))
         self.speaker = SpeakerTrack()
         self.connect_timeout = connect_timeout
@@ -72,11 +83,13 @@ class WebRtcCall(CallBase):
         self.connected_at: float | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._supervisor: asyncio.Task[None] | None = None
-        self._inbox: asyncio.Queue[str | bytes] = asyncio.Queue()
+        self._inbox = Inbox()
         self._channel: RTCDataChannel | None = None
         self._pending: list[str] = []
         self._disconnect_timer: asyncio.Task[None] | None = None
         self._meter_starting: asyncio.Task[None] | None = None
+        # Ends the call's count against the user's pending calls (calls.pending).
+        self._not_pending = connected_or_ended or (lambda: None)
 
     # --- setting up ----------------------------------------------------------------------
 
@@ -85,6 +98,9 @@ class WebRtcCall(CallBase):
         self.pc.on("datachannel", self._on_datachannel)
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_connection_state)
+        offer, dropped = screen_candidates(offer, allow_private=self.allow_private_candidates)
+        if dropped:
+            log.info("call %s: %d remote ICE candidates skipped", self.id, dropped)
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
         except Exception as exc:
@@ -111,13 +127,28 @@ class WebRtcCall(CallBase):
 
     async def discard(self) -> None:
         """Tear down a call that was never started (its answer failed)."""
+        self._not_pending()
         await self.runner.close()
         await self._close_pc()
 
     # --- API -----------------------------------------------------------------------------
 
     async def send_client_event(self, message: str | bytes) -> None:
-        await self._inbox.put(message)
+        await self._inbox.put(message)  # a sideband waits for room
+
+    def _on_message(self, message: str | bytes) -> None:
+        """A data-channel message; a peer that floods the inbox is hung up on."""
+        if self._ending.is_set() or self._inbox.offer(message):
+            return
+        log.warning("call %s: client events arrive faster than they are handled", self.id)
+        self._deliver(
+            error_event(
+                "too_many_client_events",
+                f"More than {self._inbox.max_messages} client events (or "
+                f"{self._inbox.max_bytes} bytes) are waiting; the call is ending.",
+            )
+        )
+        self._end("client_flood")
 
     # --- aiortc callbacks ----------------------------------------------------------------
 
@@ -125,7 +156,7 @@ class WebRtcCall(CallBase):
         if channel.label != EVENTS_LABEL or self._channel is not None:
             return
         self._channel = channel
-        channel.on("message", self._inbox.put_nowait)
+        channel.on("message", self._on_message)
         channel.on("close", lambda: self._end("peer_gone"))
         if channel.readyState == "open":
             self._flush_pending()
@@ -144,6 +175,7 @@ class WebRtcCall(CallBase):
                 self._disconnect_timer = None
             if self.connected_at is None:
                 self.connected_at = time.monotonic()
+                self._not_pending()
                 log.info(
                     "call %s connected in %.0f ms",
                     self.id,
@@ -264,6 +296,7 @@ class WebRtcCall(CallBase):
 
     async def _shutdown(self) -> None:
         log.info("call %s ending (%s)", self.id, self.end_reason)
+        self._not_pending()
         current = asyncio.current_task()
         tasks = [t for t in self._tasks if t is not current]
         for task in tasks:

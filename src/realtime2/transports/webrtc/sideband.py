@@ -3,7 +3,8 @@
 The call's owner (an API key or login; not a browser's client secret) sees every server
 event of the call from now on and may send client events into it, e.g. to update
 instructions or handle tool calls while the browser holds the media. Leaving does not end
-the call; the call ending closes the socket.
+the call; the call ending closes the socket. Each sideband holds a session slot (it is a
+live socket with its own event queue), so the per-user and per-process limits count it.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import json
 
 from fastapi import WebSocket
 
+from realtime2.calls.base import Call
 from realtime2.calls.open import registry_of
 from realtime2.errors import ApiError
-from realtime2.http.auth import authenticate
-from realtime2.transports.admission import refuse_handshake, selected_subprotocol
+from realtime2.http.auth import authenticate, services_of
+from realtime2.transports.admission import SessionSlots, refuse_handshake, selected_subprotocol
 from realtime2.transports.frames import frame_payload, stop_and_close
 
 
@@ -26,9 +28,19 @@ async def attach_sideband(websocket: WebSocket, call_id: str) -> None:
         call = registry_of(websocket).get(call_id)
         if call is None or call.user_id != principal.user_id or call.ended.is_set():
             raise ApiError(404, "call_not_found", f"No running call with id '{call_id[:64]}'.")
+        user = await services_of(websocket).users.get(principal.user_id)
+        slots: SessionSlots = websocket.app.state.session_slots
+        slots.acquire(principal.user_id, user.max_sessions if user else None)
     except ApiError as error:
         await refuse_handshake(websocket, error)
         return
+    try:
+        await _serve(websocket, call)
+    finally:
+        slots.release(principal.user_id)
+
+
+async def _serve(websocket: WebSocket, call: Call) -> None:
     events = call.subscribe()
     await websocket.accept(subprotocol=selected_subprotocol(websocket))
 
