@@ -159,6 +159,7 @@ def serve(settings: Settings, *, bootstrap: bool) -> None:
 
     from realtime2.app import create_app
     from realtime2.logging_setup import configure_logging
+    from realtime2.serving import raise_file_limit, uvicorn_options
 
     configure_logging(settings.log_level, settings.log_format)
 
@@ -177,6 +178,7 @@ def serve(settings: Settings, *, bootstrap: bool) -> None:
         raise SystemExit("error: --ssl-certfile and --ssl-keyfile go together")
     scheme = "https" if tls else "http"
     print(f"realtime2 serving on {scheme}://{settings.host}:{settings.port}", flush=True)
+    raise_file_limit(settings)
     failures: list[str] = []
 
     def stop_on_engine_failure(reason: str) -> None:
@@ -187,10 +189,8 @@ def serve(settings: Settings, *, bootstrap: bool) -> None:
 
     uvicorn.run(
         create_app(settings, on_engine_failure=stop_on_engine_failure),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        ws_max_size=20 * 1024 * 1024,  # one append may carry 15 MB of base64 audio
+        # Connection limits: handshake deadline, header cap, connection cap, pings.
+        **uvicorn_options(settings),
         ssl_certfile=str(settings.ssl_certfile) if tls else None,
         ssl_keyfile=str(settings.ssl_keyfile) if tls else None,
     )
