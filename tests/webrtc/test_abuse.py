@@ -300,6 +300,11 @@ async def test_a_client_secret_opens_only_its_model(live: LiveCalls) -> None:
                 pass
         assert info.value.response.status_code == 403, query
         assert b"model_not_allowed" in info.value.response.body
+    with pytest.raises(websockets.exceptions.InvalidStatus) as info:
+        url = live.url.replace("http", "ws") + "/v1/realtime/translations"
+        async with connect(url, additional_headers=auth):
+            pass
+    assert info.value.response.status_code == 403
     assert live.app.state.session_slots.active == 0
     # Its own model opens, with or without naming it.
     for query in ("?model=realtime-mini", ""):

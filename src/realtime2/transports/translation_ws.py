@@ -16,6 +16,7 @@ from fastapi import APIRouter, WebSocket
 
 from realtime2.accounts.metering import SessionMeter
 from realtime2.accounts.pricing import TRANSLATION, rate_for
+from realtime2.calls.session_config import check_bound_model
 from realtime2.errors import ApiError
 from realtime2.gateway.session import gateway_of
 from realtime2.http.auth import authenticate, services_of
@@ -53,6 +54,7 @@ async def translation_websocket(websocket: WebSocket) -> None:
             model = resolve_translation_model(websocket.query_params.get("model"))
         except UnsupportedModelError as exc:
             raise ApiError(400, "unsupported_model", str(exc), param="model") from None
+        check_bound_model(principal.session_config, TRANSLATION, param="model")
         # Gateway mode: with `translation=theirs` in the model map, the session is relayed
         # to `{upstream}/realtime/translations` instead of the embedded engines.
         their_model = gateway.their_model(TRANSLATION) if gateway else None
