@@ -1,9 +1,11 @@
 """`POST /api/realtime2/pipeline`: the Starter Voice STT → LLM → TTS endpoint.
 
-Billing: the request's `durationSeconds` (or the decoded input length) is only the
-pre-flight estimate; a balance below it gets 402 before any work. A hold covers the
-estimate, the work runs, and the capture charges the measured seconds of input audio plus
-reply audio × the model's rate. A failed request releases its hold.
+Billing (realtime2.http.billing): a hold covers the pre-flight estimate before any work,
+decoding included; a balance below it gets 402. With audio the estimate is the decoded
+length (the client's `durationSeconds` counts only for text turns), and the decode stops
+at what the balance covers. The capture charges the measured seconds of input audio plus
+reply audio × the model's rate. A failure of ours releases the hold; a client that leaves,
+or audio without speech, is charged the input it sent.
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.datastructures import FormData, UploadFile
 
-from realtime2.accounts.ledger import InsufficientCreditsError
-from realtime2.accounts.pricing import STARTER_VOICE, rate_for
-from realtime2.audio.decode import AudioDecodeError, decode_audio
+from realtime2.accounts.pricing import STARTER_VOICE
 from realtime2.audio.encode import encode_mp3
 from realtime2.engine.interfaces import ChatMessage, EngineUnavailableError
 from realtime2.engine.voices import DEFAULT_VOICE, VOICES
 from realtime2.errors import ApiError, invalid_request
+from realtime2.http.audio_upload import decode_paid_audio
 from realtime2.http.auth import CurrentPrincipal, services_of
+from realtime2.http.billing import metered_request
 from realtime2.observability.context import bind_session
 from realtime2.pipeline.turn import NothingToAnswerError, TurnInput, run_turn
 from realtime2.transports.admission import ready_engines
@@ -176,64 +178,53 @@ async def pipeline(request: Request, principal: CurrentPrincipal) -> dict[str, A
     services = services_of(request)
     parsed = await parse_request(await read_form(request))
     engines = await ready_engines(services)
-    rate = rate_for(STARTER_VOICE, services.settings.resolved_rates())
-
-    audio = None
-    if parsed.audio is not None:
-        try:
-            audio, _ = decode_audio(parsed.audio, engines.stt.capabilities.sample_rate)
-        except AudioDecodeError as exc:
-            raise ApiError(400, "invalid_audio", str(exc), param="audio") from None
-    input_estimate = parsed.duration_seconds
-    if input_estimate is None and audio is not None:
-        input_estimate = audio.size / engines.stt.capabilities.sample_rate
-    estimate = (math.ceil(input_estimate or 0) + ESTIMATED_REPLY_SECONDS) * rate
     reference = f"pipe_{secrets.token_hex(10)}"
     bind_session(reference)  # log lines of this request carry its reference
-    try:
-        hold = await services.ledger.place_hold(
-            principal.user_id,
-            estimate,
-            model=STARTER_VOICE,
-            reference=reference,
-            ttl_seconds=600,
-            api_key_id=principal.key_id,
-        )
-    except InsufficientCreditsError as exc:
-        raise ApiError(
-            402,
-            "insufficient_credits",
-            f"This request is estimated at {exc.needed} credits; {exc.available} available.",
-        ) from None
-
-    try:
-        result = await run_turn(
-            engines,
-            TurnInput(audio, parsed.text, parsed.messages, parsed.instructions, parsed.voice),
-        )
-        mp3 = encode_mp3(result.pcm, result.sample_rate)
-    except BaseException as exc:
-        await services.ledger.release(hold.id)
-        if isinstance(exc, NothingToAnswerError):
+    # With audio, the hold starts at the least any audio turn costs (so a user without
+    # credit is refused before anything is decoded) and grows to the decoded length;
+    # `durationSeconds` is the client's claim and counts only when there is no audio.
+    claimed = 1.0 if parsed.audio is not None else math.ceil(parsed.duration_seconds or 0)
+    estimate = claimed + ESTIMATED_REPLY_SECONDS
+    async with metered_request(
+        services, principal, STARTER_VOICE, estimate, reference=reference
+    ) as bill:
+        audio = None
+        if parsed.audio is not None:
+            stt_rate = engines.stt.capabilities.sample_rate
+            audio, input_seconds = await decode_paid_audio(
+                services.settings,
+                bill,
+                parsed.audio,
+                stt_rate,
+                param="audio",
+                other_seconds=ESTIMATED_REPLY_SECONDS,
+            )
+            # From here the input is being worked on: it is charged even if the client
+            # leaves or the audio turns out to hold no speech.
+            await bill.progress(input_seconds, ahead=ESTIMATED_REPLY_SECONDS)
+        try:
+            result = await run_turn(
+                engines,
+                TurnInput(audio, parsed.text, parsed.messages, parsed.instructions, parsed.voice),
+            )
+            mp3 = encode_mp3(result.pcm, result.sample_rate)
+        except NothingToAnswerError as exc:
             raise ApiError(400, "no_speech", str(exc), param="audio") from None
-        if isinstance(exc, ValueError) and "voice" in str(exc):
+        except ValueError as exc:
+            if "voice" not in str(exc):
+                raise
+            bill.seconds = 0  # our voice list and the engine's disagree: not the client's doing
             raise unsupported_voice(parsed.voice) from None
-        if isinstance(exc, EngineUnavailableError):
+        except EngineUnavailableError as exc:
             raise ApiError(503, exc.code, str(exc)) from None
-        raise
-
-    seconds = math.ceil(result.input_seconds + result.output_seconds - 1e-9)
-    settlement = await services.ledger.capture(
-        hold.id,
-        seconds * rate,
-        final=True,
-        idempotency_key=f"{reference}:capture",
-        seconds=float(seconds),
-        details={
+        seconds = math.ceil(result.input_seconds + result.output_seconds - 1e-9)
+        bill.seconds = float(seconds)
+        bill.details = {
             "input_seconds": round(result.input_seconds, 3),
             "output_seconds": round(result.output_seconds, 3),
-        },
-    )
+        }
+    settlement = bill.settlement
+    assert settlement is not None
     log.info(
         "pipeline %s: in %.2fs out %.2fs charged %d",
         reference,

@@ -6,8 +6,9 @@ Events: the `oai-events` data channel carries client events in and every server 
 
 Lifecycle: the call is metered from the moment ICE+DTLS connect until it ends; it ends on
 hang-up (API or peer), ICE/DTLS failure, the peer staying unreachable past a grace period,
-never connecting, credit running out (an `insufficient_credits` error event is sent first)
-or the session's own 60-minute expiry. However it ends, every task is cancelled, the
+never connecting, credit running out (an `insufficient_credits` error event is sent first),
+the peer flooding the data channel (`too_many_client_events`, see `inbox`) or the
+session's own 60-minute expiry. However it ends, every task is cancelled, the
 runner and peer connection are closed and the meter is settled, once.
 """
 
