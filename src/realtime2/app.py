@@ -28,7 +28,7 @@ from realtime2.http import (
     playground,
 )
 from realtime2.http.body_limit import BodyLimitMiddleware
-from realtime2.http.exposure import docs_exposed, metrics_exposed, require_metrics_token
+from realtime2.http.exposure import docs_exposed, metrics_exposed, metrics_guard
 from realtime2.observability import metrics
 from realtime2.observability.middleware import ObservabilityMiddleware
 from realtime2.state import Services
@@ -101,7 +101,7 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, limits=settings.body_limits)
     app.add_middleware(ObservabilityMiddleware)
     if metrics_exposed(settings):
-        app.include_router(metrics.router, dependencies=[Depends(require_metrics_token)])
+        app.include_router(metrics.router, dependencies=[Depends(metrics_guard(settings))])
     for module in (
         health,
         account,

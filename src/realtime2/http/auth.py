@@ -29,6 +29,7 @@ SESSION_COOKIE = "realtime2_session"
 CSRF_HEADER = "x-csrf-token"
 SUBPROTOCOL_KEY_PREFIX = "openai-insecure-api-key."
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+_REQUIRED_KEY = "realtime2.principal"  # scope key: (allow_client_secret, Principal)
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,12 @@ async def require_realtime_principal(request: Request) -> Principal:
 
 
 async def _require(request: Request, *, allow_client_secret: bool) -> Principal:
+    # The body-limit middleware runs this before reading a body; the route's dependency
+    # then finds the result here rather than counting the request against limits twice.
+    kept = request.scope.get(_REQUIRED_KEY)
+    if kept is not None and kept[0] == allow_client_secret:
+        principal: Principal = kept[1]
+        return principal
     principal = await authenticate(request, allow_client_secret=allow_client_secret)
     await ratelimit.enforce(request, principal.user_id)
     # Cookie-authenticated writes must prove they come from our own pages.
@@ -140,6 +147,7 @@ async def _require(request: Request, *, allow_client_secret: bool) -> Principal:
         and request.headers.get(CSRF_HEADER) != principal.csrf_token
     ):
         raise ApiError(403, "csrf_failed", "Missing or wrong CSRF token.")
+    request.scope[_REQUIRED_KEY] = (allow_client_secret, principal)
     return principal
 
 
