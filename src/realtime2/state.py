@@ -31,7 +31,7 @@ class Services:
         return cls(
             settings=settings,
             db=db,
-            users=Users(db),
+            users=Users(db, settings.password_checks_at_once),
             keys=KeyStore(db, settings.effective_secret_key()),
             ledger=Ledger(db),
             web_sessions=WebSessions(db),

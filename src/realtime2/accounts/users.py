@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -13,6 +15,7 @@ from realtime2.db.engine import Database
 from realtime2.db.models import CreditAccount, User
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
+_T = TypeVar("_T")
 _hasher = PasswordHasher()
 # Verifying against this keeps the time for unknown emails the same as for known ones.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
@@ -51,13 +54,21 @@ def _verify(stored: str, password: str) -> bool:
 
 
 class Users:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, password_checks_at_once: int = 2) -> None:
         self.db = db
+        # argon2 takes most of a second of CPU and 64 MiB per check: on the event loop one
+        # login would stall every live session, and unbounded threads would let a burst of
+        # logins take every core. So checks run in threads, this many at a time.
+        self._argon2_slots = asyncio.Semaphore(password_checks_at_once)
+
+    async def _argon2(self, fn: Callable[..., _T], *args: str) -> _T:
+        async with self._argon2_slots:
+            return await asyncio.to_thread(fn, *args)
 
     async def create(self, email: str, password: str | None = None) -> User:
         email = normalize_email(email)
         password_hash = (
-            await asyncio.to_thread(hash_password, password) if password is not None else None
+            await self._argon2(hash_password, password) if password is not None else None
         )
         async with self.db.transaction() as session:
             exists = await session.scalar(select(User.id).where(User.email == email))
@@ -88,11 +99,12 @@ class Users:
             return int(await session.scalar(select(func.count(User.id))) or 0)
 
     async def set_password(self, user_id: int, password: str) -> None:
+        password_hash = await self._argon2(hash_password, password)
         async with self.db.transaction() as session:
             user = await session.get(User, user_id)
             if user is None:
                 raise LookupError(user_id)
-            user.password_hash = hash_password(password)
+            user.password_hash = password_hash
 
     async def set_limits(
         self, user_id: int, *, rpm: int | None = None, max_sessions: int | None = None
@@ -110,10 +122,7 @@ class Users:
     async def verify_password(self, email: str, password: str) -> User | None:
         """The user if the password matches, else None (in constant-ish time)."""
         user = await self.by_email(email) if len(password) <= 1024 else None
-        try:
-            _hasher.verify(
-                user.password_hash if user and user.password_hash else _DUMMY_HASH, password
-            )
-        except (VerificationError, InvalidHashError):
+        stored = user.password_hash if user and user.password_hash else _DUMMY_HASH
+        if not await self._argon2(_verify, stored, password):
             return None
         return user if user and user.password_hash else None
