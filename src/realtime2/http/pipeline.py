@@ -38,6 +38,9 @@ router = APIRouter(tags=["pipeline"])
 
 MAX_AUDIO_BYTES = 25 * 1024 * 1024
 MAX_BODY_BYTES = MAX_AUDIO_BYTES + 1024 * 1024
+# A text field (messages: 50 × 4,000 characters at most) is parsed in memory; only the file
+# part may be large, and it is spooled to disk as it streams in.
+MAX_FIELD_BYTES = 256 * 1024
 MAX_TEXT_CHARS = 4000
 MAX_INSTRUCTIONS_CHARS = 4000
 MAX_MESSAGES = 50
@@ -74,7 +77,7 @@ async def read_form(request: Request) -> FormData:
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise ApiError(413, "audio_too_large", "The request is larger than 25 MB.", param="audio")
     try:
-        return await request.form(max_files=1, max_fields=20, max_part_size=MAX_BODY_BYTES)
+        return await request.form(max_files=1, max_fields=20, max_part_size=MAX_FIELD_BYTES)
     except Exception as exc:  # starlette raises MultiPartException / HTTPException
         raise invalid_request(f"Could not parse the form: {str(exc)[:200]}") from None
 
