@@ -11,13 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 
 from realtime2.accounts.pricing import AUDIO_SPEECH, AUDIO_TRANSCRIPTION
-from realtime2.audio.decode import AudioDecodeError, decode_audio
 from realtime2.audio.encode import content_type, encode_audio
 from realtime2.audio.pcm import float_to_pcm16, pcm16_to_float
 from realtime2.audio.resample import resample
 from realtime2.engine.interfaces import EngineUnavailableError, Priority
 from realtime2.engine.voices import VOICES
 from realtime2.errors import ApiError, invalid_request
+from realtime2.http.audio_upload import decode_paid_audio
 from realtime2.http.auth import CurrentPrincipal, services_of
 from realtime2.http.billing import metered_request
 from realtime2.http.pipeline import (
@@ -69,12 +69,11 @@ async def transcriptions(request: Request, principal: CurrentPrincipal) -> Any:
     prompt = form.get("prompt")
     engines = await ready_engines(services)
     rate = engines.stt.capabilities.sample_rate
-    try:
-        audio, seconds = decode_audio(data, rate)
-    except AudioDecodeError as exc:
-        raise ApiError(400, "invalid_audio", str(exc), param="file") from None
-
-    async with metered_request(services, principal, AUDIO_TRANSCRIPTION, seconds) as bill:
+    # The hold comes before the decode (an unfunded client costs nothing) and grows to the
+    # decoded length; the decode stops at what the balance covers.
+    async with metered_request(services, principal, AUDIO_TRANSCRIPTION, 1) as bill:
+        audio, seconds = await decode_paid_audio(services.settings, bill, data, rate, param="file")
+        await bill.progress(seconds, ahead=0)  # the whole job, should this process die
         try:
             result = await engines.stt.transcribe(
                 audio,
@@ -84,7 +83,6 @@ async def transcriptions(request: Request, principal: CurrentPrincipal) -> Any:
             )
         except EngineUnavailableError as exc:
             raise ApiError(503, exc.code, str(exc)) from None
-        bill.seconds = seconds
     text = result.text.strip()
     if response_format == "text":
         return PlainTextResponse(text)
@@ -134,6 +132,7 @@ async def speech(body: SpeechRequest, request: Request, principal: CurrentPrinci
                 if chunk.sample_rate != tts_rate:
                     pcm = float_to_pcm16(resample(pcm16_to_float(pcm), chunk.sample_rate, tts_rate))
                 chunks.append(pcm)
+                await bill.progress(sum(map(len, chunks)) / 2 / tts_rate)
         except EngineUnavailableError as exc:
             raise ApiError(503, exc.code, str(exc)) from None
         samples = pcm16_to_float(b"".join(chunks))

@@ -2,6 +2,7 @@
 
 Billed per second of generation time at the `chat-completion` rate. The hold is taken
 before a stream starts, so an unfunded request gets a real 402, not an error mid-stream.
+A stream the client cuts short is charged the generation time of what it was sent.
 """
 
 from __future__ import annotations
@@ -187,6 +188,7 @@ async def _complete(llm: LLM, request: LLMRequest, bill: Bill, completion_id: st
                 call["function"]["arguments"] += event.arguments_delta
             elif isinstance(event, LLMDone):
                 done = event
+            await bill.progress(time.monotonic() - started)
     except EngineUnavailableError as exc:
         raise ApiError(503, exc.code, str(exc)) from None
     bill.seconds = time.monotonic() - started
@@ -243,6 +245,8 @@ async def _stream(
                 yield chunk({"tool_calls": [call]})
             elif isinstance(event, LLMDone):
                 done = event
+            # The chunk was delivered: a client that hangs up from here on pays for it.
+            await bill.progress(time.monotonic() - started)
         bill.seconds = time.monotonic() - started
         yield chunk({}, _finish(done))
         if include_usage:
