@@ -129,3 +129,7 @@ async def test_clean_close_still_charges_exact_use(services: Services) -> None:
     await m.renew()  # records 14 s ahead; the settle still charges what was used
     result = await m.settle()
     assert result is not None and result.charged == 4 * 4
+    # The settled hold records the truth (the soak audit checks charged == used).
+    assert m.hold_id is not None
+    hold = await services.ledger.get_hold(m.hold_id)
+    assert hold is not None and (hold.used, hold.captured) == (16, 16)

@@ -139,6 +139,9 @@ async def test_pipeline_with_enough_credit_is_charged_the_decoded_length(
     assert response.status_code == 200, response.text
     assert response.json()["usage"]["credits"] == 57  # 56 s in + 0.2 s of reply
     assert await charged(svc, acct, 100) == 57
+    # Use was recorded ahead (61 s, for a crash); the settled hold records the truth.
+    hold = await svc.ledger.get_hold(await _open_hold(svc, acct))
+    assert hold is not None and (hold.used, hold.captured) == (57, 57)
 
 
 # --- (d) a killed process's HTTP hold settles what was used ----------------------------------

@@ -303,7 +303,8 @@ class Ledger:
                 {
                     "hid": hold_id,
                     "new_amount": hold.amount - from_hold - released,
-                    "new_used": max(hold.used, captured),
+                    # Use recorded ahead (for a crash) gives way to the settled truth.
+                    "new_used": captured if final else max(hold.used, captured),
                     "new_captured": captured,
                     "new_status": closing_status if final else hold.status,
                     "new_settled_at": self.clock() if final else hold.settled_at,
