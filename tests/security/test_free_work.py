@@ -49,7 +49,7 @@ async def charged(svc: Services, acct: Account, credits: int) -> int:
     for _ in range(200):
         balance = await svc.ledger.balance(acct.user_id)
         if balance.held == 0:
-            return credits - balance.available
+            return int(credits - balance.available)
         await asyncio.sleep(0.025)
     raise AssertionError(f"still held: {balance}")
 
@@ -153,14 +153,28 @@ FORMS: dict[str, tuple[str, dict[str, str], str]] = {
 }
 
 
+class GatedSTT(FakeSTT):
+    """Transcribes once `gate` is set: a request stalled inside the STT."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def transcribe(self, audio: Any, **kwargs: Any) -> Any:
+        await self.gate.wait()
+        return await super().transcribe(audio, **kwargs)
+
+
 @pytest.mark.parametrize(("name", "expected"), [("pipeline", 9), ("transcriptions", 4)])
 async def test_hold_of_a_killed_request_is_charged_its_use(
     tmp_path: Path, name: str, expected: int
 ) -> None:
-    """The STT hangs (the process is about to die); another replica's sweeper later finds
-    the hold expired. It charges the 3.2 s of audio the request was working on (the
-    pipeline also the 5 s reply it had started on), not 0."""
-    svc = await build_services(tmp_path, fake_engines(stt=FakeSTT(delay=3600)))
+    """The request stalls in the STT (its process is as good as dead); another replica's
+    sweeper finds the hold expired and charges the 3.2 s of audio the request was working
+    on (the pipeline also the 5 s reply it had started on), not 0. Should the request still
+    finish afterwards, it answers and charges nothing twice."""
+    stt = GatedSTT()
+    svc = await build_services(tmp_path, fake_engines(stt=stt))
     acct = await new_account(svc, credits=100)
     url, data, field = FORMS[name]
     transport = httpx.ASGITransport(app=create_app(svc.settings, svc))
@@ -177,10 +191,12 @@ async def test_hold_of_a_killed_request_is_charged_its_use(
             await asyncio.sleep(0.025)
         later = datetime.now(UTC) + timedelta(seconds=601)
         assert await Ledger(svc.db, clock=lambda: later).expire_holds() == 1
-        request.cancel()  # the "dead" process's request; its own settle finds the hold closed
-        await asyncio.gather(request, return_exceptions=True)
-    balance = await svc.ledger.balance(acct.user_id)
-    assert (100 - balance.available, balance.held) == (expected, 0)
+        balance = await svc.ledger.balance(acct.user_id)
+        assert (100 - balance.available, balance.held) == (expected, 0)
+        stt.gate.set()
+        response = await request
+    assert response.status_code == 200, response.text
+    assert (await svc.ledger.balance(acct.user_id)).available == 100 - expected
     await svc.close()
 
 
@@ -188,6 +204,6 @@ async def _open_hold(svc: Services, acct: Account) -> str:
     for _ in range(200):
         for entry in await svc.ledger.entries(acct.user_id):
             if entry.kind == "hold" and entry.hold_id:
-                return entry.hold_id
+                return str(entry.hold_id)
         await asyncio.sleep(0.025)
     raise AssertionError("no hold was placed")

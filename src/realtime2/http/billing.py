@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import secrets
 import time
@@ -35,6 +36,7 @@ from realtime2.errors import ApiError
 from realtime2.http.auth import Principal
 from realtime2.state import Services
 
+log = logging.getLogger(__name__)
 # An HTTP request's hold outlives any request; the sweeper settles it after this long.
 HOLD_TTL_SECONDS = 600.0
 # Use is written to the hold at most this often (one UPDATE), each time covering the next
@@ -158,12 +160,17 @@ async def metered_request(
     bill.settlement = await asyncio.shield(_capture(services.ledger, bill))
 
 
-async def _capture(ledger: Ledger, bill: Bill) -> Settlement:
-    return await ledger.capture(
-        bill.hold_id,
-        bill.billed_seconds * bill.rate,
-        final=True,
-        idempotency_key=f"{bill.reference}:capture",
-        seconds=float(bill.billed_seconds),
-        details=bill.details or None,
-    )
+async def _capture(ledger: Ledger, bill: Bill) -> Settlement | None:
+    try:
+        return await ledger.capture(
+            bill.hold_id,
+            bill.billed_seconds * bill.rate,
+            final=True,
+            idempotency_key=f"{bill.reference}:capture",
+            seconds=float(bill.billed_seconds),
+            details=bill.details or None,
+        )
+    except HoldNotOpenError:
+        # Stalled past the hold's expiry: the sweeper settled it at the recorded use.
+        log.warning("request %s: hold was already settled", bill.reference)
+        return None

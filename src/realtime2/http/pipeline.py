@@ -227,13 +227,17 @@ async def pipeline(request: Request, principal: CurrentPrincipal) -> dict[str, A
             "output_seconds": round(result.output_seconds, 3),
         }
     settlement = bill.settlement
-    assert settlement is not None
+    if settlement is not None:
+        charged, balance = settlement.charged, settlement.balance_after
+    else:  # the hold expired first and was settled at its recorded use
+        charged = bill.billed_seconds * bill.rate
+        balance = (await services.ledger.balance(principal.user_id)).available
     log.info(
         "pipeline %s: in %.2fs out %.2fs charged %d",
         reference,
         result.input_seconds,
         result.output_seconds,
-        settlement.charged,
+        charged,
     )
     return {
         "transcript": result.transcript,
@@ -247,8 +251,8 @@ async def pipeline(request: Request, principal: CurrentPrincipal) -> dict[str, A
             "seconds": seconds,
             "inputSeconds": round(result.input_seconds, 3),
             "outputSeconds": round(result.output_seconds, 3),
-            "credits": settlement.charged,
-            "balance": settlement.balance_after,
+            "credits": charged,
+            "balance": balance,
         },
         "timings": {k: round(v, 4) for k, v in result.timings.items()},
     }
