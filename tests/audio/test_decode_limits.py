@@ -6,12 +6,14 @@ seconds, and runs off the event loop a bounded number at a time."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import subprocess
 import sys
 import threading
 import time
 
+import av
 import numpy as np
 import pytest
 
@@ -122,3 +124,32 @@ async def test_decodes_run_off_the_loop_a_few_at_a_time(monkeypatch: pytest.Monk
     tick.cancel()
     assert len(results) == 7 and most == 3
     assert max(lags) < 0.1, max(lags)
+
+
+def _flac_of_tiny_frames(rate: int, frames: int) -> bytes:
+    """FLAC's smallest blocks (16 samples): 14 bytes and ~15 µs of decoding each."""
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="flac") as container:
+        stream = container.add_stream("flac", rate=rate, layout="mono")
+        stream.options = {"frame_size": "16"}
+        zeros = np.zeros((1, 16 * 1000), np.int16)
+        for _ in range(frames // 1000):
+            frame = av.AudioFrame.from_ndarray(zeros, format="s16", layout="mono")
+            frame.sample_rate = rate
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return buf.getvalue()
+
+
+def test_a_file_of_tiny_frames_is_refused_early() -> None:
+    """25 MB of 16-sample blocks at 192 kHz is ~1.8 M frames (~27 s of CPU) for 150 s of
+    audio; it is refused once frames average under 2 ms, after ~1000 of them."""
+    data = _flac_of_tiny_frames(192_000, 40_000)
+    started = time.process_time()
+    with pytest.raises(AudioDecodeError, match="too many frames"):
+        decode_audio(data, 16000)
+    assert time.process_time() - started < 0.2
+    # The same audio in ordinary blocks decodes.
+    assert decode_audio(flac_silence(192_000, 3.3), 16000)[1] == pytest.approx(3.3, abs=0.01)

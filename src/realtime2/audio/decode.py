@@ -9,7 +9,9 @@ of audio at hundreds of kHz, so decoding is a stream with every bound checked as
   header);
 - each frame is downmixed and resampled to the caller's rate at once (soxr keeps filter
   state between frames), so nothing is ever held at the source rate;
-- the duration cap counts *output* samples, and decoding stops at the first frame past it.
+- the duration cap counts *output* samples, and decoding stops at the first frame past it;
+- frames must average at least 2 ms of audio, so a file of countless tiny frames (each
+  costing the same overhead) is refused after the first thousand.
 
 The only large allocation is the output buffer, sized for the cap at the output rate
 (600 s at 16 kHz is 38 MB of float32) and touched only as far as the audio goes.
@@ -34,9 +36,11 @@ MAX_DECODE_SECONDS = 600.0
 MAX_SOURCE_SAMPLE_RATE = 192_000
 # 7.1 surround; every channel is decoded before the downmix, so channels cost like rate.
 MAX_SOURCE_CHANNELS = 8
-# Frames shorter than 2 ms on average only add per-frame overhead; a file made of millions
-# of tiny (or empty) frames is refused after this many per second of the cap.
+# Each frame costs ~15 µs whatever it holds, so a file of millions of tiny (or empty)
+# frames is a CPU bomb: past a first 1000, frames may average no shorter than 2 ms of
+# source audio (Opus's shortest is 2.5 ms; FLAC, MP3, AAC and WAV use 20 ms or more).
 MAX_FRAMES_PER_SECOND = 500
+FREE_FRAMES = 1000
 
 
 class AudioDecodeError(ValueError):
@@ -104,12 +108,12 @@ def _decode(
         mixer = av.AudioResampler(format="flt", layout="mono", rate=rate)
         out = _Output(int(max_seconds * sample_rate), max_seconds)
         resampler = StreamResampler(rate, sample_rate)
-        frames_left = max(1000, int(max_seconds * MAX_FRAMES_PER_SECOND))
-        for frame in container.decode(stream):
+        source_samples = 0
+        for frames, frame in enumerate(container.decode(stream), start=1):
             if stop is not None and stop.is_set():
                 raise AudioDecodeError("decoding was abandoned")
-            frames_left -= 1
-            if frames_left < 0:
+            source_samples += frame.samples
+            if frames > FREE_FRAMES + MAX_FRAMES_PER_SECOND * source_samples / rate:
                 raise AudioDecodeError("audio has too many frames for its length")
             if frame.sample_rate != rate:
                 raise AudioDecodeError("audio changes sample rate mid-stream")
