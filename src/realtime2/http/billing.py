@@ -155,7 +155,8 @@ async def metered_request(
         if _client_owes(exc) and bill.billed_seconds:
             bill.settlement = await asyncio.shield(_capture(services.ledger, bill))
         else:
-            await asyncio.shield(services.ledger.release(hold.id))
+            with contextlib.suppress(HoldNotOpenError):  # expired and settled meanwhile
+                await asyncio.shield(services.ledger.release(hold.id))
         raise
     bill.settlement = await asyncio.shield(_capture(services.ledger, bill))
 
