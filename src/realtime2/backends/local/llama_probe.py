@@ -36,7 +36,9 @@ def main(argv: list[str]) -> int:
     )
     tokens = llama.tokenize(PROMPT, add_bos=True)
     llama.eval(tokens)
-    logits = llama.scores[llama.n_tokens - 1]
+    # The last token's logits, straight from the context (`Llama.scores` holds them only with
+    # logits_all).
+    logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),))
     if not (np.isfinite(logits).all() and logits.any()):
         print("inference gave no finite logits", file=sys.stderr)
         return 4
