@@ -125,7 +125,7 @@ CHILD = textwrap.dedent(
         llama_cpu.variant_score = variant_score
     import asyncio
     from realtime2.engine.warmup import warm_llm
-    llm = build_llm(EngineSettings(llm_max_tokens=8))
+    llm = build_llm(EngineSettings().configure("llm", "local", max_tokens=8))
     asyncio.run(warm_llm(llm))
     backend = llama_cpu.loaded_backend()
     print(json.dumps({"variant": backend.variant, "amx": backend.amx, "runtime": llm.runtime}))

@@ -12,15 +12,11 @@ from realtime2.engine.interfaces import EngineUnavailableError
 from realtime2.engine.registry import EngineHost
 
 
-def remote_settings(**overrides: object) -> EngineSettings:
-    values: dict[str, object] = {
-        "vad_backend": "webrtc",
-        "stt_backend": "openai",
-        "llm_backend": "openai",
-        "tts_backend": "openai",
-        "openai_base_url": "http://127.0.0.1:9/v1",
-    }
-    return EngineSettings(**(values | overrides))  # type: ignore[arg-type]
+def remote_settings() -> EngineSettings:
+    settings = EngineSettings(vad_backend="webrtc")
+    for role in ("stt", "llm", "tts"):
+        settings = settings.configure(role, "openai", openai_base_url="http://127.0.0.1:9/v1")
+    return settings
 
 
 async def test_host_loads_in_background_and_reports_ready(caplog: pytest.LogCaptureFixture) -> None:
@@ -43,7 +39,7 @@ async def test_missing_model_is_a_one_line_error(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     missing = tmp_path / "nope.gguf"
-    host = EngineHost(remote_settings(llm_backend="local", llm_model_path=missing))
+    host = EngineHost(remote_settings().configure("llm", "local", model_path=missing))
     host.start()
     with pytest.raises(EngineUnavailableError) as info:
         await asyncio.wait_for(host.wait_ready(), 30)
@@ -56,8 +52,7 @@ async def test_missing_model_is_a_one_line_error(
 
 
 def test_unknown_voice_override_rejected() -> None:
-    from realtime2.backends.local.voicing import resolve_profiles
-    from realtime2.engine.config import VoiceTuning
+    from realtime2.backends.local.voicing import VoiceTuning, resolve_profiles
 
     with pytest.raises(ValueError, match="alloy"):
         resolve_profiles({"alloy": VoiceTuning(pitch_semitones=1)})

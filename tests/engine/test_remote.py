@@ -10,9 +10,10 @@ import pytest
 from pydantic import SecretStr
 
 from realtime2.backends.openai.llm import OpenAILLM
+from realtime2.backends.openai.settings import RemoteRole
 from realtime2.backends.openai.stt import OpenAISTT
 from realtime2.backends.openai.tts import OpenAITTS
-from realtime2.engine.config import EngineSettings, RemoteRole
+from realtime2.engine.config import EngineSettings
 from realtime2.engine.interfaces import (
     ChatMessage,
     EngineUnavailableError,
@@ -156,15 +157,15 @@ def test_settings_pick_per_role_remote(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REALTIME2_OPENAI_API_KEY", "sk-shared")
     monkeypatch.setenv("REALTIME2_VOICES", '{"ash": {"pitch_semitones": -6}}')
     settings = EngineSettings()
-    llm = settings.remote("llm")
+    llm = settings.options("llm").remote()
     assert settings.llm_backend == "openai" and llm.base_url == "http://127.0.0.1:9/v1"
     assert (
         llm.api_key is not None
         and llm.api_key.get_secret_value() == "sk-llm"
         and llm.model == "qwen"
     )
-    stt = settings.remote("stt")
+    stt = settings.options("stt", "openai").remote()
     assert stt.base_url == "https://api.openai.com/v1" and stt.api_key is not None
     assert stt.api_key.get_secret_value() == "sk-shared"
-    assert settings.voices["ash"].pitch_semitones == -6
+    assert settings.options("tts").voices["ash"].pitch_semitones == -6
     assert "sk-" not in repr(settings)

@@ -23,16 +23,16 @@ def upstream(url: str, key: str, models: dict[str, str], pipeline: bool = True) 
 
 
 def test_engine_settings_point_the_roles_upstream() -> None:
-    base = EngineSettings(_env_file=None, tts_base_url="http://tts.local/v1")
+    base = EngineSettings().configure("tts", "openai", select=False, base_url="http://tts.local/v1")
     off = engine_settings(upstream("http://up/v1", "k", {}, pipeline=False), base)
     assert (off.stt_backend, off.llm_backend) == ("local", "local")
     on = engine_settings(upstream("http://up/v1", "sk-up", {"llm": "their-llm"}), base)
     assert (on.stt_backend, on.llm_backend, on.tts_backend) == ("openai", "openai", "openai")
-    llm = on.remote("llm")
+    llm = on.options("llm").remote()
     assert (llm.base_url, llm.model) == ("http://up/v1", "their-llm")
     assert llm.api_key is not None and llm.api_key.get_secret_value() == "sk-up"
-    assert on.remote("stt").model == base.stt_model  # unlisted roles keep their default
-    assert on.remote("tts").base_url == "http://tts.local/v1"  # an explicit URL wins
+    assert on.options("stt").model == base.options("stt", "openai").model  # unlisted: default
+    assert on.options("tts").remote().base_url == "http://tts.local/v1"  # an explicit URL wins
     assert on.vad_backend == base.vad_backend
 
 

@@ -18,9 +18,10 @@ from pydantic import SecretStr
 
 from realtime2.audio.decode import decode_audio
 from realtime2.backends.openai.llm import OpenAILLM
+from realtime2.backends.openai.settings import RemoteRole
 from realtime2.backends.openai.stt import OpenAISTT
 from realtime2.backends.openai.tts import OpenAITTS
-from realtime2.engine.config import EngineSettings, RemoteRole
+from realtime2.engine.config import EngineSettings
 from realtime2.engine.interfaces import (
     STT,
     ChatMessage,

@@ -1,111 +1,82 @@
-"""Engine settings: which backend serves each role, and where its model lives.
+"""Engine settings: which backend serves each role, and what the backends share.
 
 Every field is read from a `REALTIME2_`-prefixed environment variable (names are the
-upper-cased field names, e.g. `REALTIME2_LLM_BACKEND=openai`). `docs/engine.md` lists them
-all with examples. Nothing here loads a model; `realtime2.engine.registry` does that.
+upper-cased field names, e.g. `REALTIME2_LLM_BACKEND=openai`). Everything specific to one
+backend (a model path, a beam size, an upstream URL) lives in that backend's own settings
+model, registered with it in `realtime2.engine.catalog` and read from its own variables;
+`docs/engine.md` lists them all. Nothing here loads a model; `realtime2.engine.registry`
+does that.
+
+Code (tests, gateway mode) sets a backend's values without the environment:
+
+    settings = EngineSettings().configure("llm", "local", model_path=Path("/m/x.gguf"))
+    settings.options("llm").model_path  # -> Path("/m/x.gguf"); other fields from the env
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Literal
+from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from realtime2.engine import catalog
+from realtime2.engine.catalog import Backend, Role
 from realtime2.engine.scheduler import usable_cores
-
-BackendKind = Literal["local", "openai"]
-VADKind = Literal["silero", "webrtc"]
-
-OPENAI_BASE_URL = "https://api.openai.com/v1"
-
-
-class VoiceTuning(BaseModel):
-    """How one of the six voice names is rendered by the local Piper backend.
-
-    Unset fields fall back to the built-in tuning for that name (`backends.local.voicing`).
-    `model`/`config` swap in another Piper voice file for this name alone.
-    """
-
-    model: Path | None = None  # a Piper .onnx voice
-    config: Path | None = None  # its .onnx.json (default: model path + ".json")
-    speaker: int | None = None  # speaker id for multi-speaker voices
-    length_scale: float | None = Field(default=None, gt=0.2, lt=4.0)  # > 1 speaks slower
-    noise_scale: float | None = Field(default=None, ge=0.0, le=2.0)
-    noise_w: float | None = Field(default=None, ge=0.0, le=2.0)
-    pitch_semitones: float | None = Field(default=None, ge=-12.0, le=12.0)
-    tilt_db: float | None = Field(default=None, ge=-24.0, le=24.0)  # + brighter, - darker
-
-
-class RemoteRole(BaseModel):
-    """Connection details for one role served by an OpenAI-compatible upstream."""
-
-    base_url: str
-    api_key: SecretStr | None
-    model: str
-    timeout_s: float
 
 
 class EngineSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REALTIME2_", extra="ignore")
 
-    # Which implementation serves each role.
-    stt_backend: BackendKind = "local"
-    llm_backend: BackendKind = "local"
-    tts_backend: BackendKind = "local"
-    vad_backend: VADKind = "silero"
+    # Which registered backend serves each role (`catalog.names(role)` lists the choices).
+    vad_backend: str = "silero"
+    stt_backend: str = "local"
+    llm_backend: str = "local"
+    tts_backend: str = "local"
 
     # CPU threads per model. Each model also has its own worker thread and they run at
     # once, so on small machines one thread each avoids oversubscription: on 2 cores,
     # llama.cpp prompt evaluation with 2 threads stalled for seconds whenever whisper or
     # Piper took a core (bench/realtime_latency: median 2.28 s vs 7.50 s under load).
     threads: int = Field(default_factory=lambda: max(1, usable_cores() // 2), ge=1, le=64)
-    # Threads for the LLM's token-by-token decoding (prompt processing uses `threads`).
-    llm_decode_threads: int = Field(default=1, ge=1, le=64)
 
-    # Local model overrides. Empty = the packaged default (see MODELS.md).
-    stt_model_path: Path | None = None  # a CTranslate2 faster-whisper model directory
-    stt_model_name: str = ""  # name reported to clients; default from the directory
-    stt_compute_type: str = "int8"
-    stt_beam_size: int = Field(default=1, ge=1, le=10)
-    # Encode short clips on a shortened window (whisper_window.py); off = always 30 s.
-    stt_short_window: bool = True
-    llm_model_path: Path | None = None  # any chat GGUF with a chat template
-    llm_model_name: str = ""
-    llm_context_tokens: int = Field(default=2048, ge=256)
-    llm_max_tokens: int = Field(default=200, ge=1)  # default reply budget
-    llm_temperature: float = Field(default=0.3, ge=0.0, le=2.0)
-    # Saved KV caches of conversations that lost the shared context to another (0 = off).
-    llm_prompt_cache_mb: int = Field(default=192, ge=0)
-    tts_model_path: Path | None = None  # a Piper .onnx voice (its .onnx.json beside it)
-    tts_config_path: Path | None = None
-    # Per-voice overrides, JSON: {"ash": {"model": "/voices/x.onnx", "pitch_semitones": -2}}
-    voices: dict[str, VoiceTuning] = Field(default_factory=dict)
-    webrtc_vad_mode: int = Field(default=2, ge=0, le=3)
+    # Values given in code per (role, backend name); the rest comes from the environment.
+    _options: dict[tuple[str, str], dict[str, Any]] = PrivateAttr(default_factory=dict)
 
-    # Remote (OpenAI-compatible) upstreams. Per-role values win over the shared ones.
-    openai_base_url: str = OPENAI_BASE_URL
-    openai_api_key: SecretStr | None = None
-    remote_timeout_s: float = Field(default=30.0, gt=0)
-    stt_base_url: str = ""
-    stt_api_key: SecretStr | None = None
-    stt_model: str = "whisper-1"
-    llm_base_url: str = ""
-    llm_api_key: SecretStr | None = None
-    llm_model: str = "gpt-4o-mini"
-    tts_base_url: str = ""
-    tts_api_key: SecretStr | None = None
-    tts_model: str = "gpt-4o-mini-tts"
-    # Upstream voice for each of our six names (OpenAI offers all six under the same names).
-    tts_voice_map: dict[str, str] = Field(default_factory=dict)
+    @field_validator("vad_backend", "stt_backend", "llm_backend", "tts_backend")
+    @classmethod
+    def _registered(cls, name: str, info: ValidationInfo) -> str:
+        role: Role = info.field_name.removesuffix("_backend")  # type: ignore[union-attr,assignment]
+        return catalog.backend(role, name).name  # aliases resolve to the registered name
 
-    def remote(self, role: Literal["stt", "llm", "tts"]) -> RemoteRole:
-        base_url: str = getattr(self, f"{role}_base_url") or self.openai_base_url
-        key: SecretStr | None = getattr(self, f"{role}_api_key") or self.openai_api_key
-        return RemoteRole(
-            base_url=base_url.rstrip("/"),
-            api_key=key,
-            model=getattr(self, f"{role}_model"),
-            timeout_s=self.remote_timeout_s,
-        )
+    @model_validator(mode="after")
+    def _backend_settings_valid(self) -> EngineSettings:
+        for role in catalog.ROLES:  # a bad REALTIME2_STT_BEAM_SIZE fails here, at start-up
+            self.options(role)
+        return self
+
+    def backend(self, role: Role) -> Backend[Any]:
+        """The registered backend chosen for `role`."""
+        return catalog.backend(role, getattr(self, f"{role}_backend"))
+
+    def options(self, role: Role, name: str | None = None) -> Any:
+        """The settings model of `role`'s backend (or of backend `name`): its environment
+        variables, overridden by values given with `configure`."""
+        entry = self.backend(role) if name is None else catalog.backend(role, name)
+        return entry.load_settings(self._options.get((role, entry.name)))
+
+    def configure(
+        self, role: Role, name: str, *, select: bool = True, **values: Any
+    ) -> EngineSettings:
+        """A copy in which backend `name` serves `role` (unless `select=False`) with `values`
+        set on its settings model (on top of any set before)."""
+        entry = catalog.backend(role, name)
+        unknown = set(values) - set(entry.settings.model_fields)
+        if unknown:
+            raise TypeError(f"{role} backend {entry.name!r} has no settings {sorted(unknown)}")
+        key = (role, entry.name)
+        merged = {**self._options.get(key, {}), **values}
+        entry.load_settings(merged)  # invalid values fail here, not at load time
+        copy = self.model_copy(update={f"{role}_backend": entry.name} if select else {})
+        copy._options = {**self._options, key: merged}
+        return copy

@@ -1,5 +1,8 @@
 """Build the process's `Engines` from `EngineSettings`, loading models in the background.
 
+Each role's backend is the one registered under the configured name (`engine.catalog`):
+its own settings model, its builder, whether it is local (warmed up) and its fix line.
+
 `EngineHost.start()` returns at once; a loader thread brings up each role in turn (VAD,
 TTS, STT, LLM: the STT's warm-up transcribes the TTS's) and logs its progress. A local
 engine is ready only after one real inference (`warmup`); remote ones are ready once built
@@ -18,10 +21,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from realtime2.engine import warmup
+from realtime2.engine.catalog import ROLES, Role
 from realtime2.engine.config import EngineSettings
 from realtime2.engine.interfaces import (
     LLM,
@@ -35,21 +38,7 @@ from realtime2.engine.interfaces import (
 
 log = logging.getLogger(__name__)
 
-Role = Literal["vad", "stt", "llm", "tts"]
-ROLES: tuple[Role, ...] = ("vad", "tts", "stt", "llm")
 State = Literal["pending", "loading", "ready", "failed"]
-
-
-# What to do when a role fails, appended to its error line.
-FIXES: dict[Role, str] = {
-    "vad": "reinstall with `make install` (silero-vad), or set REALTIME2_VAD_BACKEND=webrtc",
-    "stt": "check REALTIME2_STT_MODEL_PATH, or reinstall with `make install`",
-    "llm": (
-        "check REALTIME2_LLM_MODEL_PATH; reinstall llama-cpp-python with `make install` "
-        "(scripts/llama-wheel.sh), or pin a CPU variant with REALTIME2_LLM_CPU_VARIANT"
-    ),
-    "tts": "check REALTIME2_TTS_MODEL_PATH, or reinstall with `make install`",
-}
 
 
 @dataclass
@@ -62,104 +51,35 @@ class RoleStatus:
     runtime: str | None = None  # what the backend chose at load, e.g. llama.cpp's CPU variant
 
 
-# --- builders: one per role; each blocks while it loads -------------------------------
+# --- building: each role's configured backend, by name (`engine.catalog`) --------------
 
 
 def describe(role: Role, settings: EngineSettings) -> str:
     """Human-readable backend description for logs and status (no secrets)."""
-    if role == "vad":
-        return "silero (onnx)" if settings.vad_backend == "silero" else "webrtcvad"
-    backend: str = getattr(settings, f"{role}_backend")
-    if backend == "openai":
-        remote = settings.remote(role)
-        return f"openai-compatible {remote.model} at {remote.base_url}"
-    local = {
-        "stt": f"faster-whisper {_local_name(settings.stt_model_path, 'tiny.en')}",
-        "llm": f"llama.cpp {_local_name(settings.llm_model_path, 'SmolLM2-135M-Instruct Q4_1')}",
-        "tts": f"piper {_local_name(settings.tts_model_path, 'en_US-joe-medium')}",
-    }
-    return local[role]
+    return str(settings.backend(role).describe(settings.options(role)))
 
 
-def _local_name(path: Path | None, default: str) -> str:
-    return path.stem if path is not None else default
+def build(role: Role, settings: EngineSettings) -> Any:
+    """Build `role`'s configured backend now; blocks while it loads."""
+    entry = settings.backend(role)
+    entry.check_installed()
+    return entry.build(settings.options(role), settings)
 
 
 def build_vad(settings: EngineSettings) -> VAD:
-    if settings.vad_backend == "webrtc":
-        from realtime2.backends.local.webrtc_vad import WebRtcVAD
-
-        return WebRtcVAD(settings.webrtc_vad_mode)
-    from realtime2.backends.local.models import default_silero_onnx
-    from realtime2.backends.local.silero_vad import SileroVAD
-
-    return SileroVAD.load(default_silero_onnx())
+    return cast(VAD, build("vad", settings))
 
 
 def build_stt(settings: EngineSettings) -> STT:
-    if settings.stt_backend == "openai":
-        from realtime2.backends.openai.stt import OpenAISTT
-
-        return OpenAISTT(settings.remote("stt"))
-    from realtime2.backends.local.models import default_whisper_dir, existing
-    from realtime2.backends.local.whisper_stt import WhisperSTT
-
-    if settings.stt_model_path is not None:
-        path = existing(settings.stt_model_path, "whisper model", "REALTIME2_STT_MODEL_PATH")
-        name = settings.stt_model_name or path.name
-    else:
-        path, name = default_whisper_dir(), settings.stt_model_name or "whisper-tiny.en"
-    return WhisperSTT.load(
-        path,
-        name=name,
-        threads=settings.threads,
-        compute_type=settings.stt_compute_type,
-        beam_size=settings.stt_beam_size,
-        short_window=settings.stt_short_window,
-    )
+    return cast(STT, build("stt", settings))
 
 
 def build_llm(settings: EngineSettings) -> LLM:
-    if settings.llm_backend == "openai":
-        from realtime2.backends.openai.llm import OpenAILLM
-
-        return OpenAILLM(settings.remote("llm"))
-    from realtime2.backends.local.llama_llm import LlamaLLM
-    from realtime2.backends.local.models import default_llm_gguf, existing
-
-    if settings.llm_model_path is not None:
-        path = existing(settings.llm_model_path, "GGUF model", "REALTIME2_LLM_MODEL_PATH")
-        name = settings.llm_model_name or path.stem
-    else:
-        path, name = default_llm_gguf(), settings.llm_model_name or "smollm2-135m-instruct"
-    return LlamaLLM.load(
-        path,
-        name=name,
-        threads=settings.threads,
-        decode_threads=settings.llm_decode_threads,
-        context_tokens=settings.llm_context_tokens,
-        default_max_tokens=settings.llm_max_tokens,
-        temperature=settings.llm_temperature,
-        prompt_cache_bytes=settings.llm_prompt_cache_mb * 1024 * 1024,
-    )
+    return cast(LLM, build("llm", settings))
 
 
 def build_tts(settings: EngineSettings) -> TTS:
-    if settings.tts_backend == "openai":
-        from realtime2.backends.openai.tts import OpenAITTS
-
-        return OpenAITTS(settings.remote("tts"), settings.tts_voice_map)
-    from realtime2.backends.local.models import default_piper_voice, existing
-    from realtime2.backends.local.piper_tts import PiperTTS
-    from realtime2.backends.local.voicing import resolve_profiles
-
-    profiles = resolve_profiles(settings.voices)
-    if settings.tts_model_path is not None:
-        model = existing(settings.tts_model_path, "Piper voice", "REALTIME2_TTS_MODEL_PATH")
-        config = settings.tts_config_path
-    else:
-        model, config = default_piper_voice()
-    return PiperTTS.load(model, config, profiles, threads=settings.threads)
+    return cast(TTS, build("tts", settings))
 
 
 BUILDERS: dict[Role, Callable[[EngineSettings], Any]] = {
@@ -301,10 +221,11 @@ class EngineHost:
                 asyncio.run(self._warm(role, backend))
                 status.warmup_seconds = time.perf_counter() - warm_started
         except EngineUnavailableError as exc:
-            status.state, status.error = "failed", f"{exc}; fix: {FIXES[role]}"
+            status.state, status.error = "failed", f"{exc}; fix: {self._fix(role)}"
         except Exception as exc:  # any loader failure becomes one status line, not a crash
             reason = f"{type(exc).__name__}: {exc}".replace("\n", " ")[:300]
-            status.state, status.error = "failed", f"{step} failed ({reason}); fix: {FIXES[role]}"
+            status.state = "failed"
+            status.error = f"{step} failed ({reason}); fix: {self._fix(role)}"
         else:
             status.state = "ready"
         if status.seconds is None:
@@ -318,9 +239,10 @@ class EngineHost:
             log.error("%s failed: %s", role, status.error)
 
     def _is_local(self, role: Role) -> bool:
-        if role == "vad":
-            return True
-        return bool(getattr(self.settings, f"{role}_backend") != "openai")
+        return self.settings.backend(role).local
+
+    def _fix(self, role: Role) -> str:
+        return self.settings.backend(role).fix or "see docs/engine.md"
 
     async def _warm(self, role: Role, backend: Any) -> None:
         """One real inference through the interface sessions use (`engine.warmup`)."""

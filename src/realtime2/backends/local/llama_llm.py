@@ -24,16 +24,19 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from realtime2.backends.local.chat_prompt import render_prompt, to_template_messages
 from realtime2.backends.local.context_shift import DroppedSpan, find_dropped_span
 from realtime2.backends.local.kv_snapshots import KvSnapshots, Snapshot, Tokens, common_prefix
 from realtime2.backends.local.llama_cpu import ensure_cpu_backend
-from realtime2.backends.local.models import require_module
+from realtime2.backends.local.models import default_llm_gguf, existing, require_module
 from realtime2.backends.local.tool_grammar import select_tools, tool_grammar
+from realtime2.engine.catalog import register_backend
 from realtime2.engine.interfaces import (
     LLMCapabilities,
     LLMDone,
@@ -47,6 +50,9 @@ from realtime2.engine.interfaces import (
     priority_of,
 )
 from realtime2.engine.scheduler import ModelWorker, process_gate
+
+if TYPE_CHECKING:
+    from realtime2.engine.config import EngineSettings
 
 log = logging.getLogger(__name__)
 
@@ -444,3 +450,53 @@ class LlamaLLM:
 
     def close(self) -> None:
         self._worker.close()
+
+
+class LlamaSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="REALTIME2_LLM_", extra="ignore", protected_namespaces=()
+    )
+
+    model_path: Path | None = None  # any chat GGUF with a chat template
+    model_name: str = ""
+    context_tokens: int = Field(default=2048, ge=256)
+    max_tokens: int = Field(default=200, ge=1)  # default reply budget
+    temperature: float = Field(default=0.3, ge=0.0, le=2.0)
+    # Saved KV caches of conversations that lost the shared context to another (0 = off).
+    prompt_cache_mb: int = Field(default=192, ge=0)
+    decode_threads: int = Field(default=1, ge=1, le=64)  # token by token (prompts: `threads`)
+
+
+def build(settings: LlamaSettings, engine: EngineSettings) -> LlamaLLM:
+    if settings.model_path is not None:
+        path = existing(settings.model_path, "GGUF model", "REALTIME2_LLM_MODEL_PATH")
+        name = settings.model_name or path.stem
+    else:
+        path, name = default_llm_gguf(), settings.model_name or "smollm2-135m-instruct"
+    return LlamaLLM.load(
+        path,
+        name=name,
+        threads=engine.threads,
+        decode_threads=settings.decode_threads,
+        context_tokens=settings.context_tokens,
+        default_max_tokens=settings.max_tokens,
+        temperature=settings.temperature,
+        prompt_cache_bytes=settings.prompt_cache_mb * 1024 * 1024,
+    )
+
+
+register_backend(
+    "llm",
+    "local",
+    aliases=("llama",),
+    settings=LlamaSettings,
+    build=build,
+    describe=lambda s: (
+        "llama.cpp " + (s.model_path.stem if s.model_path else "SmolLM2-135M-Instruct Q4_1")
+    ),
+    requires={"llama_cpp": "llama-cpp-python"},
+    fix=(
+        "check REALTIME2_LLM_MODEL_PATH; reinstall llama-cpp-python with `make install` "
+        "(scripts/llama-wheel.sh), or pin a CPU variant with REALTIME2_LLM_CPU_VARIANT"
+    ),
+)

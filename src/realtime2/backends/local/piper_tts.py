@@ -13,16 +13,32 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from realtime2.audio.pcm import float_to_pcm16
-from realtime2.backends.local.models import ModelSetupError, require_module
-from realtime2.backends.local.voicing import VoiceProfile, apply_profile
+from realtime2.backends.local.models import (
+    ModelSetupError,
+    default_piper_voice,
+    existing,
+    require_module,
+)
+from realtime2.backends.local.voicing import (
+    VoiceProfile,
+    VoiceTuning,
+    apply_profile,
+    resolve_profiles,
+)
+from realtime2.engine.catalog import register_backend
 from realtime2.engine.interfaces import AudioChunk, FloatAudio, Priority, TTSCapabilities
 from realtime2.engine.scheduler import ModelWorker, process_gate
 from realtime2.engine.voices import VOICES
+
+if TYPE_CHECKING:
+    from realtime2.engine.config import EngineSettings
 
 log = logging.getLogger(__name__)
 
@@ -135,3 +151,38 @@ class PiperTTS:
     def close(self) -> None:
         self._worker.close()
         self._first_audio.close()
+
+
+class PiperSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="REALTIME2_TTS_", extra="ignore", protected_namespaces=(), populate_by_name=True
+    )
+
+    model_path: Path | None = None  # a Piper .onnx voice (its .onnx.json beside it)
+    config_path: Path | None = None
+    # Per-voice overrides, JSON: {"ash": {"model": "/voices/x.onnx", "pitch_semitones": -2}}
+    voices: dict[str, VoiceTuning] = Field(
+        default_factory=dict, validation_alias="REALTIME2_VOICES"
+    )
+
+
+def build(settings: PiperSettings, engine: EngineSettings) -> PiperTTS:
+    profiles = resolve_profiles(settings.voices)
+    if settings.model_path is not None:
+        model = existing(settings.model_path, "Piper voice", "REALTIME2_TTS_MODEL_PATH")
+        config = settings.config_path
+    else:
+        model, config = default_piper_voice()
+    return PiperTTS.load(model, config, profiles, threads=engine.threads)
+
+
+register_backend(
+    "tts",
+    "local",
+    aliases=("piper",),
+    settings=PiperSettings,
+    build=build,
+    describe=lambda s: f"piper {s.model_path.stem if s.model_path else 'en_US-joe-medium'}",
+    requires={"piper": "piper-tts", "onnxruntime": "onnxruntime"},
+    fix="check REALTIME2_TTS_MODEL_PATH, or reinstall with `make install`",
+)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic_settings import BaseSettings
 
-from realtime2.backends.local.models import require_module
+from realtime2.backends.local.models import default_silero_onnx, require_module
+from realtime2.engine.catalog import register_backend
 from realtime2.engine.interfaces import FloatAudio, VADCapabilities
+
+if TYPE_CHECKING:
+    from realtime2.engine.config import EngineSettings
 
 SAMPLE_RATE = 16000
 FRAME_SAMPLES = 512
@@ -60,3 +65,22 @@ class SileroStream:
         )
         self._context = samples[-_CONTEXT:].copy()
         return float(out[0][0])
+
+
+class SileroSettings(BaseSettings):
+    """Nothing to set: the model file comes with the `silero-vad` package."""
+
+
+def build(_settings: SileroSettings, _engine: EngineSettings) -> SileroVAD:
+    return SileroVAD.load(default_silero_onnx())
+
+
+register_backend(
+    "vad",
+    "silero",
+    settings=SileroSettings,
+    build=build,
+    describe=lambda _s: "silero (onnx)",
+    requires={"onnxruntime": "onnxruntime"},
+    fix="reinstall with `make install` (silero-vad), or set REALTIME2_VAD_BACKEND=webrtc",
+)

@@ -16,11 +16,28 @@ from pathlib import Path
 from typing import Final
 
 import numpy as np
+from pydantic import BaseModel, Field
 
 from realtime2.audio.resample import resample
-from realtime2.engine.config import VoiceTuning
 from realtime2.engine.interfaces import FloatAudio
 from realtime2.engine.voices import VOICES
+
+
+class VoiceTuning(BaseModel):
+    """How one of the six voice names is rendered (`REALTIME2_VOICES`, per name).
+
+    Unset fields fall back to the built-in tuning for that name (`BUILTIN_PROFILES`).
+    `model`/`config` swap in another Piper voice file for this name alone.
+    """
+
+    model: Path | None = None  # a Piper .onnx voice
+    config: Path | None = None  # its .onnx.json (default: model path + ".json")
+    speaker: int | None = None  # speaker id for multi-speaker voices
+    length_scale: float | None = Field(default=None, gt=0.2, lt=4.0)  # > 1 speaks slower
+    noise_scale: float | None = Field(default=None, ge=0.0, le=2.0)
+    noise_w: float | None = Field(default=None, ge=0.0, le=2.0)
+    pitch_semitones: float | None = Field(default=None, ge=-12.0, le=12.0)
+    tilt_db: float | None = Field(default=None, ge=-24.0, le=24.0)  # + brighter, - darker
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from realtime2.audio.pcm import float_to_pcm16
 from realtime2.backends.local.models import require_module
+from realtime2.engine.catalog import register_backend
 from realtime2.engine.interfaces import FloatAudio, VADCapabilities
+
+if TYPE_CHECKING:
+    from realtime2.engine.config import EngineSettings
 
 SAMPLE_RATE = 16000
 FRAME_SAMPLES = 480  # 30 ms
@@ -39,3 +45,24 @@ class WebRtcStream:
         if samples.size != FRAME_SAMPLES:
             raise ValueError(f"webrtc VAD needs {FRAME_SAMPLES}-sample frames, got {samples.size}")
         return 1.0 if self._vad.is_speech(float_to_pcm16(samples), SAMPLE_RATE) else 0.0
+
+
+class WebRtcVadSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REALTIME2_WEBRTC_VAD_", extra="ignore")
+
+    mode: int = Field(default=2, ge=0, le=3)  # aggressiveness: 3 filters out the most
+
+
+def build(settings: WebRtcVadSettings, _engine: EngineSettings) -> WebRtcVAD:
+    return WebRtcVAD(settings.mode)
+
+
+register_backend(
+    "vad",
+    "webrtc",
+    settings=WebRtcVadSettings,
+    build=build,
+    describe=lambda _s: "webrtcvad",
+    requires={"webrtcvad": "webrtcvad-wheels"},
+    fix="reinstall with `make install` (webrtcvad-wheels), or set REALTIME2_VAD_BACKEND=silero",
+)

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from realtime2.backends.local.models import require_module
+from realtime2.backends.local.models import default_whisper_dir, existing, require_module
 from realtime2.backends.local.whisper_window import transcribe_short
+from realtime2.engine.catalog import register_backend
 from realtime2.engine.interfaces import (
     FloatAudio,
     Priority,
@@ -21,6 +24,9 @@ from realtime2.engine.interfaces import (
     Transcript,
 )
 from realtime2.engine.scheduler import ModelWorker, process_gate
+
+if TYPE_CHECKING:
+    from realtime2.engine.config import EngineSettings
 
 log = logging.getLogger(__name__)
 
@@ -121,3 +127,49 @@ class WhisperSTT:
 
     def close(self) -> None:
         self._worker.close()
+
+
+class WhisperSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="REALTIME2_STT_", extra="ignore", protected_namespaces=()
+    )
+
+    model_path: Path | None = None  # a CTranslate2 faster-whisper model directory
+    model_name: str = ""  # name reported to clients; default from the directory
+    compute_type: str = "int8"
+    beam_size: int = Field(default=1, ge=1, le=10)
+    # Encode short clips on a shortened window (whisper_window.py); off = always 30 s.
+    short_window: bool = True
+
+
+def build(settings: WhisperSettings, engine: EngineSettings) -> WhisperSTT:
+    if settings.model_path is not None:
+        path = existing(settings.model_path, "whisper model", "REALTIME2_STT_MODEL_PATH")
+        name = settings.model_name or path.name
+    else:
+        path, name = default_whisper_dir(), settings.model_name or "whisper-tiny.en"
+    return WhisperSTT.load(
+        path,
+        name=name,
+        threads=engine.threads,
+        compute_type=settings.compute_type,
+        beam_size=settings.beam_size,
+        short_window=settings.short_window,
+    )
+
+
+def describe(settings: WhisperSettings) -> str:
+    path = settings.model_path
+    return f"faster-whisper {path.stem if path is not None else 'tiny.en'}"
+
+
+register_backend(
+    "stt",
+    "local",
+    aliases=("whisper",),
+    settings=WhisperSettings,
+    build=build,
+    describe=describe,
+    requires={"faster_whisper": "faster-whisper"},
+    fix="check REALTIME2_STT_MODEL_PATH, or reinstall with `make install`",
+)

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from realtime2.engine.config import RemoteRole
+from realtime2.backends.openai.settings import RemoteRole
 from realtime2.engine.interfaces import EngineUnavailableError
 
 log = logging.getLogger(__name__)

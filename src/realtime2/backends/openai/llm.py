@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from realtime2.backends.openai.http import UpstreamClient
-from realtime2.engine.config import RemoteRole
+from realtime2.backends.openai.settings import RemoteLLMSettings, RemoteRole
+from realtime2.engine.catalog import register_backend
 from realtime2.engine.interfaces import (
     ChatMessage,
     EngineUnavailableError,
@@ -22,6 +23,9 @@ from realtime2.engine.interfaces import (
     ToolCallDelta,
     Urgency,
 )
+
+if TYPE_CHECKING:
+    from realtime2.engine.config import EngineSettings
 
 log = logging.getLogger(__name__)
 
@@ -163,3 +167,18 @@ def _message(message: ChatMessage) -> dict[str, Any]:
     if message.role == "tool":
         out["tool_call_id"] = message.tool_call_id
     return out
+
+
+def build(settings: RemoteLLMSettings, _engine: EngineSettings) -> OpenAILLM:
+    return OpenAILLM(settings.remote())
+
+
+register_backend(
+    "llm",
+    "openai",
+    settings=RemoteLLMSettings,
+    build=build,
+    describe=RemoteLLMSettings.describe,
+    local=False,  # ready once configured: the upstream is not ours to wait for
+    fix="check REALTIME2_LLM_BASE_URL (or REALTIME2_OPENAI_BASE_URL) and its API key",
+)

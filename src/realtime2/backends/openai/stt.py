@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from realtime2.audio.encode import encode_wav
 from realtime2.backends.openai.http import UpstreamClient
-from realtime2.engine.config import RemoteRole
+from realtime2.backends.openai.settings import RemoteRole, RemoteSTTSettings
+from realtime2.engine.catalog import register_backend
 from realtime2.engine.interfaces import (
     EngineUnavailableError,
     FloatAudio,
@@ -14,6 +16,9 @@ from realtime2.engine.interfaces import (
     STTCapabilities,
     Transcript,
 )
+
+if TYPE_CHECKING:
+    from realtime2.engine.config import EngineSettings
 
 SAMPLE_RATE = 16000
 
@@ -55,3 +60,18 @@ class OpenAISTT:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def build(settings: RemoteSTTSettings, _engine: EngineSettings) -> OpenAISTT:
+    return OpenAISTT(settings.remote())
+
+
+register_backend(
+    "stt",
+    "openai",
+    settings=RemoteSTTSettings,
+    build=build,
+    describe=RemoteSTTSettings.describe,
+    local=False,  # ready once configured: the upstream is not ours to wait for
+    fix="check REALTIME2_STT_BASE_URL (or REALTIME2_OPENAI_BASE_URL) and its API key",
+)

@@ -7,11 +7,16 @@ whole samples), so playback can start before the upstream has finished.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from realtime2.backends.openai.http import UpstreamClient
-from realtime2.engine.config import RemoteRole
+from realtime2.backends.openai.settings import RemoteRole, RemoteTTSSettings
+from realtime2.engine.catalog import register_backend
 from realtime2.engine.interfaces import AudioChunk, Priority, TTSCapabilities
 from realtime2.engine.voices import VOICES
+
+if TYPE_CHECKING:
+    from realtime2.engine.config import EngineSettings
 
 SAMPLE_RATE = 24000
 _MIN_CHUNK_BYTES = 4800  # 100 ms: fewer, larger chunks for the transports
@@ -49,3 +54,18 @@ class OpenAITTS:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def build(settings: RemoteTTSSettings, _engine: EngineSettings) -> OpenAITTS:
+    return OpenAITTS(settings.remote(), settings.voice_map)
+
+
+register_backend(
+    "tts",
+    "openai",
+    settings=RemoteTTSSettings,
+    build=build,
+    describe=RemoteTTSSettings.describe,
+    local=False,  # ready once configured: the upstream is not ours to wait for
+    fix="check REALTIME2_TTS_BASE_URL (or REALTIME2_OPENAI_BASE_URL) and its API key",
+)
