@@ -11,6 +11,7 @@ MODULES: tuple[str, ...] = (
     "realtime2.backends.local.whisper_stt",
     "realtime2.backends.local.llama_llm",
     "realtime2.backends.local.piper_tts",
+    "realtime2.backends.local.espeak_tts",
     "realtime2.backends.openai.stt",
     "realtime2.backends.openai.llm",
     "realtime2.backends.openai.tts",

@@ -1,6 +1,7 @@
 """One Starter Voice turn: speech (or text) in → transcript → reply text → reply speech.
 
-Vendor-free: it sees only the engine interfaces. Each stage is timed so the endpoint can
+Vendor-free: it sees only the engine interfaces, and speaks through the one speaking path
+(`engine.speaking`). Each stage is timed so the endpoint can
 report it and the benchmark can break the latency down.
 """
 
@@ -10,15 +11,16 @@ import time
 from dataclasses import dataclass, field
 
 from realtime2.engine.interfaces import (
+    AudioChunk,
     ChatMessage,
     Engines,
     FloatAudio,
-    LLMDone,
     LLMRequest,
     Priority,
     TextDelta,
 )
-from realtime2.engine.sentences import SentenceChunker
+from realtime2.engine.pacing import Steady
+from realtime2.engine.speaking import SentenceTTS, SpeechEvent, speak
 
 DEFAULT_INSTRUCTIONS = (
     "You are a helpful voice assistant. Answer in one to three short spoken sentences, "
@@ -79,39 +81,29 @@ async def run_turn(engines: Engines, turn: TurnInput) -> TurnResult:
         ],
         max_tokens=REPLY_MAX_TOKENS,
     )
-    chunker = SentenceChunker()
     reply: list[str] = []
     audio: list[bytes] = []
     rate = engines.tts.capabilities.sample_rate
     started = time.perf_counter()
 
-    async def speak(sentence: str) -> None:
-        first = not audio
-        priority = Priority.FIRST_AUDIO if first else Priority.INTERACTIVE
-        async for chunk in engines.tts.synthesize(sentence, voice=turn.voice, priority=priority):
-            if first and "first_audio" not in timings:
-                timings["first_audio"] = time.perf_counter() - started
-            audio.append(_at_rate(chunk.pcm, chunk.sample_rate, rate))
-
-    tts_seconds = 0.0
-    async for event in engines.llm.stream(request, priority=Priority.INTERACTIVE):
+    async def emit(event: SpeechEvent) -> None:
         if isinstance(event, TextDelta):
             if not reply:
                 timings["llm_first_token"] = time.perf_counter() - started
             reply.append(event.text)
-            for sentence in chunker.feed(event.text):
-                tts_started = time.perf_counter()
-                await speak(sentence)
-                tts_seconds += time.perf_counter() - tts_started
-        elif isinstance(event, LLMDone):
-            break
-    for sentence in chunker.flush():
-        tts_started = time.perf_counter()
-        await speak(sentence)
-        tts_seconds += time.perf_counter() - tts_started
+        elif isinstance(event, AudioChunk):
+            if not audio:
+                timings["first_audio"] = time.perf_counter() - started
+            audio.append(_at_rate(event.pcm, event.sample_rate, rate))
+
+    # The LLM waits while a sentence is synthesised: the reply is returned whole, so the
+    # two never share the cores and the timings below split cleanly.
+    pace = Steady(llm=Priority.INTERACTIVE, later=Priority.INTERACTIVE)
+    stream = SentenceTTS(engines.tts).stream(voice=turn.voice, pace=pace)
+    await speak(engines.llm, request, stream, emit, overlap=False)
     total = time.perf_counter() - started
-    timings["tts"] = tts_seconds
-    timings["llm"] = total - tts_seconds
+    timings["tts"] = stream.tts_seconds
+    timings["llm"] = total - stream.tts_seconds
     return TurnResult(
         transcript=transcript,
         user_text=user_text,

@@ -18,16 +18,20 @@ import contextlib
 import logging
 import time
 from collections import deque
+from contextlib import aclosing
 from typing import Any, Final
 
 from realtime2.engine.interfaces import (
+    AudioChunk,
     Engines,
     EngineUnavailableError,
     Priority,
     TextDelta,
     Transcript,
 )
+from realtime2.engine.pacing import Steady
 from realtime2.engine.sentences import SentenceChunker
+from realtime2.engine.speaking import SentenceTTS, SpeechEvent, speak
 from realtime2.translation.config import TranslationSettings
 from realtime2.translation.pipeline import TranslationFilter, translation_request
 from realtime2.translation.session import (
@@ -36,7 +40,7 @@ from realtime2.translation.session import (
     TranslationSession,
     elapsed_ms,
 )
-from realtime2.translation.voices import TargetVoice, VoiceBook
+from realtime2.translation.voices import TargetVoice, VoiceBook, target_voice
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +60,15 @@ class TranslationRunner:
         settings = settings or TranslationSettings()
         self.engines = engines
         self.voices = voices
+        self.tts = voices.tts(engines.tts)  # language code -> speech, at 24 kHz
         vad = engines.vad
         self.session = TranslationSession(
             model=model,
             vad=vad.new_stream(),
             vad_rate=vad.capabilities.sample_rate,
             vad_frame_samples=vad.capabilities.frame_samples,
-            resolve_language=voices.resolve,
-            supported_languages=voices.supported,
+            resolve_language=lambda code: target_voice(self.tts, code),
+            supported_languages=self.tts.supported,
             pause_ms=settings.translation_pause_ms,
             max_phrase_s=settings.translation_max_phrase_s,
         )
@@ -201,63 +206,44 @@ class TranslationRunner:
     ) -> None:
         separator = self.session.output_separator()
         source = transcript.language or SOURCE_LANGUAGE
-        chunker = SentenceChunker(first_clause_min_chars=12)
+        first_text = True
         first_audio = True
 
-        async def speak(piece: str) -> None:
-            nonlocal first_audio
-            async for chunk in self.voices.synthesize(target, piece, self.engines.tts):
+        async def emit(event: SpeechEvent) -> None:
+            nonlocal first_text, first_audio
+            if isinstance(event, TextDelta):
+                # The phrase's first delta gets the separator.
+                piece = (separator + event.text.lstrip()) if first_text else event.text
+                first_text = False
+                self.session.output_transcript(piece, at)
+                self._flush()
+            elif isinstance(event, AudioChunk):
                 if first_audio:
                     first_audio = False
                     self.first_audio_delays.append(time.monotonic() - cut_at)
-                self.session.output_audio(chunk.pcm, at)
+                self.session.output_audio(event.pcm, at)
                 self._flush()
 
         if source.split("-")[0] == target.language.split("-")[0]:
             self.session.output_transcript(separator + text, at)
             self._flush()
-            await speak(text)
+            audio = self.tts.synthesize(text, voice=target.language, priority=Priority.FIRST_AUDIO)
+            async with aclosing(audio) as chunks:  # type: ignore[type-var]
+                async for chunk in chunks:
+                    await emit(chunk)
             self._history.append((text, text))
             return
         request = translation_request(
             text, source=_name(source), target=target.name, history=list(self._history)
         )
         cleaner = TranslationFilter()
-        stream = self.engines.llm.stream(request, priority=Priority.FIRST_AUDIO)
-        try:
-            async for item in stream:
-                if not isinstance(item, TextDelta):
-                    continue
-                for piece in self._emit_text(
-                    cleaner.feed(item.text), separator, cleaner, chunker, at
-                ):
-                    await speak(piece)
-                if cleaner.done:
-                    break
-        finally:
-            with contextlib.suppress(Exception):
-                await stream.aclose()  # type: ignore[attr-defined]
-        pieces = self._emit_text(cleaner.finish(), separator, cleaner, chunker, at)
-        for piece in pieces + chunker.flush():
-            await speak(piece)
+        # A phrase is first-audio work throughout; the LLM waits while a piece is spoken.
+        pace = Steady(llm=Priority.FIRST_AUDIO, later=Priority.FIRST_AUDIO)
+        speech = SentenceTTS(self.tts, lambda: SentenceChunker(first_clause_min_chars=12))
+        stream = speech.stream(voice=target.language, pace=pace)
+        await speak(self.engines.llm, request, stream, emit, overlap=False, text_filter=cleaner)
         if cleaner.clean_text:
             self._history.append((text, cleaner.clean_text))
-
-    def _emit_text(
-        self,
-        piece: str,
-        separator: str,
-        cleaner: TranslationFilter,
-        chunker: SentenceChunker,
-        at: int,
-    ) -> list[str]:
-        """Send a transcript delta; return the speakable chunks it completed."""
-        if not piece:
-            return []
-        first = cleaner.text == piece  # the phrase's first delta gets the separator
-        self.session.output_transcript((separator + piece.lstrip()) if first else piece, at)
-        self._flush()
-        return chunker.feed(piece)
 
 
 def _name(code: str) -> str:

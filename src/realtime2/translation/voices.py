@@ -1,8 +1,10 @@
-"""Which voice speaks a target language, and synthesis with it.
+"""Which voice speaks a target language: the routes of translation's `LanguageTTS`.
 
 In order of preference: a Piper voice configured for the language
 (`REALTIME2_TRANSLATION_VOICES`), the engine's own TTS for English (the packaged voice is
-English), then espeak-ng, which covers ~100 languages offline but sounds robotic.
+English), then espeak-ng, which covers ~100 languages offline but sounds robotic. Each is an
+ordinary TTS; `engine.language_tts` routes a language code to the first that speaks it and
+brings every route's audio to the 24 kHz translation sessions send.
 """
 
 from __future__ import annotations
@@ -11,33 +13,27 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-from realtime2.audio.pcm import float_to_pcm16, pcm16_to_float
-from realtime2.audio.resample import resample
+from realtime2.backends.local.espeak_tts import EspeakTTS
 from realtime2.backends.local.models import ModelSetupError
-from realtime2.engine.interfaces import TTS, AudioChunk, Priority
+from realtime2.engine.interfaces import TTS, AudioChunk, Priority, TTSCapabilities
+from realtime2.engine.language_tts import LanguageRoute, LanguageTTS, normalize
 from realtime2.engine.voices import DEFAULT_VOICE
 from realtime2.translation.config import TranslationSettings
-from realtime2.translation.espeak import EspeakSynth, espeak
 
 log = logging.getLogger(__name__)
 
 OUTPUT_RATE = 24000  # translation sessions send 24 kHz pcm16
-Backend = Literal["piper", "engine", "espeak"]
 
 
 @dataclass(frozen=True)
 class TargetVoice:
     language: str  # the code as the client should see it, e.g. "fr"
     name: str  # English name of the language, for the translation prompt
-    backend: Backend
-
-
-def normalize(code: str) -> str:
-    return code.strip().lower().replace("_", "-")
+    backend: str  # the route that speaks it: "piper", "engine" or "espeak"
 
 
 def _plain_name(name: str) -> str:
@@ -50,65 +46,61 @@ class VoiceBook:
 
     def __init__(self, settings: TranslationSettings | None = None) -> None:
         settings = settings or TranslationSettings()
-        self._piper_paths: dict[str, Path] = {
-            normalize(k): v for k, v in settings.translation_voices.items()
+        self._piper: dict[str, TTS] = {
+            normalize(code): _PiperOnFirstUse(path)
+            for code, path in settings.translation_voices.items()
         }
-        self._piper: dict[str, TTS] = {}
-        self._piper_lock = asyncio.Lock()
         try:
-            self._espeak: EspeakSynth | None = espeak()
+            self._espeak: EspeakTTS | None = EspeakTTS.load()
         except (ModelSetupError, OSError) as exc:
             log.warning("espeak-ng voices unavailable: %s", exc)
             self._espeak = None
 
-    def _espeak_languages(self) -> dict[str, tuple[str, str]]:
-        return self._espeak.languages if self._espeak is not None else {}
+    def tts(self, engine_tts: TTS) -> LanguageTTS:
+        """Every target language, spoken by its preferred voice (English by `engine_tts`)."""
+        names = self._espeak.languages if self._espeak is not None else {}
+        names = {code: _plain_name(name) for code, name in names.items()}
+        routes = [
+            LanguageRoute("piper", tts, {code: names.get(code, code)}, DEFAULT_VOICE)
+            for code, tts in self._piper.items()
+        ]
+        routes.append(LanguageRoute("engine", engine_tts, {"en": "English"}, DEFAULT_VOICE))
+        if self._espeak is not None:
+            routes.append(LanguageRoute("espeak", self._espeak, names))
+        return LanguageTTS(routes, sample_rate=OUTPUT_RATE)
 
-    def supported(self) -> list[str]:
-        """Every language code a session may ask for."""
-        return sorted({"en", *self._piper_paths, *self._espeak_languages()})
 
-    def resolve(self, code: str) -> TargetVoice | None:
-        """The voice for `code` ("fr", "fr-FR", "pt_BR"), trying the primary subtag too."""
-        wanted = normalize(code)
-        if not wanted:
-            return None
-        for candidate in dict.fromkeys((wanted, wanted.split("-")[0])):
-            name = _plain_name(self._espeak_languages().get(candidate, ("", candidate))[1])
-            if candidate in self._piper_paths:
-                return TargetVoice(candidate, name, "piper")
-            if candidate == "en":
-                return TargetVoice("en", "English", "engine")
-            if candidate in self._espeak_languages():
-                return TargetVoice(candidate, name, "espeak")
+def target_voice(tts: LanguageTTS, code: str) -> TargetVoice | None:
+    """The voice for `code` ("fr", "fr-FR", "pt_BR"), trying the primary subtag too."""
+    found = tts.route(code)
+    if found is None:
         return None
+    language, route = found
+    return TargetVoice(language, route.languages[language], route.name)
+
+
+class _PiperOnFirstUse:
+    """A Piper voice for one language, loaded the first time it speaks."""
+
+    def __init__(self, model: Path) -> None:
+        self._model = model
+        self._tts: TTS | None = None
+        self._lock = asyncio.Lock()
+        self.name = f"piper {model.stem}"
+        self.capabilities = TTSCapabilities(
+            streaming=True, sample_rate=OUTPUT_RATE, voices=(DEFAULT_VOICE,)
+        )
 
     async def synthesize(
-        self, voice: TargetVoice, text: str, engine_tts: TTS
+        self, text: str, *, voice: str, priority: Priority = Priority.INTERACTIVE
     ) -> AsyncIterator[AudioChunk]:
-        """Speak `text`, yielding 24 kHz pcm16 chunks."""
-        if voice.backend == "espeak" and self._espeak is not None:
-            synth = self._espeak
-            pcm = await asyncio.to_thread(synth.speak, voice.language, text)
-            if pcm:
-                audio = resample(pcm16_to_float(pcm), synth.sample_rate, OUTPUT_RATE)
-                yield AudioChunk(float_to_pcm16(audio), OUTPUT_RATE)
-            return
-        tts = await self._piper_voice(voice.language) if voice.backend == "piper" else engine_tts
-        async for chunk in tts.synthesize(text, voice=DEFAULT_VOICE, priority=Priority.FIRST_AUDIO):
-            if chunk.sample_rate == OUTPUT_RATE:
+        async with self._lock:
+            if self._tts is None:
+                self._tts = await asyncio.to_thread(_load_piper, self._model)
+        audio = self._tts.synthesize(text, voice=voice, priority=priority)
+        async with aclosing(audio) as chunks:  # type: ignore[type-var]
+            async for chunk in chunks:
                 yield chunk
-            else:
-                audio = resample(pcm16_to_float(chunk.pcm), chunk.sample_rate, OUTPUT_RATE)
-                yield AudioChunk(float_to_pcm16(audio), OUTPUT_RATE)
-
-    async def _piper_voice(self, language: str) -> TTS:
-        async with self._piper_lock:
-            if language not in self._piper:
-                self._piper[language] = await asyncio.to_thread(
-                    _load_piper, self._piper_paths[language]
-                )
-            return self._piper[language]
 
 
 def _load_piper(model: Path) -> TTS:

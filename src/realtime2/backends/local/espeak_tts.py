@@ -1,4 +1,9 @@
-"""Offline speech in ~100 languages with libespeak-ng, bundled by the `espeakng-loader` wheel.
+"""espeak-ng as a TTS backend: offline speech in ~100 languages, robotic but small.
+
+libespeak-ng is bundled by the `espeakng-loader` wheel. `EspeakTTS` is an ordinary TTS: a
+voice is a language code ("fr", "pt-br"), and the six API voice names speak its configured
+language (`REALTIME2_ESPEAK_LANGUAGE`, default English), so it can also serve as the
+engine's TTS (`REALTIME2_TTS_BACKEND=espeak`). Translation routes target languages to it.
 
 The library is driven through ctypes in synchronous mode: `espeak_Synth` calls our
 callback with 22.05 kHz s16 samples and returns when the text is spoken. libespeak-ng keeps
@@ -8,13 +13,23 @@ runs in a worker thread.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import threading
+from collections.abc import AsyncIterator
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from realtime2.backends.local.models import ModelSetupError
+from realtime2.engine.catalog import register_backend
+from realtime2.engine.interfaces import AudioChunk, Priority, TTSCapabilities
+from realtime2.engine.voices import VOICES
+
+if TYPE_CHECKING:
+    from realtime2.engine.config import EngineSettings
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _ESPEAK_INITIALIZE_DONT_EXIT = 0x8000
@@ -123,3 +138,55 @@ def espeak() -> EspeakSynth:
     return EspeakSynth(
         Path(espeakng_loader.get_library_path()), Path(espeakng_loader.get_data_path())
     )
+
+
+class EspeakTTS:
+    """The process's espeak-ng behind the TTS interface; synthesis runs in a worker thread."""
+
+    def __init__(self, synth: EspeakSynth, *, language: str = "en") -> None:
+        if language not in synth.languages:
+            raise ModelSetupError(f"espeak-ng has no voice for {language!r}")
+        self._synth = synth
+        self._language = language
+        self.name = "espeak-ng"
+        # Language code -> the English name espeak-ng gives it, e.g. "fr" -> "French".
+        self.languages: dict[str, str] = {code: n for code, (_, n) in synth.languages.items()}
+        # The six API names are listed; every code in `languages` is a voice too.
+        self.capabilities = TTSCapabilities(
+            streaming=False, sample_rate=synth.sample_rate, voices=VOICES
+        )
+
+    @classmethod
+    def load(cls, language: str = "en") -> EspeakTTS:
+        return cls(espeak(), language=language)
+
+    async def synthesize(
+        self, text: str, *, voice: str, priority: Priority = Priority.INTERACTIVE
+    ) -> AsyncIterator[AudioChunk]:
+        language = self._language if voice in VOICES else voice
+        if language not in self._synth.languages:
+            raise ValueError(f"unknown voice {voice!r}: neither {', '.join(VOICES)} nor a language")
+        pcm = await asyncio.to_thread(self._synth.speak, language, text)
+        if pcm:
+            yield AudioChunk(pcm, self._synth.sample_rate)
+
+
+class EspeakSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REALTIME2_ESPEAK_", extra="ignore")
+
+    language: str = "en"  # what the six API voice names speak
+
+
+def build(settings: EspeakSettings, engine: EngineSettings) -> EspeakTTS:
+    return EspeakTTS.load(settings.language)
+
+
+register_backend(
+    "tts",
+    "espeak",
+    settings=EspeakSettings,
+    build=build,
+    describe=lambda s: f"espeak-ng {s.language}",
+    requires={"espeakng_loader": "espeakng-loader"},
+    fix="reinstall with `make install` (espeakng-loader)",
+)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from realtime2.engine.interfaces import AudioChunk, Priority
-from realtime2.realtime.pacing import LEAD_SECONDS, Pacing
+from realtime2.engine.pacing import LEAD_SECONDS, Pacing
 
 
 class Clock:
