@@ -16,12 +16,14 @@ class Harness:
         # The plain (non-speculative) turn path unless a test asks for drafts.
         kwargs.setdefault("speculative", False)
         self.clock = FakeClock()
+        self.wall_clock = FakeClock(1_700_000_000.0)  # Unix time, for `expires_at`
         self.vad = EnergyVADStream()
         self.session = RealtimeSession(
             vad=self.vad,
             vad_rate=VAD_RATE,
             vad_frame_samples=VAD_FRAME,
             clock=self.clock,
+            wall_clock=self.wall_clock,
             **kwargs,
         )
         self.events: list[dict[str, Any]] = []

@@ -251,7 +251,7 @@ def test_output_audio_buffer_clear_is_webrtc_only() -> None:
     h = Harness()
     error = _error(h, {"type": "output_audio_buffer.clear", "event_id": "o1"})
     assert error["event_id"] == "o1"
-    w = Harness(transport="webrtc")
+    w = Harness(audio_out="media_track")
     assert w.send({"type": "output_audio_buffer.clear"}) == []
 
 

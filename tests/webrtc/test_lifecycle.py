@@ -86,7 +86,7 @@ async def test_charge_bills_the_minimum_once_then_only_new_seconds(live: LiveCal
         policy=MeterPolicy(minimum_billed_seconds=120),
         clock=clock,
     )
-    runner = SessionRunner(fake_engines(), transport="webrtc")
+    runner = SessionRunner(fake_engines(), audio_out="media_track")
     call = WebRtcCall(
         call_id="rtc_clocktest",
         user_id=acct.user_id,

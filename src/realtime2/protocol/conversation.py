@@ -13,7 +13,7 @@ from typing import Any
 
 from realtime2.engine.interfaces import ChatMessage, ToolCall
 from realtime2.protocol.limits import ConversationLimits, check_item, check_room
-from realtime2.protocol.server_events import ProtocolError
+from realtime2.protocol.server_events import ProtocolError, new_id
 
 Item = dict[str, Any]
 
@@ -46,6 +46,7 @@ class SpokenTimeline:
 
 class Conversation:
     def __init__(self, limits: ConversationLimits | None = None) -> None:
+        self.id = new_id("conv")  # the `conversation_id` of responses written to it
         self._items: list[Item] = []
         self.timelines: dict[str, SpokenTimeline] = {}
         self.limits = limits or ConversationLimits()

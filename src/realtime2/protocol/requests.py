@@ -1,34 +1,39 @@
 """`response.create` (or a VAD turn) turned into a response and its LLM request.
 
 The request is built when the response can actually start (after pending transcripts of
-the user's audio have arrived), from the items chosen when it was created.
+the user's audio have arrived), from the items chosen when it was created. It reads the
+session's settings and conversation, nothing else of the session.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from realtime2.engine.interfaces import ChatMessage, LLMRequest
 from realtime2.protocol import client_events as ce
 from realtime2.protocol.commands import DraftReply, StartResponse
-from realtime2.protocol.conversation import Item, to_messages
+from realtime2.protocol.conversation import Conversation, Item, to_messages
 from realtime2.protocol.items import build_item
 from realtime2.protocol.limits import check_item
 from realtime2.protocol.responses import ResponseState
 from realtime2.protocol.server_events import ProtocolError
-from realtime2.protocol.session_config import resolve_voice, tool_choice_name, tool_specs
-
-if TYPE_CHECKING:
-    from realtime2.protocol.session import RealtimeSession
+from realtime2.protocol.session_config import (
+    SessionSettings,
+    resolve_voice,
+    tool_choice_name,
+    tool_specs,
+)
 
 RequestSpec = Callable[[ResponseState], StartResponse]
 
 
 def build_request(
-    session: RealtimeSession, config: ce.ResponseConfig, in_conversation: bool
+    s: SessionSettings,
+    conversation: Conversation,
+    config: ce.ResponseConfig,
+    in_conversation: bool,
 ) -> tuple[ResponseState, RequestSpec]:
-    s = session.settings
     modality: Literal["audio", "text"] = s.modality
     if config.output_modalities is not None:
         if len(config.output_modalities) != 1:
@@ -61,19 +66,19 @@ def build_request(
         inline = []
         for index, entry in enumerate(config.input):
             if isinstance(entry, ce.ItemReference):
-                session.conversation.get(entry.id)  # must exist now
+                conversation.get(entry.id)  # must exist now
                 inline.append(entry.id)
             else:
                 item = build_item(entry)[0]
-                check_item(item, session.conversation.limits, param=f"response.input.{index}")
+                check_item(item, conversation.limits, param=f"response.input.{index}")
                 inline.append(item)
         context_ids = [e for e in inline if isinstance(e, str)]
     else:
-        context_ids = [i["id"] for i in session.conversation.items]
+        context_ids = [i["id"] for i in conversation.items]
 
     response = ResponseState(
-        conversation=session.conversation,
-        conversation_id=session._conversation_id,
+        conversation=conversation,
+        conversation_id=conversation.id,
         in_conversation=in_conversation,
         modality=modality,
         output_format=fmt,
@@ -85,7 +90,7 @@ def build_request(
     speed = s.speed
 
     def spec(r: ResponseState) -> StartResponse:
-        conv = session.conversation
+        conv = conversation
         if inline is None:
             items = [conv.get(i) for i in r.context_ids if i in conv]
         else:
@@ -107,13 +112,13 @@ def build_request(
     return response, spec
 
 
-def draft_reply(session: RealtimeSession) -> DraftReply:
+def draft_reply(settings: SessionSettings, conversation: Conversation) -> DraftReply:
     """What a VAD turn's automatic response would ask for if it started now.
 
     Built by the very code that builds the real request (a default `response.create` over
     the whole conversation), so the two are equal unless something changed in between.
     """
-    response, spec = build_request(session, ce.ResponseConfig(), True)
-    response.context_ids = [i["id"] for i in session.conversation.items]
+    response, spec = build_request(settings, conversation, ce.ResponseConfig(), True)
+    response.context_ids = [i["id"] for i in conversation.items]
     start = spec(response)
     return DraftReply(start.request, start.voice, start.modality, start.speed)

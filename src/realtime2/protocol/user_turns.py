@@ -7,6 +7,11 @@ silence window completes, the committed item takes the draft's transcript (no se
 whisper run) and the automatic response names the draft so the runner can adopt its
 already-synthesised audio. The draft only ever covers pure silence less than the committed
 audio: any sound loud enough to reset the silence window also discards the draft.
+
+`UserTurns` receives what it works on (settings, conversation, input audio, outbox) and
+never the session: where a turn should lead to a response it says so in its return value
+(`speech_started`, `speech_stopped`, `idle_timeout`), and the session acts on it. Whether
+a response is already running comes in as an argument, as does the time.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -27,15 +32,16 @@ from realtime2.protocol.commands import (
     TranscribePartial,
     TranscribeTurn,
 )
+from realtime2.protocol.conversation import Conversation
+from realtime2.protocol.input_audio import InputAudio
 from realtime2.protocol.items import build_item
 from realtime2.protocol.limits import MAX_ITEM_AUDIO_BYTES
+from realtime2.protocol.outbox import Outbox
 from realtime2.protocol.requests import draft_reply
 from realtime2.protocol.responses import ResponseState
 from realtime2.protocol.server_events import ProtocolError, event, new_id
+from realtime2.protocol.session_config import SessionSettings
 from realtime2.protocol.turn_detection import completeness
-
-if TYPE_CHECKING:
-    from realtime2.protocol.session import RealtimeSession
 
 MIN_COMMIT_MS = 100
 
@@ -49,9 +55,28 @@ class Draft:
     transcript: str | None = None  # known once the runner reports it
 
 
+@dataclass(frozen=True)
+class Respond:
+    """A turn ended and wants the automatic response, adopting `draft_id`'s reply if set."""
+
+    draft_id: str | None = None
+
+
 class UserTurns:
-    def __init__(self, session: RealtimeSession) -> None:
-        self.s = session
+    def __init__(
+        self,
+        settings: SessionSettings,
+        conversation: Conversation,
+        audio: InputAudio,
+        outbox: Outbox,
+        *,
+        speculative: bool,
+    ) -> None:
+        self._settings = settings
+        self._conversation = conversation
+        self._input = audio
+        self._out = outbox
+        self._speculative = speculative
         self.speaking = False
         self.current_item_id: str | None = None
         self._turn_start_ms = 0
@@ -62,52 +87,49 @@ class UserTurns:
 
     @property
     def _td(self) -> dict[str, Any]:
-        return self.s.settings.turn_detection or {}
+        return self._settings.turn_detection or {}
 
     @property
     def _emitting(self) -> bool:
         """Transcription events go out only when the client asked for transcription."""
-        settings = self.s.settings
+        settings = self._settings
         return settings.kind == "transcription" or settings.transcription is not None
 
     # --- VAD --------------------------------------------------------------------------
 
-    def speech_started(self, start_ms: int) -> None:
+    def speech_started(self, start_ms: int) -> bool:
+        """A turn began; True when it should interrupt a running response."""
         padded = max(0, start_ms - int(self._td.get("prefix_padding_ms") or 0))
-        self.s.input.drop_before(padded)
+        self._input.drop_before(padded)
         self._turn_start_ms = padded
         self.speaking = True
         self.current_item_id = new_id("item")
-        self.s.emit(
+        self._out.emit(
             event(
                 "input_audio_buffer.speech_started",
                 audio_start_ms=padded,
                 item_id=self.current_item_id,
             )
         )
-        active = self.s.active_response
-        if active is not None and self._td.get("interrupt_response", True):
-            self.s.cancel_response(active, "turn_detected")
+        return bool(self._td.get("interrupt_response", True))
 
-    def pause_started(self) -> None:
+    def pause_started(self, *, responding: bool) -> None:
         """The user went quiet: draft the turn while the silence window runs."""
-        if self.current_item_id is None or not self.s.speculative:
+        if self.current_item_id is None or not self._speculative:
             return
         self.discard_draft()
-        settings = self.s.settings
+        settings = self._settings
         answer = (
-            settings.kind == "realtime"
-            and self._td.get("create_response", True)
-            and self.s.active_response is None
+            settings.kind == "realtime" and self._td.get("create_response", True) and not responding
         )
-        reply = draft_reply(self.s) if answer else None
+        reply = draft_reply(settings, self._conversation) if answer else None
         self.draft = Draft(new_id("draft"), reply is not None)
         tr = settings.transcription or {}
-        self.s.command(
+        self._out.command(
             PrepareDraft(
                 self.draft.id,
-                self.s.input.peek(self._turn_start_ms),
-                self.s.input.rate,
+                self._input.peek(self._turn_start_ms),
+                self._input.rate,
                 tr.get("language"),
                 tr.get("prompt") or None,
                 reply,
@@ -117,7 +139,7 @@ class UserTurns:
     def discard_draft(self) -> None:
         """The user kept talking (or the turn was dropped): the draft is worthless."""
         if self.draft is not None:
-            self.s.command(DiscardDraft(self.draft.id))
+            self._out.command(DiscardDraft(self.draft.id))
             self.draft = None
 
     def draft_transcript(self, draft_id: str, text: str) -> None:
@@ -126,8 +148,8 @@ class UserTurns:
             self.transcript_done(item_id, text, seconds)
         elif self.draft is not None and self.draft.id == draft_id:
             self.draft.transcript = text
-            if self.s.input.detector is not None:  # semantic VAD: no separate partial run
-                self.s.input.detector.set_completeness(completeness(text))
+            if self._input.detector is not None:  # semantic VAD: no separate partial run
+                self._input.detector.set_completeness(completeness(text))
 
     def draft_failed(self, draft_id: str, code: str, message: str) -> None:
         if draft_id in self._draft_items:
@@ -141,64 +163,66 @@ class UserTurns:
             return
         if self.draft is not None:
             return  # the draft's transcript sets the completeness estimate
-        tr = self.s.settings.transcription or {}
-        self.s.command(
+        tr = self._settings.transcription or {}
+        self._out.command(
             TranscribePartial(
                 self.current_item_id,
-                self.s.input.peek(self._turn_start_ms),
-                self.s.input.rate,
+                self._input.peek(self._turn_start_ms),
+                self._input.rate,
                 tr.get("language"),
             )
         )
 
-    def speech_stopped(self, end_ms: int) -> None:
+    def speech_stopped(self, end_ms: int, *, responding: bool) -> Respond | None:
+        """The turn ended: commit it; says whether to answer it (`responding`: a response
+        to the conversation is running already)."""
         item_id = self.current_item_id or new_id("item")
         self.speaking = False
         self.current_item_id = None
-        self.s.emit(
+        self._out.emit(
             event("input_audio_buffer.speech_stopped", audio_end_ms=end_ms, item_id=item_id)
         )
         draft, self.draft = self.draft, None
-        self._commit(self.s.input.take(end_ms), item_id, draft)
+        self._commit(self._input.take(end_ms), item_id, draft)
         if (
             self._td.get("create_response", True)
-            and self.s.settings.kind == "realtime"
-            and self.s.active_response is None
+            and self._settings.kind == "realtime"
+            and not responding
         ):
-            use = draft.id if draft is not None and draft.has_reply else None
-            self.s.create_response(None, turn_ended_at=self.s.clock(), draft_id=use)
-        elif draft is not None and draft.has_reply:
-            self.s.command(DiscardDraft(draft.id, keep_transcript=True))
+            return Respond(draft.id if draft is not None and draft.has_reply else None)
+        if draft is not None and draft.has_reply:
+            self._out.command(DiscardDraft(draft.id, keep_transcript=True))
+        return None
 
-    def idle_timeout(self) -> None:
+    def idle_timeout(self, *, responding: bool) -> bool:
+        """The idle timeout fired: commit what was heard; True to answer it."""
         item_id = new_id("item")
-        end = self.s.input.now_ms
-        self.s.emit(
+        end = self._input.now_ms
+        self._out.emit(
             event(
                 "input_audio_buffer.timeout_triggered",
-                audio_start_ms=end - self.s.input.buffered_ms,
+                audio_start_ms=end - self._input.buffered_ms,
                 audio_end_ms=end,
                 item_id=item_id,
             )
         )
-        self._commit(self.s.input.take(), item_id)
-        if self._td.get("create_response", True) and self.s.active_response is None:
-            self.s.create_response(None)
+        self._commit(self._input.take(), item_id)
+        return bool(self._td.get("create_response", True)) and not responding
 
-    def response_finished(self, response: ResponseState) -> None:
+    def idle_deadline(self, response: ResponseState, now: float) -> float | None:
+        """A response ended at `now`: when the idle timeout fires (None: it does not)."""
         idle_ms = self._td.get("idle_timeout_ms")
         if not idle_ms or self._td.get("type") != "server_vad" or not response.in_conversation:
-            return
-        now = self.s.clock()
+            return None
         played_until = now
         if response.first_audio_at is not None:
             played_until = max(now, response.first_audio_at + response.audio_ms / 1000)
-        self.s.set_idle_deadline(played_until + idle_ms / 1000)
+        return float(played_until + idle_ms / 1000)
 
     # --- explicit buffer control --------------------------------------------------------
 
     def commit_manual(self) -> None:
-        buffered = self.s.input.buffered_ms
+        buffered = self._input.buffered_ms
         if buffered < MIN_COMMIT_MS:
             raise ProtocolError(
                 "input_audio_buffer_commit_empty",
@@ -209,13 +233,13 @@ class UserTurns:
         self.speaking = False
         self.current_item_id = None
         self.discard_draft()
-        if self.s.input.detector is not None:
-            self.s.input.detector.reset()
-        self._commit(self.s.input.take(), item_id)
+        if self._input.detector is not None:
+            self._input.detector.reset()
+        self._commit(self._input.take(), item_id)
 
     def clear(self) -> None:
         self.discard_draft()
-        self.s.input.clear()
+        self._input.clear()
         self.speaking = False
         self.current_item_id = None
 
@@ -228,22 +252,22 @@ class UserTurns:
             "status": "completed",
             "content": [{"type": "input_audio", "transcript": None}],
         }
-        previous = self.s.conversation.add(item)
-        self.s.emit(
+        previous = self._conversation.add(item)
+        self._out.emit(
             event("input_audio_buffer.committed", item_id=item_id, previous_item_id=previous)
         )
-        self.s.emit(event("conversation.item.added", previous_item_id=previous, item=dict(item)))
-        self.s.emit(
+        self._out.emit(event("conversation.item.added", previous_item_id=previous, item=dict(item)))
+        self._out.emit(
             event(
                 "conversation.item.done",
                 previous_item_id=previous,
-                item=self.s.conversation.snapshot(item_id),
+                item=self._conversation.snapshot(item_id),
             )
         )
         if draft is None:
             self._transcribe(item_id, audio)
             return
-        seconds = audio.size / self.s.input.rate
+        seconds = audio.size / self._input.rate
         self.pending.add(item_id)
         if draft.transcript is not None:
             self.transcript_done(item_id, draft.transcript, seconds)
@@ -252,21 +276,21 @@ class UserTurns:
 
     def create_item(self, model: ce.Item, previous_item_id: str | None) -> None:
         item, audio_b64 = build_item(model)
-        self.s.conversation.admit(item)
+        self._conversation.admit(item)
         audio = self._decode_item_audio(audio_b64) if audio_b64 else None
-        previous = self.s.conversation.add(item, previous_item_id)
-        self.s.emit(
+        previous = self._conversation.add(item, previous_item_id)
+        self._out.emit(
             event(
                 "conversation.item.added",
                 previous_item_id=previous,
-                item=self.s.conversation.snapshot(item["id"]),
+                item=self._conversation.snapshot(item["id"]),
             )
         )
-        self.s.emit(
+        self._out.emit(
             event(
                 "conversation.item.done",
                 previous_item_id=previous,
-                item=self.s.conversation.snapshot(item["id"]),
+                item=self._conversation.snapshot(item["id"]),
             )
         )
         if audio is not None:
@@ -285,9 +309,9 @@ class UserTurns:
             raise ProtocolError(
                 "invalid_base64", "The item audio is not valid base64.", param="item.content"
             ) from exc
-        fmt = self.s.settings.input_format
+        fmt = self._settings.input_format
         samples = audio_formats.decode(data, fmt)
-        return resample(samples, audio_formats.format_rate(fmt), self.s.input.rate)
+        return resample(samples, audio_formats.format_rate(fmt), self._input.rate)
 
     # --- transcripts --------------------------------------------------------------------
 
@@ -296,10 +320,10 @@ class UserTurns:
         if audio.size == 0:
             self.transcript_done(item_id, "", 0.0)
             return
-        tr = self.s.settings.transcription or {}
-        self.s.command(
+        tr = self._settings.transcription or {}
+        self._out.command(
             TranscribeTurn(
-                item_id, audio, self.s.input.rate, tr.get("language"), tr.get("prompt") or None
+                item_id, audio, self._input.rate, tr.get("language"), tr.get("prompt") or None
             )
         )
 
@@ -308,7 +332,7 @@ class UserTurns:
             return
         self._sent[item_id] = self._sent.get(item_id, "") + delta
         if self._emitting:
-            self.s.emit(
+            self._out.emit(
                 event(
                     "conversation.item.input_audio_transcription.delta",
                     item_id=item_id,
@@ -318,12 +342,13 @@ class UserTurns:
             )
 
     def transcript_done(self, item_id: str, text: str, audio_seconds: float) -> None:
+        """The transcript of a pending item arrived; the item leaves `pending`."""
         if item_id not in self.pending:
             return
         self.pending.discard(item_id)
         sent = self._sent.pop(item_id, "")
-        if item_id in self.s.conversation:
-            for part in self.s.conversation.get(item_id)["content"]:
+        if item_id in self._conversation:
+            for part in self._conversation.get(item_id)["content"]:
                 if part["type"] == "input_audio":
                     part["transcript"] = text
                     break
@@ -331,7 +356,7 @@ class UserTurns:
             # Deltas only ever append: send what the streamed deltas did not cover yet.
             rest = text[len(sent) :] if text.startswith(sent) else ""
             if rest:
-                self.s.emit(
+                self._out.emit(
                     event(
                         "conversation.item.input_audio_transcription.delta",
                         item_id=item_id,
@@ -339,7 +364,7 @@ class UserTurns:
                         delta=rest,
                     )
                 )
-            self.s.emit(
+            self._out.emit(
                 event(
                     "conversation.item.input_audio_transcription.completed",
                     item_id=item_id,
@@ -348,7 +373,6 @@ class UserTurns:
                     usage={"type": "duration", "seconds": round(audio_seconds, 3)},
                 )
             )
-        self.s.transcript_settled(item_id)
 
     def transcript_failed(self, item_id: str, code: str, message: str) -> None:
         if item_id not in self.pending:
@@ -356,7 +380,7 @@ class UserTurns:
         self.pending.discard(item_id)
         self._sent.pop(item_id, None)
         if self._emitting:
-            self.s.emit(
+            self._out.emit(
                 event(
                     "conversation.item.input_audio_transcription.failed",
                     item_id=item_id,
@@ -369,4 +393,3 @@ class UserTurns:
                     },
                 )
             )
-        self.s.transcript_settled(item_id)

@@ -2,19 +2,20 @@
 
 Transport adapters use five calls and one stream:
 
-    runner = SessionRunner(engines, model="gpt-realtime", kind="realtime", transport="websocket")
+    runner = SessionRunner(engines, model="gpt-realtime", kind="realtime", audio_out="events")
     runner.start()                              # session.created is queued
     await runner.feed_text(message)             # each client text message
     await runner.feed_audio(pcm16, rate)        # WebRTC: decoded track audio
     async for event in runner.events(): ...     # dicts to json.dumps; ends when closed
-    async for frame in runner.audio_out(): ...  # WebRTC only: PlayAudio(pcm16, rate)
+    async for frame in runner.audio_out(): ...  # media_track only: PlayAudio(pcm16, rate)
     await runner.close()                        # client gone: cancels all engine work
 
 A WebSocket adapter is two tasks: one reads frames into `feed_text`, one writes `events()`
 to the socket; when either ends it calls `close()`. `runner.closed` (an `asyncio.Event`)
 is set when the session ends by itself (60-minute expiry), so the adapter can close the
-socket. A WebRTC adapter feeds the inbound track into `feed_audio`, plays `audio_out()`,
-and carries `feed_text`/`events()` over the `oai-events` data channel.
+socket. A WebRTC adapter (`audio_out="media_track"`) feeds the inbound track into
+`feed_audio`, plays `audio_out()`, and carries `feed_text`/`events()` over the
+`oai-events` data channel.
 
 Back-pressure: engine output waits while more than `max_queued_events` events are unsent,
 so a slow client slows synthesis instead of growing memory; client input waits likewise.
@@ -35,7 +36,7 @@ from realtime2.audio.resample import resample
 from realtime2.engine.interfaces import Engines, EngineUnavailableError, Priority
 from realtime2.protocol import commands as cmd
 from realtime2.protocol.limits import ConversationLimits
-from realtime2.protocol.session import RealtimeSession, Transport, TurnTiming
+from realtime2.protocol.session import AudioOut, RealtimeSession, TurnTiming
 from realtime2.protocol.session_config import SessionType
 from realtime2.realtime.drafts import RunningDraft
 from realtime2.realtime.respond import LiveOut, run_response
@@ -54,8 +55,9 @@ class SessionRunner:
         *,
         model: str | None = None,
         kind: SessionType = "realtime",
-        transport: Transport = "websocket",
+        audio_out: AudioOut = "events",
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         max_queued_events: int = DEFAULT_MAX_QUEUED,
         max_session_seconds: float | None = None,
         speculative: bool = True,
@@ -71,9 +73,10 @@ class SessionRunner:
             vad_rate=vad.capabilities.sample_rate,
             vad_frame_samples=vad.capabilities.frame_samples,
             clock=clock,
+            wall_clock=wall_clock,
             model=model,
             kind=kind,
-            transport=transport,
+            audio_out=audio_out,
             speculative=speculative,
             limits=limits,
             **extra,

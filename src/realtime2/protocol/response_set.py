@@ -1,0 +1,275 @@
+"""The session's responses: which are live, when each may start, and where its audio goes.
+
+`Responses` receives the settings, the conversation and the outbox, plus the `audio_out`
+mode, and knows nothing of the session that owns it. Its methods that can end a response
+return it, so the owner can react (the idle timeout restarts after each response); the
+clock comes in as `now` arguments, never read here.
+
+`audio_out` says how reply audio leaves: `"events"` as base64 `response.output_audio.delta`
+events (WebSocket), `"media_track"` as `PlayAudio` commands for an outgoing media track
+(WebRTC, which also gets the `output_audio_buffer.*` events and may clear queued audio).
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from realtime2.audio.pcm import pcm16_to_float
+from realtime2.audio.resample import StreamResampler
+from realtime2.engine.interfaces import AudioChunk, TokenUsage
+from realtime2.protocol import audio_formats
+from realtime2.protocol import client_events as ce
+from realtime2.protocol import commands as cmd
+from realtime2.protocol.conversation import Conversation
+from realtime2.protocol.outbox import Outbox
+from realtime2.protocol.requests import RequestSpec, build_request
+from realtime2.protocol.responses import Reason, ResponseState
+from realtime2.protocol.server_events import ProtocolError, ServerEvent, event
+from realtime2.protocol.session_config import SessionSettings
+
+AudioOut = Literal["events", "media_track"]
+
+
+@dataclass(frozen=True)
+class TurnTiming:
+    """From the end of the user's turn (speech_stopped) to the first audio of the reply."""
+
+    response_id: str
+    seconds: float
+
+
+class Responses:
+    def __init__(
+        self,
+        settings: SessionSettings,
+        conversation: Conversation,
+        outbox: Outbox,
+        audio_out: AudioOut,
+    ) -> None:
+        self._settings = settings
+        self._conversation = conversation
+        self._out = outbox
+        self._media_track = audio_out == "media_track"
+        self._live: dict[str, ResponseState] = {}
+        self._specs: dict[str, RequestSpec] = {}  # responses still waiting to start
+        self.turn_timings: list[TurnTiming] = []
+        self.voice_locked = False  # set by the first audio: the voice may not change after
+        self.rate_limits: list[dict[str, Any]] | None = None
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    @property
+    def active(self) -> ResponseState | None:
+        """The response writing to the default conversation, if any."""
+        for response in self._live.values():
+            if response.active and response.in_conversation:
+                return response
+        return None
+
+    def producing(self, item_id: str) -> list[ResponseState]:
+        """Active responses with `item_id` among their output."""
+        return [
+            r for r in self._live.values() if r.active and any(o["id"] == item_id for o in r.output)
+        ]
+
+    # --- creating and starting -------------------------------------------------------------
+
+    def create(
+        self,
+        config: ce.ResponseConfig | None,
+        *,
+        pending: set[str],
+        turn_ended_at: float | None = None,
+        draft_id: str | None = None,
+    ) -> None:
+        """Open a response; it starts once no item of its context is in `pending` (items
+        whose transcript is still coming)."""
+        if self._settings.kind == "transcription":
+            raise ProtocolError(
+                "invalid_request_error",
+                "Transcription sessions do not create responses.",
+                param="type",
+            )
+        config = config or ce.ResponseConfig()
+        in_conversation = config.conversation in (None, "auto")
+        if config.conversation not in (None, "auto", "none"):
+            raise ProtocolError(
+                "invalid_value", "conversation must be 'auto' or 'none'.", "response.conversation"
+            )
+        active = self.active
+        if in_conversation and active is not None:
+            raise ProtocolError(
+                "conversation_already_has_active_response",
+                "Conversation already has an active response in progress: "
+                f"{active.id}. Wait until the response is finished before "
+                "creating a new one.",
+            )
+        response, request_spec = build_request(
+            self._settings, self._conversation, config, in_conversation
+        )
+        response.turn_ended_at = turn_ended_at
+        response.draft_id = draft_id
+        self._live[response.id] = response
+        self._out.emit(response.created())
+        response.waiting_for = {i for i in response.context_ids if i in pending}
+        self._specs[response.id] = request_spec
+        self._maybe_start(response)
+
+    def start_ready(self, pending: set[str]) -> None:
+        """Transcripts settled: start the responses no longer waiting for any."""
+        for response in list(self._live.values()):
+            if response.waiting_for - pending:
+                response.waiting_for &= pending
+                self._maybe_start(response)
+
+    def _maybe_start(self, response: ResponseState) -> None:
+        if not response.active or response.waiting_for:
+            return
+        spec = self._specs.pop(response.id, None)
+        if spec is not None:
+            self._out.command(spec(response))
+
+    # --- ending ------------------------------------------------------------------------------
+
+    def cancel(self, response: ResponseState, reason: Reason) -> bool:
+        """Cancel an active response; True when it was (and so has finished)."""
+        if not response.active:
+            return False
+        self._out.command(cmd.CancelResponse(response.id))
+        if self._specs.pop(response.id, None) is not None and response.draft_id:
+            # It never started, so no StartResponse will claim the draft's reply.
+            self._out.command(cmd.DiscardDraft(response.draft_id, keep_transcript=True))
+        if self._media_track and response.first_audio_at is not None:
+            self._out.command(cmd.ClearAudio(response.id))
+            self._out.emit(event("output_audio_buffer.cleared", response_id=response.id))
+        self._finish(response, response.finish("cancelled", reason=reason))
+        return True
+
+    def to_cancel(self, response_id: str | None) -> ResponseState:
+        """The response a `response.cancel` names (or the one running); raises if none."""
+        if response_id is not None:
+            response = self._live.get(response_id)
+            if response is None or not response.active:
+                raise ProtocolError(
+                    "response_cancel_not_active",
+                    f"Response '{response_id[:64]}' is not active.",
+                    param="response_id",
+                )
+            return response
+        response = self.active or next((r for r in self._live.values() if r.active), None)
+        if response is None:
+            raise ProtocolError(
+                "response_cancel_not_active",
+                "Cancellation failed: no active response found.",
+            )
+        return response
+
+    def clear_output(self) -> None:
+        """`output_audio_buffer.clear`: drop queued audio of every response that has some."""
+        if not self._media_track:
+            raise ProtocolError(
+                "invalid_request_error",
+                "output_audio_buffer.clear is only supported for WebRTC sessions.",
+                param="type",
+            )
+        for response in self._live.values():
+            if response.first_audio_at is not None:
+                self._out.command(cmd.ClearAudio(response.id))
+                self._out.emit(event("output_audio_buffer.cleared", response_id=response.id))
+
+    def stop_all(self) -> None:
+        """The session ended: stop every active response's work, telling nobody."""
+        for response in list(self._live.values()):
+            if response.active:
+                response.status = "cancelled"
+                self._out.command(cmd.CancelResponse(response.id))
+        self._live.clear()
+
+    def _finish(self, response: ResponseState, events: list[ServerEvent]) -> None:
+        self._out.emit(*events)
+        self._live.pop(response.id, None)
+        if self._media_track and response.first_audio_at is not None:
+            self._out.emit(event("output_audio_buffer.stopped", response_id=response.id))
+        if self.rate_limits is not None:
+            self._out.emit(event("rate_limits.updated", rate_limits=self.rate_limits))
+
+    # --- results from the runner -----------------------------------------------------------
+
+    def _get(self, response_id: str) -> ResponseState | None:
+        response = self._live.get(response_id)
+        return response if response is not None and response.active else None
+
+    def text(self, response_id: str, text: str) -> None:
+        response = self._get(response_id)
+        if response is not None and text:
+            self._out.emit(*response.text_delta(text))
+
+    def sentence(self, response_id: str, text: str) -> None:
+        response = self._get(response_id)
+        if response is not None and text:
+            self._out.emit(*response.sentence(text))
+
+    def audio(self, response_id: str, chunk: AudioChunk, now: float) -> None:
+        response = self._get(response_id)
+        if response is None:
+            return
+        rate = audio_formats.format_rate(response.output_format)
+        if response.resampler is None:
+            response.resampler = StreamResampler(chunk.sample_rate, rate)
+        self._send_audio(response, response.resampler.process(pcm16_to_float(chunk.pcm)), now)
+
+    def _send_audio(self, response: ResponseState, samples: np.ndarray, now: float) -> None:
+        if samples.size == 0:
+            return
+        fmt = response.output_format
+        rate = audio_formats.format_rate(fmt)
+        if response.first_audio_at is None:
+            response.first_audio_at = now
+            self.voice_locked = True
+            if response.turn_ended_at is not None:
+                self.turn_timings.append(TurnTiming(response.id, now - response.turn_ended_at))
+            if self._media_track:
+                self._out.emit(event("output_audio_buffer.started", response_id=response.id))
+        duration_ms = samples.size * 1000 / rate
+        if self._media_track:
+            self._out.emit(*response.audio_delta("", duration_ms))
+            pcm = audio_formats.encode(samples, "audio/pcm")
+            self._out.command(cmd.PlayAudio(response.id, pcm, rate))
+        else:
+            wire = audio_formats.encode(samples, fmt)
+            self._out.emit(*response.audio_delta(base64.b64encode(wire).decode(), duration_ms))
+
+    def tool_call(self, response_id: str, call_id: str, name: str, arguments_delta: str) -> None:
+        response = self._get(response_id)
+        if response is not None:
+            self._out.emit(*response.tool_call_delta(call_id, name, arguments_delta))
+
+    def done(
+        self, response_id: str, finish_reason: str, usage: TokenUsage, now: float
+    ) -> ResponseState | None:
+        """The engines finished; returns the response when it was still live."""
+        response = self._get(response_id)
+        if response is None:
+            return None
+        if response.resampler is not None:
+            self._send_audio(response, response.resampler.flush(), now)
+        if finish_reason == "length":
+            events = response.finish("incomplete", reason="max_output_tokens", usage=usage)
+        else:
+            events = response.finish("completed", usage=usage)
+        self._finish(response, events)
+        return response
+
+    def failed(self, response_id: str, code: str, message: str) -> ResponseState | None:
+        """An engine failed: the client sees a failed response, the session goes on."""
+        response = self._get(response_id)
+        if response is None:
+            return None
+        error = {"type": "server_error", "code": code, "message": message}
+        self._finish(response, response.finish("failed", error=error))
+        return response
