@@ -8,6 +8,7 @@ from realtime2.backends.local.espeak_tts import EspeakTTS
 from realtime2.engine import catalog
 from realtime2.engine.interfaces import TTS
 from realtime2.engine.voices import VOICES
+from realtime2.engine.warmup import warm_tts
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +39,11 @@ async def test_an_unknown_voice_is_a_value_error(espeak: EspeakTTS) -> None:
             pass
 
 
-def test_it_is_registered_by_name() -> None:
+async def test_it_is_registered_by_name_and_serves_as_the_engine_tts() -> None:
     entry = catalog.backend("tts", "espeak")
     settings = entry.load_settings({"language": "fr"})
     assert entry.describe(settings) == "espeak-ng fr"
     entry.check_installed()
+    tts = entry.build(settings, None)
+    speech = await warm_tts(tts)  # every API voice speaks, as EngineHost warms it
+    assert speech.size > 0.3 * tts.capabilities.sample_rate

@@ -19,7 +19,7 @@ import threading
 from collections.abc import AsyncIterator
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -27,9 +27,6 @@ from realtime2.backends.local.models import ModelSetupError
 from realtime2.engine.catalog import register_backend
 from realtime2.engine.interfaces import AudioChunk, Priority, TTSCapabilities
 from realtime2.engine.voices import VOICES
-
-if TYPE_CHECKING:
-    from realtime2.engine.config import EngineSettings
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _ESPEAK_INITIALIZE_DONT_EXIT = 0x8000
@@ -177,7 +174,8 @@ class EspeakSettings(BaseSettings):
     language: str = "en"  # what the six API voice names speak
 
 
-def build(settings: EspeakSettings, engine: EngineSettings) -> EspeakTTS:
+def build(settings: EspeakSettings, shared: object) -> EspeakTTS:
+    """Needs nothing of the shared engine settings: espeak-ng runs one synthesis at a time."""
     return EspeakTTS.load(settings.language)
 
 
