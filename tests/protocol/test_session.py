@@ -236,6 +236,19 @@ def test_manual_mode_commit_and_clear() -> None:
     )
 
 
+def test_clear_with_a_partial_vad_frame_keeps_the_vad_on_whole_frames() -> None:
+    # 100 ms is 1600 samples at 16 kHz: three VAD frames and 64 samples the VAD has not
+    # seen. Clearing drops those too; the VAD must go on from the cleared position with
+    # whole frames (a real VAD raises on a short one), and still hear the next turn.
+    h = Harness()
+    h.send({"type": "input_audio_buffer.append", "audio": b64(silence(100))})
+    h.send({"type": "input_audio_buffer.clear"})
+    _speak(h)
+    assert not h.of("error")
+    assert h.of("input_audio_buffer.speech_started")
+    assert h.of("input_audio_buffer.speech_stopped")
+
+
 def test_items_create_retrieve_delete_with_placement() -> None:
     h = Harness()
 

@@ -113,6 +113,8 @@ class InputAudio:
         if cut:
             self._buf = self._buf[cut:]
             self._start += cut
+            # A partial frame the VAD had not seen may go too: it resumes at the new start.
+            self._vad_pos = max(self._vad_pos, self._start)
 
     def clear(self) -> None:
         self.drop_before(self.now_ms + 1)
