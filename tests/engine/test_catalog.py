@@ -170,3 +170,17 @@ def test_a_bad_value_for_the_chosen_backend_fails_at_start_up(
     with pytest.raises(ValidationError, match="beam_size"):
         EngineSettings()
     assert EngineSettings(stt_backend="openai").stt_backend == "openai"  # not whisper's value
+
+
+def test_a_backend_module_that_fails_to_import_leaves_the_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import realtime2.backends
+
+    missing = "realtime2.backends.local.no_such_backend"
+    monkeypatch.setattr(realtime2.backends, "MODULES", (*realtime2.backends.MODULES, missing))
+    monkeypatch.setattr(catalog, "_loaded", False)
+    monkeypatch.setattr(catalog, "_broken", {})
+    assert catalog.backend("tts", "piper").name == "local"
+    with pytest.raises(catalog.UnknownBackendError, match=f"{missing} failed to import"):
+        catalog.backend("tts", "no_such")

@@ -5,7 +5,7 @@ A backend is one module under `realtime2.backends` that ends with a registration
     register_backend(
         "tts", "espeak",
         settings=EspeakSettings,        # a pydantic-settings model with its own env vars
-        build=build_espeak,             # (its settings, EngineSettings) -> the TTS
+        build=build_espeak,             # (its settings, Shared engine settings) -> the TTS
         describe=lambda s: f"espeak-ng {s.voice}",  # for logs and /readyz (no secrets)
         requires={"espeakng_loader": "espeakng-loader"},  # import name -> pip requirement
         fix="reinstall with `make install` (espeakng-loader)",
@@ -26,14 +26,11 @@ import importlib
 import importlib.util
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic_settings import BaseSettings
 
 from realtime2.engine.interfaces import EngineUnavailableError
-
-if TYPE_CHECKING:
-    from realtime2.engine.config import EngineSettings
 
 Role = Literal["vad", "stt", "llm", "tts"]
 ROLES: tuple[Role, ...] = ("vad", "tts", "stt", "llm")  # the order EngineHost loads them in
@@ -41,6 +38,13 @@ ROLES: tuple[Role, ...] = ("vad", "tts", "stt", "llm")  # the order EngineHost l
 S = TypeVar("S", bound=BaseSettings)
 
 BUILTIN_PACKAGE = "realtime2.backends"  # its `MODULES` lists the built-in backend modules
+
+
+class Shared(Protocol):
+    """What every backend's builder gets besides its own settings (`EngineSettings`)."""
+
+    @property
+    def threads(self) -> int: ...  # CPU threads per model
 
 
 class UnknownBackendError(ValueError):
@@ -58,7 +62,7 @@ class Backend(Generic[S]):
     role: Role
     name: str
     settings: type[S]  # its own settings model, read from the environment
-    build: Callable[[S, EngineSettings], Any]  # blocks while it loads
+    build: Callable[[S, Any], Any]  # (its settings, the `Shared` engine settings); blocks
     describe: Callable[[S], str]  # human-readable, for logs and status; no secrets
     local: bool = True  # runs in this process: one warm-up inference before ready
     fix: str = ""  # what to do when it fails, appended to its error line
@@ -80,6 +84,7 @@ class Backend(Generic[S]):
 
 
 _REGISTRY: dict[tuple[Role, str], Backend[Any]] = {}
+_broken: dict[str, str] = {}  # built-in module -> why it failed to import
 _loaded = False
 
 
@@ -88,7 +93,7 @@ def register_backend(
     name: str,
     *,
     settings: type[S],
-    build: Callable[[S, EngineSettings], Any],
+    build: Callable[[S, Any], Any],
     describe: Callable[[S], str],
     local: bool = True,
     fix: str = "",
@@ -130,7 +135,10 @@ def load_builtin() -> None:
         return
     package = importlib.import_module(BUILTIN_PACKAGE)
     for module in package.MODULES:
-        importlib.import_module(module)
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:  # one broken backend must not take the others down
+            _broken[module] = f"{type(exc).__name__}: {exc}"
     _loaded = True
 
 
@@ -139,8 +147,9 @@ def backend(role: Role, name: str) -> Backend[Any]:
     load_builtin()
     entry = _REGISTRY.get((role, name))
     if entry is None:
+        broken = "".join(f"; {module} failed to import ({why})" for module, why in _broken.items())
         raise UnknownBackendError(
-            f"no {role} backend named {name!r}; registered: {', '.join(names(role))}"
+            f"no {role} backend named {name!r}; registered: {', '.join(names(role))}{broken}"
         )
     return entry
 
