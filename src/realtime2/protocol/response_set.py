@@ -8,6 +8,8 @@ clock comes in as `now` arguments, never read here.
 `audio_out` says how reply audio leaves: `"events"` as base64 `response.output_audio.delta`
 events (WebSocket), `"media_track"` as `PlayAudio` commands for an outgoing media track
 (WebRTC, which also gets the `output_audio_buffer.*` events and may clear queued audio).
+Events carry the output format's rate (one stream resampler per response); `PlayAudio`
+carries the TTS's own rate, so the track resamples once, straight to its 48 kHz.
 """
 
 from __future__ import annotations
@@ -218,16 +220,21 @@ class Responses:
         response = self._get(response_id)
         if response is None:
             return
+        if self._media_track:
+            # At the TTS's rate: the track resamples once, straight to its own rate.
+            self._send_audio(response, pcm16_to_float(chunk.pcm), chunk.sample_rate, now)
+            return
         rate = audio_formats.format_rate(response.output_format)
         if response.resampler is None:
             response.resampler = StreamResampler(chunk.sample_rate, rate)
-        self._send_audio(response, response.resampler.process(pcm16_to_float(chunk.pcm)), now)
+        samples = response.resampler.process(pcm16_to_float(chunk.pcm))
+        self._send_audio(response, samples, rate, now)
 
-    def _send_audio(self, response: ResponseState, samples: np.ndarray, now: float) -> None:
+    def _send_audio(
+        self, response: ResponseState, samples: np.ndarray, rate: int, now: float
+    ) -> None:
         if samples.size == 0:
             return
-        fmt = response.output_format
-        rate = audio_formats.format_rate(fmt)
         if response.first_audio_at is None:
             response.first_audio_at = now
             self.voice_locked = True
@@ -241,7 +248,7 @@ class Responses:
             pcm = audio_formats.encode(samples, "audio/pcm")
             self._out.command(cmd.PlayAudio(response.id, pcm, rate))
         else:
-            wire = audio_formats.encode(samples, fmt)
+            wire = audio_formats.encode(samples, response.output_format)
             self._out.emit(*response.audio_delta(base64.b64encode(wire).decode(), duration_ms))
 
     def tool_call(self, response_id: str, call_id: str, name: str, arguments_delta: str) -> None:
@@ -257,7 +264,8 @@ class Responses:
         if response is None:
             return None
         if response.resampler is not None:
-            self._send_audio(response, response.resampler.flush(), now)
+            rate = response.resampler.dst_rate
+            self._send_audio(response, response.resampler.flush(), rate, now)
         if finish_reason == "length":
             events = response.finish("incomplete", reason="max_output_tokens", usage=usage)
         else:
