@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI
 from realtime2 import __version__
 from realtime2.calls.registry import CallRegistry
 from realtime2.config import Settings, get_settings
+from realtime2.edge.admission import SessionSlots
 from realtime2.errors import install_error_handlers
 from realtime2.gateway.pipeline import engine_settings
 from realtime2.gateway.upstream import Upstream
@@ -33,7 +34,6 @@ from realtime2.observability import metrics
 from realtime2.observability.middleware import ObservabilityMiddleware
 from realtime2.state import Services
 from realtime2.transports import translation_ws, websocket
-from realtime2.transports.admission import SessionSlots
 
 log = logging.getLogger(__name__)
 HOLD_SWEEP_SECONDS = 30.0

@@ -50,10 +50,10 @@ class Settings(BaseSettings):
     max_sessions_per_user: int = 50
     # HTTP requests and WebSocket handshakes per minute per user (all their keys together)
     # unless a user has their own (`limits set`); 0 turns the default off. Enforced per
-    # process (see realtime2.http.ratelimit).
+    # process (see realtime2.edge.ratelimit).
     rate_limit_rpm: int = 600
     # Page origins, besides this server's own, whose WebSockets the login cookie may
-    # authenticate (comma-separated, e.g. "https://app.example.com"; realtime2.http.origins).
+    # authenticate (comma-separated, e.g. "https://app.example.com"; realtime2.edge.origins).
     allowed_origins: str = ""
     # Failed dashboard logins (realtime2.http.dashboard_ratelimit): per (email, address),
     # this many are free, then each one doubles a wait from 1 s up to the maximum; per

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from realtime2.accounts.keys import KeyStore
 from realtime2.accounts.ledger import Ledger
@@ -11,6 +11,9 @@ from realtime2.accounts.users import Users
 from realtime2.accounts.web_sessions import WebSessions
 from realtime2.config import Settings
 from realtime2.db.engine import Database
+
+if TYPE_CHECKING:
+    from starlette.requests import HTTPConnection
 
 
 @dataclass
@@ -39,3 +42,9 @@ class Services:
 
     async def close(self) -> None:
         await self.db.dispose()
+
+
+def services_of(conn: HTTPConnection) -> Services:
+    """The app's services, from any connection scope (an HTTP request or a WebSocket)."""
+    services: Services = conn.app.state.services
+    return services

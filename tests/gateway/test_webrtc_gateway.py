@@ -21,14 +21,14 @@ from websockets.asyncio.client import connect
 
 from realtime2.accounts.metering import MeterPolicy
 from realtime2.calls import open as call_open
-from realtime2.calls.session_config import check_session
 from realtime2.db.models import RealtimeCall
+from realtime2.edge.admission import refuse_handshake
+from realtime2.edge.session_config import check_session
 from realtime2.errors import ApiError
 from realtime2.gateway.call_http import upstream_call_id
 from realtime2.gateway.call_open import upstream_session
 from realtime2.state import Services
 from realtime2.transports import websocket as ws_transport
-from realtime2.transports.admission import refuse_handshake
 
 MINI_RATE = 4  # realtime-mini credits per second
 MINIMUM = 120 * MINI_RATE

@@ -20,7 +20,7 @@ from websockets.asyncio.client import connect
 from realtime2.app import create_app
 from realtime2.cli import CliError, cmd_limits_set
 from realtime2.db.migrate import upgrade
-from realtime2.http.ratelimit import RateLimiter
+from realtime2.edge.ratelimit import RateLimiter
 from realtime2.state import Services
 from tests.conftest import make_settings, new_account
 from tests.protocol.fakes import FakeClock, fake_engines

@@ -27,7 +27,7 @@ import av
 import numpy as np
 
 from realtime2.audio.resample import StreamResampler
-from realtime2.engine.interfaces import FloatAudio
+from realtime2.audio.types import FloatAudio
 
 MAX_DECODE_SECONDS = 600.0
 # 192 kHz is the highest rate real recorders and "hi-res" files use; speech needs 16 kHz.

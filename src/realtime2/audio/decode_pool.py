@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from realtime2.audio.decode import DecodeLimits, decode_audio
-from realtime2.engine.interfaces import FloatAudio
+from realtime2.audio.types import FloatAudio
 
 _pools: dict[int, ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()

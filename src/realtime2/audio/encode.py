@@ -15,7 +15,7 @@ import numpy as np
 
 from realtime2.audio.pcm import float_to_pcm16, pcm16_to_float
 from realtime2.audio.resample import resample
-from realtime2.engine.interfaces import FloatAudio
+from realtime2.audio.types import FloatAudio
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from realtime2.engine.interfaces import FloatAudio
+from realtime2.audio.types import FloatAudio
 
 _SCALE = 32768.0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import soxr
 
-from realtime2.engine.interfaces import FloatAudio
+from realtime2.audio.types import FloatAudio
 
 
 def _as_float32(x: np.ndarray) -> FloatAudio:

@@ -7,8 +7,9 @@ from starlette.requests import HTTPConnection
 from realtime2.calls.base import Call
 from realtime2.calls.open import registry_of
 from realtime2.calls.records import REPLICA, CallRecord, CallRecords
+from realtime2.edge.auth import Principal
 from realtime2.errors import ApiError
-from realtime2.http.auth import Principal, services_of
+from realtime2.state import services_of
 
 
 def call_not_found(call_id: str) -> ApiError:

@@ -1,10 +1,12 @@
-"""Opening a WebRTC call: every check that can refuse it happens before any media work.
+"""Admitting a call, whatever media transport carries it (a WebRTC peer connection served
+here, an upstream's call in gateway mode; SIP later): every check that can refuse it
+happens before any media work.
 
-Order: the offer (400 invalid_sdp), the session config (400), engines (503), the user's
-calls still waiting to connect (429), session slots (429/503), credit for the 120-second
-minimum (402). Then the runner gets the
-session config, the peer connection answers the offer, and the call is recorded and runs.
-Metering starts when ICE+DTLS connect (see `WebRtcCall`), not at this request.
+The checks, in the order an opener runs them: the offer (400 invalid_sdp), the session
+config (400), engines (503), the user's calls still waiting to connect (429), session slots
+(429/503), credit for the 120-second minimum (402). The openers themselves live with their
+transport (`transports.webrtc.open`, `gateway.call_open`); each ends by handing its call to
+the registry. Metering starts when the media connects, not at the request.
 """
 
 from __future__ import annotations
@@ -21,14 +23,13 @@ from realtime2.accounts.pricing import rate_for
 from realtime2.calls.base import Call
 from realtime2.calls.records import CallRecords
 from realtime2.calls.registry import CallRegistry
-from realtime2.calls.session_config import CheckedSession, check_session
+from realtime2.edge.admission import SessionSlots
+from realtime2.edge.auth import Principal
+from realtime2.edge.sdp import InvalidSdpError, check_offer
+from realtime2.edge.session_config import CheckedSession, check_session
 from realtime2.errors import ApiError
-from realtime2.http.auth import Principal, services_of
 from realtime2.protocol.models import Tier
-from realtime2.realtime.runner import SessionRunner
-from realtime2.transports.admission import SessionSlots, ready_engines
-from realtime2.transports.webrtc.call import WebRtcCall
-from realtime2.transports.webrtc.sdp import InvalidSdpError, check_offer
+from realtime2.state import services_of
 
 # The seed bills every WebRTC call at least 120 seconds.
 CALL_METER_POLICY = MeterPolicy(minimum_billed_seconds=120)
@@ -127,63 +128,3 @@ def call_ended_hook(conn: HTTPConnection) -> Callable[[Call], Awaitable[None]]:
         await records.ended(call.id, charged=call.meter.captured, reason=reason)
 
     return finished
-
-
-async def open_call(
-    conn: HTTPConnection, principal: Principal, spec: CallRequest
-) -> tuple[WebRtcCall, str]:
-    """Admit and start a call on the embedded engine; returns it and the SDP answer."""
-    services = services_of(conn)
-    offer = checked_offer(spec)
-    engines = await ready_engines(services)
-    registry = registry_of(conn)
-    limit = services.settings.max_pending_calls_per_user
-    not_pending = registry.pending.reserve(principal.user_id, limit)
-    try:
-        rate = await admit_call(conn, principal, spec.tier)
-    except BaseException:
-        not_pending()
-        raise
-    records = CallRecords(services.db)
-    try:
-        call_id = new_call_id()
-        runner = SessionRunner(
-            engines,
-            model=spec.model,
-            kind="realtime",
-            transport="webrtc",
-            limits=services.settings.conversation_limits(),
-        )
-        for session in spec.sessions:
-            await runner.feed_text(session.update_event())
-        settings = services.settings
-        call = WebRtcCall(
-            call_id=call_id,
-            user_id=principal.user_id,
-            tier=spec.tier,
-            runner=runner,
-            meter=call_meter(conn, principal, call_id=call_id, tier=spec.tier, rate=rate),
-            ledger=services.ledger,
-            hosts=settings.webrtc_host_list(),
-            stun=settings.webrtc_stun,
-            allow_private_candidates=settings.webrtc_allow_private_candidates,
-            connected_or_ended=not_pending,
-            on_end=call_ended_hook(conn),
-        )
-        try:
-            answer = await call.answer(offer)
-            await records.opened(
-                call_id, user_id=principal.user_id, api_key_id=principal.key_id, model=spec.tier
-            )
-        except BaseException as exc:
-            await call.discard()
-            if isinstance(exc, InvalidSdpError):
-                raise invalid_sdp(str(exc)) from None
-            raise
-    except BaseException:
-        not_pending()
-        release_slot(conn, principal)
-        raise
-    registry.add(call)
-    call.start()
-    return call, answer

@@ -16,10 +16,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Literal, Protocol, runtime_checkable
 
-import numpy as np
-import numpy.typing as npt
-
-FloatAudio = npt.NDArray[np.float32]
+# Re-exported: the audio array type lives in the bottom layer (audio/ needs nothing above).
+from realtime2.audio.types import FloatAudio as FloatAudio
 
 
 class Priority(IntEnum):
@@ -38,7 +36,7 @@ class Urgency:
     """A priority its owner may change while the work runs.
 
     A spoken reply's LLM stream is first-audio work until its first sentence is out; after
-    that it only has to stay ahead of playback (see `realtime.pacing`). Backends that
+    that it only has to stay ahead of playback (see `engine.pacing`). Backends that
     schedule work re-read `priority` between steps.
     """
 

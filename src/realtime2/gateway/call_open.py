@@ -36,13 +36,14 @@ from realtime2.calls.open import (
     release_slot,
 )
 from realtime2.calls.records import CallRecords
-from realtime2.calls.session_config import CheckedSession
+from realtime2.edge.auth import Principal
+from realtime2.edge.session_config import CheckedSession
 from realtime2.errors import ApiError
 from realtime2.gateway.call_http import create_upstream_call, hang_up_upstream_call
 from realtime2.gateway.calls import UpstreamCall
 from realtime2.gateway.connect import open_socket, upstream_unavailable
 from realtime2.gateway.upstream import Upstream
-from realtime2.http.auth import Principal, services_of
+from realtime2.state import services_of
 
 log = logging.getLogger(__name__)
 

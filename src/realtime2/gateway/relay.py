@@ -25,10 +25,10 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from realtime2.accounts.metering import SessionMeter
+from realtime2.edge.frames import frame_payload
 from realtime2.gateway.upstream import Upstream
 from realtime2.gateway.usage import UsageTally
 from realtime2.protocol.server_events import error_event
-from realtime2.transports.frames import frame_payload
 
 log = logging.getLogger(__name__)
 

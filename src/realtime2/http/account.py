@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 
 from realtime2.db.models import LedgerEntry
-from realtime2.http.auth import CurrentPrincipal, services_of
+from realtime2.http.auth import CurrentPrincipal
+from realtime2.state import services_of
 
 router = APIRouter(tags=["account"])
 

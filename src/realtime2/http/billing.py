@@ -32,8 +32,8 @@ from realtime2.accounts.ledger import (
     Settlement,
 )
 from realtime2.accounts.pricing import rate_for
+from realtime2.edge.auth import Principal
 from realtime2.errors import ApiError
-from realtime2.http.auth import Principal
 from realtime2.state import Services
 
 log = logging.getLogger(__name__)

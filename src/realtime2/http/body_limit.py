@@ -31,8 +31,9 @@ from fastapi.dependencies.models import Dependant
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from realtime2.edge.auth import Principal
 from realtime2.errors import ApiError
-from realtime2.http.auth import Principal, require_principal, require_realtime_principal
+from realtime2.http.auth import require_principal, require_realtime_principal
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,10 @@ from starlette.datastructures import UploadFile
 
 from realtime2.calls.base import Call
 from realtime2.calls.lookup import find_call
-from realtime2.calls.open import CallRequest, invalid_sdp, open_call, principal_sessions
+from realtime2.calls.open import CallRequest, invalid_sdp, principal_sessions
 from realtime2.calls.records import CallRecord
-from realtime2.calls.session_config import CheckedSession, check_bound_model, check_session
+from realtime2.edge.sdp import MAX_SDP_BYTES
+from realtime2.edge.session_config import CheckedSession, check_bound_model, check_session
 from realtime2.engine.voices import DEFAULT_VOICE, is_supported_voice
 from realtime2.errors import ApiError, invalid_request
 from realtime2.gateway.call_open import open_upstream_call
@@ -36,7 +37,7 @@ from realtime2.protocol.models import (
     UnsupportedModelError,
     resolve_realtime_model,
 )
-from realtime2.transports.webrtc.sdp import MAX_SDP_BYTES
+from realtime2.transports.webrtc.open import open_call
 
 router = APIRouter(tags=["webrtc"])
 

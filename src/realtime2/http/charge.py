@@ -17,8 +17,9 @@ from realtime2.calls.base import ChargeResult
 from realtime2.calls.lookup import find_call
 from realtime2.calls.records import CallRecord
 from realtime2.errors import ApiError, invalid_request
-from realtime2.http.auth import RealtimePrincipal, services_of
+from realtime2.http.auth import RealtimePrincipal
 from realtime2.protocol.models import MINI, PRO
+from realtime2.state import services_of
 
 router = APIRouter(tags=["webrtc"])
 MAX_BODY_BYTES = 16 * 1024

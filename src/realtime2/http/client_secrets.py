@@ -18,9 +18,10 @@ from realtime2.accounts.client_secrets import (
     MIN_TTL_SECONDS,
     ClientSecrets,
 )
-from realtime2.calls.session_config import check_session
+from realtime2.edge.session_config import check_session
 from realtime2.errors import ApiError
-from realtime2.http.auth import CurrentPrincipal, services_of
+from realtime2.http.auth import CurrentPrincipal
+from realtime2.state import services_of
 
 router = APIRouter(tags=["webrtc"])
 MAX_BODY_BYTES = 256 * 1024

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from realtime2.accounts.keys import KeyInfo, KeyNotFoundError
 from realtime2.accounts.web_sessions import SESSION_TTL, LoginSession
 from realtime2.db.models import LedgerEntry
-from realtime2.http.auth import SESSION_COOKIE, services_of
+from realtime2.edge.auth import SESSION_COOKIE
 from realtime2.http.dashboard_ratelimit import LoginLimiter
 from realtime2.http.dashboard_web import (
     STATIC_DIR,
@@ -33,6 +33,7 @@ from realtime2.http.dashboard_web import (
     safe_next,
     tokens_match,
 )
+from realtime2.state import services_of
 
 LOGIN_CSRF_COOKIE = "realtime2_login_csrf"
 USAGE_ROWS = 50

@@ -17,7 +17,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from realtime2.accounts.web_sessions import LoginSession
-from realtime2.http.auth import SESSION_COOKIE, services_of
+from realtime2.edge.auth import SESSION_COOKIE
+from realtime2.state import services_of
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 TEMPLATES_DIR = WEB_DIR / "templates"

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from realtime2.http.auth import services_of
+from realtime2.state import services_of
 
 router = APIRouter(tags=["health"])
 

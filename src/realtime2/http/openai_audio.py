@@ -14,11 +14,13 @@ from realtime2.accounts.pricing import AUDIO_SPEECH, AUDIO_TRANSCRIPTION
 from realtime2.audio.encode import content_type, encode_audio
 from realtime2.audio.pcm import float_to_pcm16, pcm16_to_float
 from realtime2.audio.resample import resample
+from realtime2.edge.admission import ready_engines
+from realtime2.engine.capabilities import speaks
 from realtime2.engine.interfaces import EngineUnavailableError, Priority
 from realtime2.engine.voices import VOICES
 from realtime2.errors import ApiError, invalid_request
 from realtime2.http.audio_upload import decode_paid_audio
-from realtime2.http.auth import CurrentPrincipal, services_of
+from realtime2.http.auth import CurrentPrincipal
 from realtime2.http.billing import metered_request
 from realtime2.http.pipeline import (
     MAX_AUDIO_BYTES,
@@ -26,7 +28,7 @@ from realtime2.http.pipeline import (
     unsupported_voice,
 )
 from realtime2.protocol.models import TRANSCRIPTION_MODELS
-from realtime2.transports.admission import ready_engines
+from realtime2.state import services_of
 
 router = APIRouter(tags=["openai-compatible"])
 MAX_SPEECH_CHARS = 4096
@@ -119,6 +121,8 @@ async def speech(body: SpeechRequest, request: Request, principal: CurrentPrinci
     if not body.input.strip():
         raise invalid_request("input is empty.", param="input")
     engines = await ready_engines(services)
+    if not speaks(engines.tts, voice):  # a TTS may offer fewer than the six names
+        raise unsupported_voice(voice, engines.tts.capabilities.voices)
     tts_rate = engines.tts.capabilities.sample_rate
     # Spoken English runs near 15 characters a second; the capture bills what was made.
     estimate = len(body.input) / 15 / body.speed + 1

@@ -19,6 +19,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from realtime2.accounts.pricing import CHAT_COMPLETION
+from realtime2.edge.admission import ready_engines
+from realtime2.engine.capabilities import UnsupportedRequestError, offer_tools
 from realtime2.engine.interfaces import (
     LLM,
     ChatMessage,
@@ -31,9 +33,9 @@ from realtime2.engine.interfaces import (
     ToolSpec,
 )
 from realtime2.errors import ApiError, invalid_request
-from realtime2.http.auth import CurrentPrincipal, services_of
+from realtime2.http.auth import CurrentPrincipal
 from realtime2.http.billing import Bill, metered_request
-from realtime2.transports.admission import ready_engines
+from realtime2.state import services_of
 
 router = APIRouter(tags=["openai-compatible"])
 ESTIMATED_SECONDS = 30
@@ -152,6 +154,10 @@ async def chat_completions(body: ChatRequest, request: Request, principal: Curre
     services = services_of(request)
     llm_request = to_llm_request(body)
     engines = await ready_engines(services)
+    try:
+        llm_request = offer_tools(engines.llm, llm_request)
+    except UnsupportedRequestError as exc:
+        raise invalid_request(f"{exc}.", param="tool_choice") from None
     stack = AsyncExitStack()
     bill = await stack.enter_async_context(
         metered_request(services, principal, CHAT_COMPLETION, ESTIMATED_SECONDS)

@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,15 +24,17 @@ from starlette.datastructures import FormData, UploadFile
 
 from realtime2.accounts.pricing import STARTER_VOICE
 from realtime2.audio.encode import encode_mp3
+from realtime2.edge.admission import ready_engines
+from realtime2.engine.capabilities import speaks
 from realtime2.engine.interfaces import ChatMessage, EngineUnavailableError
 from realtime2.engine.voices import DEFAULT_VOICE, VOICES
 from realtime2.errors import ApiError, invalid_request
 from realtime2.http.audio_upload import decode_paid_audio
-from realtime2.http.auth import CurrentPrincipal, services_of
+from realtime2.http.auth import CurrentPrincipal
 from realtime2.http.billing import metered_request
 from realtime2.observability.context import bind_session
 from realtime2.pipeline.turn import NothingToAnswerError, TurnInput, run_turn
-from realtime2.transports.admission import ready_engines
+from realtime2.state import services_of
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["pipeline"])
@@ -60,11 +63,11 @@ class PipelineRequest:
     instructions: str
 
 
-def unsupported_voice(voice: str) -> ApiError:
+def unsupported_voice(voice: str, voices: Sequence[str] = VOICES) -> ApiError:
     return ApiError(
         400,
         "unsupported_voice",
-        f"Unknown voice {voice[:40]!r}. Supported voices: {', '.join(VOICES)}.",
+        f"Unknown voice {voice[:40]!r}. Supported voices: {', '.join(voices)}.",
         param="voice",
     )
 
@@ -181,6 +184,8 @@ async def pipeline(request: Request, principal: CurrentPrincipal) -> dict[str, A
     services = services_of(request)
     parsed = await parse_request(await read_form(request))
     engines = await ready_engines(services)
+    if not speaks(engines.tts, parsed.voice):  # a TTS may offer fewer than the six names
+        raise unsupported_voice(parsed.voice, engines.tts.capabilities.voices)
     reference = f"pipe_{secrets.token_hex(10)}"
     bind_session(reference)  # log lines of this request carry its reference
     # With audio, the hold starts at the least any audio turn costs (so a user without

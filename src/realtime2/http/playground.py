@@ -16,11 +16,12 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from realtime2.accounts.client_secrets import ClientSecrets
-from realtime2.calls.session_config import check_session
+from realtime2.edge import ratelimit
+from realtime2.edge.auth import unauthorized
+from realtime2.edge.session_config import check_session
 from realtime2.engine.voices import DEFAULT_VOICE, VOICES
 from realtime2.errors import ApiError
-from realtime2.http import ratelimit
-from realtime2.http.auth import CSRF_HEADER, services_of, unauthorized
+from realtime2.http.auth import CSRF_HEADER
 from realtime2.http.dashboard_web import (
     PageRoute,
     current_login,
@@ -29,6 +30,7 @@ from realtime2.http.dashboard_web import (
     tokens_match,
 )
 from realtime2.protocol.models import MINI, PRO
+from realtime2.state import services_of
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 

@@ -16,17 +16,17 @@ from starlette.websockets import WebSocketDisconnect
 
 from realtime2.accounts.ledger import InsufficientCreditsError
 from realtime2.accounts.metering import SessionMeter
+from realtime2.edge.admission import (
+    insufficient_credits,
+    refuse_handshake,
+    selected_subprotocol,
+)
+from realtime2.edge.frames import frame_payload, stop_and_close
 from realtime2.errors import ApiError
 from realtime2.gateway.relay import Relay
 from realtime2.gateway.session import check_start_credit, open_upstream_session
 from realtime2.gateway.upstream import Upstream
 from realtime2.protocol.server_events import error_event
-from realtime2.transports.admission import (
-    insufficient_credits,
-    refuse_handshake,
-    selected_subprotocol,
-)
-from realtime2.transports.frames import frame_payload, stop_and_close
 
 log = logging.getLogger(__name__)
 ServeLocally = Callable[[], Awaitable[None]]

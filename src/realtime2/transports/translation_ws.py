@@ -1,7 +1,8 @@
 """`GET /v1/realtime/translations`: live speech translation over WebSocket.
 
-Admission mirrors `/v1/realtime` (authentication, model, engines, session slots and the
-credit hold are all settled before the socket is accepted, refusals are HTTP errors);
+Admission is `/v1/realtime`'s own (`edge.handshake.admit_socket`: authentication, model,
+engines, session slots and the credit hold are all settled before the socket is accepted,
+refusals are HTTP errors);
 the session is billed per second at the `translation` rate and settled however it ends,
 including a client that drops the socket without `session.close`. After that this is a
 thin loop: text frames into the `TranslationRunner`, its events back out.
@@ -10,25 +11,18 @@ thin loop: text frames into the `TranslationRunner`, its events back out.
 from __future__ import annotations
 
 import logging
-import secrets
 
 from fastapi import APIRouter, WebSocket
 
-from realtime2.accounts.metering import SessionMeter
-from realtime2.accounts.pricing import TRANSLATION, rate_for
-from realtime2.calls.session_config import check_bound_model
+from realtime2.accounts.pricing import TRANSLATION
+from realtime2.edge.auth import Principal
+from realtime2.edge.handshake import SocketModel, admit_socket
 from realtime2.errors import ApiError
 from realtime2.gateway.session import gateway_of
-from realtime2.http.auth import authenticate, services_of
 from realtime2.protocol.models import UnsupportedModelError
 from realtime2.translation.models import resolve_translation_model
 from realtime2.translation.runner import TranslationRunner
 from realtime2.translation.voices import VoiceBook
-from realtime2.transports.admission import (
-    SessionSlots,
-    ready_engines,
-    refuse_handshake,
-)
 from realtime2.transports.metered import pump, run_metered
 
 log = logging.getLogger(__name__)
@@ -46,38 +40,31 @@ def voice_book(websocket: WebSocket) -> VoiceBook:
 
 @router.websocket("/v1/realtime/translations")
 async def translation_websocket(websocket: WebSocket) -> None:
-    services = services_of(websocket)
     gateway = gateway_of(websocket)
-    try:
-        principal = await authenticate(websocket, allow_client_secret=True)
+
+    def choose_model(principal: Principal) -> SocketModel:
         try:
             model = resolve_translation_model(websocket.query_params.get("model"))
         except UnsupportedModelError as exc:
             raise ApiError(400, "unsupported_model", str(exc), param="model") from None
-        check_bound_model(principal.session_config, TRANSLATION, param="model")
+        return SocketModel("translation", model, TRANSLATION)
+
+    def upstream_model(model: SocketModel) -> str | None:
         # Gateway mode: with `translation=theirs` in the model map, the session is relayed
         # to `{upstream}/realtime/translations` instead of the embedded engines.
-        their_model = gateway.their_model(TRANSLATION) if gateway else None
-        engines = await ready_engines(services) if their_model is None else None
-        user = await services.users.get(principal.user_id)
-        slots: SessionSlots = websocket.app.state.session_slots
-        slots.acquire(principal.user_id, user.max_sessions if user else None)
-    except ApiError as error:
-        await refuse_handshake(websocket, error)
-        return
-    try:
-        meter = SessionMeter(
-            services.ledger,
-            user_id=principal.user_id,
-            model=TRANSLATION,
-            rate=rate_for(TRANSLATION, services.settings.resolved_rates()),
-            reference=f"tr_{secrets.token_hex(10)}",
-            api_key_id=principal.key_id,
-        )
+        return gateway.their_model(TRANSLATION) if gateway else None
+
+    async with admit_socket(
+        websocket, choose_model=choose_model, upstream_model=upstream_model, reference_prefix="tr"
+    ) as admitted:
+        if admitted is None:
+            return
+        engines, model, meter = admitted.engines, admitted.model, admitted.meter
+        assert model is not None and meter is not None
 
         async def serve_locally() -> None:
-            assert engines is not None
-            runner = TranslationRunner(engines, voice_book(websocket), model=model)
+            assert engines is not None and model is not None and meter is not None
+            runner = TranslationRunner(engines, voice_book(websocket), model=model.client_model)
             await pump(websocket, runner, meter)
 
         await run_metered(
@@ -85,8 +72,6 @@ async def translation_websocket(websocket: WebSocket) -> None:
             meter,
             serve_locally,
             upstream=gateway,
-            their_model=their_model,
+            their_model=admitted.their_model,
             upstream_path="realtime/translations",
         )
-    finally:
-        slots.release(principal.user_id)

@@ -2,7 +2,8 @@
 
 Everything that can refuse a session happens before the socket is accepted, and is answered
 as an HTTP response with the JSON error body: authentication (401), model (400), engine
-readiness (503), session limits (429/503) and the credit hold (402). After that this module
+readiness (503), session limits (429/503) and the credit hold (402); the handshake is
+`edge.handshake.admit_socket`, shared with every socket endpoint. After that this module
 is a thin adapter: socket frames into the `SessionRunner`, its events back out, and a meter
 that renews the hold while the session runs and settles it however the session ends.
 """
@@ -10,20 +11,20 @@ that renews the hold while the session runs and settles it however the session e
 from __future__ import annotations
 
 import logging
-import secrets
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
 
 from realtime2.accounts.metering import SessionMeter
-from realtime2.accounts.pricing import TRANSCRIPTION, rate_for
-from realtime2.calls.session_config import bound_model, check_bound_model, check_session
+from realtime2.accounts.pricing import TRANSCRIPTION
+from realtime2.edge.auth import Principal
+from realtime2.edge.handshake import SocketModel, admit_socket
+from realtime2.edge.session_config import bound_model, check_session
 from realtime2.errors import ApiError
 from realtime2.gateway.session import (
     bound_session_event,
     gateway_of,
 )
-from realtime2.http.auth import authenticate, services_of
 from realtime2.observability import metrics
 from realtime2.observability.context import bind_session
 from realtime2.protocol.models import (
@@ -32,11 +33,6 @@ from realtime2.protocol.models import (
     resolve_transcription_model,
 )
 from realtime2.realtime.runner import SessionRunner
-from realtime2.transports.admission import (
-    SessionSlots,
-    ready_engines,
-    refuse_handshake,
-)
 from realtime2.transports.beta import BetaMapper, wants_beta
 from realtime2.transports.metered import pump, run_metered
 from realtime2.transports.webrtc.sideband import attach_sideband
@@ -73,45 +69,40 @@ async def realtime_websocket(websocket: WebSocket) -> None:
     if call_id is not None:  # a sideband connection to a running WebRTC call
         await attach_sideband(websocket, call_id)
         return
-    services = services_of(websocket)
     gateway = gateway_of(websocket)
-    try:
-        principal = await authenticate(websocket, allow_client_secret=True)
+
+    def choose_model(principal: Principal) -> SocketModel:
         try:
             kind, client_model, billing_model = _session_kind(
                 websocket, bound_model(principal.session_config)
             )
         except UnsupportedModelError as exc:
             raise ApiError(400, "unsupported_model", str(exc), param="model") from None
-        check_bound_model(principal.session_config, billing_model, param="model")
+        return SocketModel(kind, client_model, billing_model)
+
+    def upstream_model(model: SocketModel) -> str | None:
         # Gateway mode: a model mapped upstream is relayed there instead of the engine.
-        their_model = gateway.their_model(billing_model) if gateway and kind == "realtime" else None
-        engines = await ready_engines(services) if their_model is None else None
-        user = await services.users.get(principal.user_id)
-        slots: SessionSlots = websocket.app.state.session_slots
-        slots.acquire(principal.user_id, user.max_sessions if user else None)
-    except ApiError as error:
-        await refuse_handshake(websocket, error)
-        return
-    try:
-        reference = f"rt_{secrets.token_hex(10)}"
-        bind_session(reference)  # log lines of this session carry its reference
-        meter = SessionMeter(
-            services.ledger,
-            user_id=principal.user_id,
-            model=billing_model,
-            rate=rate_for(billing_model, services.settings.resolved_rates()),
-            reference=reference,
-            api_key_id=principal.key_id,
-        )
+        if gateway is None or model.kind != "realtime":
+            return None
+        return gateway.their_model(model.billing_model)
+
+    async with admit_socket(
+        websocket, choose_model=choose_model, upstream_model=upstream_model, reference_prefix="rt"
+    ) as admitted:
+        if admitted is None:
+            return
+        principal, services, engines = admitted.principal, admitted.services, admitted.engines
+        model, meter = admitted.model, admitted.meter
+        assert model is not None and meter is not None
+        bind_session(meter.reference)  # log lines of this session carry its reference
 
         async def serve_locally() -> None:
-            assert engines is not None
+            assert engines is not None and model is not None and meter is not None
             runner = SessionRunner(
                 engines,
-                model=client_model or None,
-                kind="transcription" if kind == "transcription" else "realtime",
-                transport="websocket",
+                model=model.client_model or None,
+                kind="transcription" if model.kind == "transcription" else "realtime",
+                audio_out="events",
                 limits=services.settings.conversation_limits(),
             )
             if principal.session_config is not None:  # a client secret's bound config
@@ -124,11 +115,9 @@ async def realtime_websocket(websocket: WebSocket) -> None:
             meter,
             serve_locally,
             upstream=gateway,
-            their_model=their_model,
+            their_model=admitted.their_model,
             first_upstream_events=bound_session_event(principal.session_config),
         )
-    finally:
-        slots.release(principal.user_id)
 
 
 async def _serve(

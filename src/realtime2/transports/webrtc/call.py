@@ -28,6 +28,7 @@ from av import AudioFrame
 from realtime2.accounts.ledger import InsufficientCreditsError, Ledger
 from realtime2.accounts.metering import SessionMeter
 from realtime2.calls.base import CallBase, Event
+from realtime2.edge.sdp import InvalidSdpError
 from realtime2.protocol.server_events import error_event
 from realtime2.realtime.runner import SessionRunner
 from realtime2.transports.webrtc.audio import SpeakerTrack, mono_pcm16
@@ -38,7 +39,6 @@ from realtime2.transports.webrtc.ice import (
     screen_candidates,
 )
 from realtime2.transports.webrtc.inbox import Inbox
-from realtime2.transports.webrtc.sdp import InvalidSdpError
 
 log = logging.getLogger(__name__)
 

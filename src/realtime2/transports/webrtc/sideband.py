@@ -16,28 +16,26 @@ from fastapi import WebSocket
 
 from realtime2.calls.base import Call
 from realtime2.calls.open import registry_of
+from realtime2.edge.admission import selected_subprotocol
+from realtime2.edge.auth import Principal
+from realtime2.edge.frames import frame_payload, stop_and_close
+from realtime2.edge.handshake import admit_socket
 from realtime2.errors import ApiError
-from realtime2.http.auth import authenticate, services_of
-from realtime2.transports.admission import SessionSlots, refuse_handshake, selected_subprotocol
-from realtime2.transports.frames import frame_payload, stop_and_close
 
 
 async def attach_sideband(websocket: WebSocket, call_id: str) -> None:
-    try:
-        principal = await authenticate(websocket)
+    found: list[Call] = []
+
+    def owned_call(principal: Principal) -> None:
         call = registry_of(websocket).get(call_id)
         if call is None or call.user_id != principal.user_id or call.ended.is_set():
             raise ApiError(404, "call_not_found", f"No running call with id '{call_id[:64]}'.")
-        user = await services_of(websocket).users.get(principal.user_id)
-        slots: SessionSlots = websocket.app.state.session_slots
-        slots.acquire(principal.user_id, user.max_sessions if user else None)
-    except ApiError as error:
-        await refuse_handshake(websocket, error)
-        return
-    try:
-        await _serve(websocket, call)
-    finally:
-        slots.release(principal.user_id)
+        found.append(call)
+
+    # No client secret: a sideband is the call owner's server, not the browser.
+    async with admit_socket(websocket, allow_client_secret=False, authorize=owned_call) as ok:
+        if ok is not None:
+            await _serve(websocket, found[0])
 
 
 async def _serve(websocket: WebSocket, call: Call) -> None:

@@ -6,7 +6,7 @@ secret, a dashboard login): a user with three keys gets the same limit as with o
 = the limit, refilled at limit/60 tokens a second, so a user may burst up to their whole
 minute and then runs at the steady rate. A WebSocket handshake (`/v1/realtime`, translations,
 sidebands) spends a token like any request, after authentication and before the socket is
-accepted (see `realtime2.http.auth.authenticate`). The limit is the user's own `rpm_limit`
+accepted (see `realtime2.edge.auth.authenticate`). The limit is the user's own `rpm_limit`
 (`realtime2 limits set EMAIL --rpm N`) or `REALTIME2_RATE_LIMIT_RPM` (600); a default of 0
 turns limiting off.
 
@@ -14,7 +14,7 @@ State lives in this process's memory only, bounded by `max_tracked` buckets (lea
 used forgotten first — a forgotten bucket starts full again, which errs towards allowing).
 With several replicas each enforces its own share: the effective limit is the per-replica
 limit times the number of replicas a client's requests reach (see docs/operations.md).
-Concurrent realtime sessions are limited separately by `transports.admission.SessionSlots`.
+Concurrent realtime sessions are limited separately by `edge.admission.SessionSlots`.
 """
 
 from __future__ import annotations
