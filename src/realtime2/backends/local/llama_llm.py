@@ -24,7 +24,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -36,7 +36,7 @@ from realtime2.backends.local.kv_snapshots import KvSnapshots, Snapshot, Tokens,
 from realtime2.backends.local.llama_cpu import ensure_cpu_backend
 from realtime2.backends.local.models import default_llm_gguf, existing, require_module
 from realtime2.backends.local.tool_grammar import select_tools, tool_grammar
-from realtime2.engine.catalog import register_backend
+from realtime2.engine.catalog import Shared, register_backend
 from realtime2.engine.interfaces import (
     LLMCapabilities,
     LLMDone,
@@ -50,9 +50,6 @@ from realtime2.engine.interfaces import (
     priority_of,
 )
 from realtime2.engine.scheduler import ModelWorker, process_gate
-
-if TYPE_CHECKING:
-    from realtime2.engine.config import EngineSettings
 
 log = logging.getLogger(__name__)
 
@@ -467,7 +464,7 @@ class LlamaSettings(BaseSettings):
     decode_threads: int = Field(default=1, ge=1, le=64)  # token by token (prompts: `threads`)
 
 
-def build(settings: LlamaSettings, engine: EngineSettings) -> LlamaLLM:
+def build(settings: LlamaSettings, shared: Shared) -> LlamaLLM:
     if settings.model_path is not None:
         path = existing(settings.model_path, "GGUF model", "REALTIME2_LLM_MODEL_PATH")
         name = settings.model_name or path.stem
@@ -476,7 +473,7 @@ def build(settings: LlamaSettings, engine: EngineSettings) -> LlamaLLM:
     return LlamaLLM.load(
         path,
         name=name,
-        threads=engine.threads,
+        threads=shared.threads,
         decode_threads=settings.decode_threads,
         context_tokens=settings.context_tokens,
         default_max_tokens=settings.max_tokens,

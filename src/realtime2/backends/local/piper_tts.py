@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -32,13 +32,10 @@ from realtime2.backends.local.voicing import (
     apply_profile,
     resolve_profiles,
 )
-from realtime2.engine.catalog import register_backend
+from realtime2.engine.catalog import Shared, register_backend
 from realtime2.engine.interfaces import AudioChunk, FloatAudio, Priority, TTSCapabilities
 from realtime2.engine.scheduler import ModelWorker, process_gate
 from realtime2.engine.voices import VOICES
-
-if TYPE_CHECKING:
-    from realtime2.engine.config import EngineSettings
 
 log = logging.getLogger(__name__)
 
@@ -166,14 +163,14 @@ class PiperSettings(BaseSettings):
     )
 
 
-def build(settings: PiperSettings, engine: EngineSettings) -> PiperTTS:
+def build(settings: PiperSettings, shared: Shared) -> PiperTTS:
     profiles = resolve_profiles(settings.voices)
     if settings.model_path is not None:
         model = existing(settings.model_path, "Piper voice", "REALTIME2_TTS_MODEL_PATH")
         config = settings.config_path
     else:
         model, config = default_piper_voice()
-    return PiperTTS.load(model, config, profiles, threads=engine.threads)
+    return PiperTTS.load(model, config, profiles, threads=shared.threads)
 
 
 register_backend(

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from pydantic_settings import BaseSettings
 
 from realtime2.backends.local.models import default_silero_onnx, require_module
-from realtime2.engine.catalog import register_backend
+from realtime2.engine.catalog import Shared, register_backend
 from realtime2.engine.interfaces import FloatAudio, VADCapabilities
-
-if TYPE_CHECKING:
-    from realtime2.engine.config import EngineSettings
 
 SAMPLE_RATE = 16000
 FRAME_SAMPLES = 512
@@ -71,7 +68,7 @@ class SileroSettings(BaseSettings):
     """Nothing to set: the model file comes with the `silero-vad` package."""
 
 
-def build(_settings: SileroSettings, _engine: EngineSettings) -> SileroVAD:
+def build(_settings: SileroSettings, _shared: Shared) -> SileroVAD:
     return SileroVAD.load(default_silero_onnx())
 
 

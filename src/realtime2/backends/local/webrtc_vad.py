@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -10,11 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from realtime2.audio.pcm import float_to_pcm16
 from realtime2.backends.local.models import require_module
-from realtime2.engine.catalog import register_backend
+from realtime2.engine.catalog import Shared, register_backend
 from realtime2.engine.interfaces import FloatAudio, VADCapabilities
-
-if TYPE_CHECKING:
-    from realtime2.engine.config import EngineSettings
 
 SAMPLE_RATE = 16000
 FRAME_SAMPLES = 480  # 30 ms
@@ -53,7 +50,7 @@ class WebRtcVadSettings(BaseSettings):
     mode: int = Field(default=2, ge=0, le=3)  # aggressiveness: 3 filters out the most
 
 
-def build(settings: WebRtcVadSettings, _engine: EngineSettings) -> WebRtcVAD:
+def build(settings: WebRtcVadSettings, _shared: Shared) -> WebRtcVAD:
     return WebRtcVAD(settings.mode)
 
 

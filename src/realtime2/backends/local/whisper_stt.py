@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from realtime2.backends.local.models import default_whisper_dir, existing, require_module
 from realtime2.backends.local.whisper_window import transcribe_short
-from realtime2.engine.catalog import register_backend
+from realtime2.engine.catalog import Shared, register_backend
 from realtime2.engine.interfaces import (
     FloatAudio,
     Priority,
@@ -24,9 +24,6 @@ from realtime2.engine.interfaces import (
     Transcript,
 )
 from realtime2.engine.scheduler import ModelWorker, process_gate
-
-if TYPE_CHECKING:
-    from realtime2.engine.config import EngineSettings
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +139,7 @@ class WhisperSettings(BaseSettings):
     short_window: bool = True
 
 
-def build(settings: WhisperSettings, engine: EngineSettings) -> WhisperSTT:
+def build(settings: WhisperSettings, shared: Shared) -> WhisperSTT:
     if settings.model_path is not None:
         path = existing(settings.model_path, "whisper model", "REALTIME2_STT_MODEL_PATH")
         name = settings.model_name or path.name
@@ -151,7 +148,7 @@ def build(settings: WhisperSettings, engine: EngineSettings) -> WhisperSTT:
     return WhisperSTT.load(
         path,
         name=name,
-        threads=engine.threads,
+        threads=shared.threads,
         compute_type=settings.compute_type,
         beam_size=settings.beam_size,
         short_window=settings.short_window,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from realtime2.backends.openai.http import UpstreamClient
 from realtime2.backends.openai.settings import RemoteLLMSettings, RemoteRole
-from realtime2.engine.catalog import register_backend
+from realtime2.engine.catalog import Shared, register_backend
 from realtime2.engine.interfaces import (
     ChatMessage,
     EngineUnavailableError,
@@ -23,9 +23,6 @@ from realtime2.engine.interfaces import (
     ToolCallDelta,
     Urgency,
 )
-
-if TYPE_CHECKING:
-    from realtime2.engine.config import EngineSettings
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +166,7 @@ def _message(message: ChatMessage) -> dict[str, Any]:
     return out
 
 
-def build(settings: RemoteLLMSettings, _engine: EngineSettings) -> OpenAILLM:
+def build(settings: RemoteLLMSettings, _shared: Shared) -> OpenAILLM:
     return OpenAILLM(settings.remote())
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 from realtime2.audio.encode import encode_wav
 from realtime2.backends.openai.http import UpstreamClient
 from realtime2.backends.openai.settings import RemoteRole, RemoteSTTSettings
-from realtime2.engine.catalog import register_backend
+from realtime2.engine.catalog import Shared, register_backend
 from realtime2.engine.interfaces import (
     EngineUnavailableError,
     FloatAudio,
@@ -16,9 +15,6 @@ from realtime2.engine.interfaces import (
     STTCapabilities,
     Transcript,
 )
-
-if TYPE_CHECKING:
-    from realtime2.engine.config import EngineSettings
 
 SAMPLE_RATE = 16000
 
@@ -62,7 +58,7 @@ class OpenAISTT:
         await self._http.aclose()
 
 
-def build(settings: RemoteSTTSettings, _engine: EngineSettings) -> OpenAISTT:
+def build(settings: RemoteSTTSettings, _shared: Shared) -> OpenAISTT:
     return OpenAISTT(settings.remote())
 
 

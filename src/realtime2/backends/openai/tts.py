@@ -7,16 +7,12 @@ whole samples), so playback can start before the upstream has finished.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 
 from realtime2.backends.openai.http import UpstreamClient
 from realtime2.backends.openai.settings import RemoteRole, RemoteTTSSettings
-from realtime2.engine.catalog import register_backend
+from realtime2.engine.catalog import Shared, register_backend
 from realtime2.engine.interfaces import AudioChunk, Priority, TTSCapabilities
 from realtime2.engine.voices import VOICES
-
-if TYPE_CHECKING:
-    from realtime2.engine.config import EngineSettings
 
 SAMPLE_RATE = 24000
 _MIN_CHUNK_BYTES = 4800  # 100 ms: fewer, larger chunks for the transports
@@ -56,7 +52,7 @@ class OpenAITTS:
         await self._http.aclose()
 
 
-def build(settings: RemoteTTSSettings, _engine: EngineSettings) -> OpenAITTS:
+def build(settings: RemoteTTSSettings, _shared: Shared) -> OpenAITTS:
     return OpenAITTS(settings.remote(), settings.voice_map)
 
 
