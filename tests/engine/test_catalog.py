@@ -102,6 +102,8 @@ def test_a_missing_dependency_names_the_package_to_install() -> None:
 
 
 def test_configure_refuses_settings_the_backend_does_not_have() -> None:
+    with pytest.raises(ValidationError, match="llm_model_path"):
+        EngineSettings(llm_model_path=Path("/x.gguf"))  # type: ignore[call-arg]
     with pytest.raises(TypeError, match="model_pth"):
         EngineSettings().configure("llm", "local", model_pth=Path("/x.gguf"))
     with pytest.raises(ValidationError):

@@ -26,7 +26,9 @@ from realtime2.engine.scheduler import usable_cores
 
 
 class EngineSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="REALTIME2_", extra="ignore")
+    # "forbid" refuses a backend's setting given here by its old flat name (use `configure`);
+    # other REALTIME2_* variables in the environment are still ignored.
+    model_config = SettingsConfigDict(env_prefix="REALTIME2_", extra="forbid")
 
     # Which registered backend serves each role (`catalog.names(role)` lists the choices).
     vad_backend: str = "silero"
