@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import heapq
 import itertools
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -38,12 +40,24 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
+# Told of every job submitted from this context once it ran: (model, priority, queued,
+# started, ended), `time.perf_counter()` seconds, on the worker's thread. A caller that
+# wants to know where one turn's time went (realtime.stages) sets it around that turn's
+# tasks; started - queued is the time the job waited for its model and a CPU core.
+JobObserver = Callable[[str, int, float, float, float], None]
+JOB_OBSERVER: contextvars.ContextVar[JobObserver | None] = contextvars.ContextVar(
+    "realtime2_job_observer", default=None
+)
+
+
 @dataclass(order=True)
 class _Job:
     priority: int
     seq: int
     fn: Callable[[], Any] = field(compare=False)
     future: concurrent.futures.Future[Any] = field(compare=False)
+    observer: JobObserver | None = field(default=None, compare=False)
+    queued: float = field(default=0.0, compare=False)
 
 
 class CpuGate:
@@ -128,7 +142,10 @@ class ModelWorker:
         with self._cond:
             if self._closed:
                 raise RuntimeError(f"model worker {self.name!r} is closed")
-            heapq.heappush(self._heap, _Job(int(priority), next(self._seq), fn, future))
+            job = _Job(int(priority), next(self._seq), fn, future, JOB_OBSERVER.get())
+            if job.observer is not None:
+                job.queued = time.perf_counter()
+            heapq.heappush(self._heap, job)
             if self._gate is not None:
                 self._gate.raise_priority(self, int(priority))
             if self._thread is None:
@@ -210,6 +227,7 @@ class ModelWorker:
 
     def _run_job(self, job: _Job) -> None:
         self._busy = True
+        started = time.perf_counter()
         try:
             result = job.fn()
         except BaseException as exc:  # handed to the caller, never lost
@@ -218,3 +236,8 @@ class ModelWorker:
             job.future.set_result(result)
         finally:
             self._busy = False
+            if job.observer is not None:
+                try:
+                    job.observer(self.name, job.priority, job.queued, started, time.perf_counter())
+                except Exception:  # a broken observer must not stop the model's thread
+                    log.exception("job observer failed on worker %s", self.name)

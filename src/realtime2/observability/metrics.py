@@ -78,6 +78,28 @@ TURN_LATENCY = Histogram(
     buckets=(0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0),
     registry=REGISTRY,
 )
+TURN_STAGES = Histogram(
+    "realtime2_turn_stage_seconds",
+    "Spoken turns: from the start of the turn's work (the pause detected, when a speculative "
+    "draft answered; the response's start otherwise) to each stage (first_job_started, "
+    "stt_done, first_llm_text, first_tts_chunk, speech_stopped, first_audio_sent).",
+    ["stage", "path"],
+    buckets=(0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0),
+    registry=REGISTRY,
+)
+TURN_GATE_WAIT = Histogram(
+    "realtime2_turn_gate_wait_seconds",
+    "Spoken turns: time the turn's model jobs waited for their model and a CPU core "
+    "(the CPU gate) before its first audio.",
+    ["path"],
+    buckets=(0.0, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0),
+    registry=REGISTRY,
+)
+AUDIO_READY_AT_STOP = Counter(
+    "realtime2_turn_audio_ready_at_stop",
+    "Spoken turns whose first reply audio was synthesised before speech_stopped.",
+    registry=REGISTRY,
+)
 CREDITS = Counter(
     "realtime2_credits_charged",
     "Credits captured from holds (committed ledger captures), by model.",
@@ -106,6 +128,25 @@ def session_closed(transport: str, turn_seconds: Iterable[float]) -> None:
     for seconds in turn_seconds:
         TURNS.labels(transport).inc()
         TURN_LATENCY.labels(transport).observe(seconds)
+
+
+def turn_stages(turn: Any) -> None:
+    """One answered turn's stage timings (a `realtime.stages.TurnStages`)."""
+    stages = turn.breakdown()
+    path = stages["path"]
+    start = stages["work_started"]
+    if start is None:
+        return
+    for stage in ("first_job_started", "stt_done", "first_llm_text", "first_tts_chunk"):
+        if stages[stage] is not None:
+            TURN_STAGES.labels(stage, path).observe(max(0.0, stages[stage] - start))
+    TURN_STAGES.labels("speech_stopped", path).observe(max(0.0, -start))
+    TURN_STAGES.labels("first_audio_sent", path).observe(
+        max(0.0, stages["first_audio_sent"] - start)
+    )
+    TURN_GATE_WAIT.labels(path).observe(stages["gate_wait_s"])
+    if stages["first_tts_chunk"] is not None and stages["first_tts_chunk"] <= 0:
+        AUDIO_READY_AT_STOP.inc()
 
 
 def server_event(event: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ for one when the user pauses, and names it in the `StartResponse` of that turn.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -34,12 +35,15 @@ from typing import Any, Final
 
 from realtime2.audio.resample import resample
 from realtime2.engine.interfaces import Engines, EngineUnavailableError, Priority
+from realtime2.engine.scheduler import JOB_OBSERVER
+from realtime2.observability import metrics
 from realtime2.protocol import commands as cmd
 from realtime2.protocol.limits import ConversationLimits
 from realtime2.protocol.session import AudioOut, RealtimeSession, TurnTiming
 from realtime2.protocol.session_config import SessionType
 from realtime2.realtime.drafts import RunningDraft
 from realtime2.realtime.respond import LiveOut, run_response
+from realtime2.realtime.stages import StageTracker, TurnStages, WorkClock
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +98,8 @@ class SessionRunner:
         self.drafts_prepared = 0
         self.drafts_adopted = 0
         self.drafts_audio_ready = 0  # adopted with audio already synthesised
+        # Where each answered turn's time went (realtime.stages), also as metrics.
+        self.stages = StageTracker(on_turn=metrics.turn_stages)
         self._partial: asyncio.Task[None] | None = None
         self._timer: asyncio.Task[None] | None = None
         self._ended = False
@@ -101,6 +107,10 @@ class SessionRunner:
     @property
     def turn_timings(self) -> list[TurnTiming]:
         return self.session.turn_timings
+
+    @property
+    def turn_stages(self) -> list[TurnStages]:
+        return self.stages.turns
 
     # --- transport API -----------------------------------------------------------------
 
@@ -161,6 +171,7 @@ class SessionRunner:
                 return
             for event in events:
                 self._out.put_nowait(event)
+            self.stages.events(events)
             for command in commands:
                 self._execute(command)
 
@@ -173,11 +184,14 @@ class SessionRunner:
             self._partial = self._spawn(self._transcribe_partial(command))
         elif isinstance(command, cmd.StartResponse):
             if not self._adopt_draft(command):
-                self._responses[command.response_id] = self._spawn(self._respond(command))
+                clock = self.stages.clock(command.response_id)
+                self.stages.responding(command.response_id)
+                self._responses[command.response_id] = self._spawn(self._respond(command), clock)
         elif isinstance(command, cmd.PrepareDraft):
             self._prepare_draft(command)
         elif isinstance(command, cmd.DiscardDraft):
             draft = self._drafts.pop(command.draft_id, None)
+            self.stages.drop(command.draft_id)
             if draft is not None:
                 draft.cancel(keep_transcript=command.keep_transcript)
         elif isinstance(command, cmd.CancelResponse):
@@ -191,8 +205,11 @@ class SessionRunner:
         elif isinstance(command, cmd.CloseSession):
             self._end(command.reason)
 
-    def _spawn(self, coro: Any) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+    def _spawn(self, coro: Any, clock: WorkClock | None = None) -> asyncio.Task[None]:
+        """Run `coro` as a task of this session; with `clock`, its model jobs report to it."""
+        context = contextvars.copy_context()  # never the draft's clock of a caller
+        context.run(JOB_OBSERVER.set, clock.observe if clock is not None else None)
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro, context=context)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -284,11 +301,15 @@ class SessionRunner:
         self.drafts_prepared += 1
         draft = RunningDraft(c)
         loop = asyncio.get_running_loop()
-        draft.transcript = loop.create_task(self._draft_transcript(draft))
+        context = contextvars.copy_context()
+        context.run(JOB_OBSERVER.set, self.stages.clock(c.draft_id).observe)
+        draft.transcript = loop.create_task(self._draft_transcript(draft), context=context)
         self._tasks.add(draft.transcript)  # type: ignore[arg-type]
         draft.transcript.add_done_callback(self._tasks.discard)  # type: ignore[arg-type]
         if c.reply is not None:
-            draft.reply = self._spawn(self._draft_reply(draft))
+            draft.reply = loop.create_task(self._draft_reply(draft), context=context)
+            self._tasks.add(draft.reply)
+            draft.reply.add_done_callback(self._tasks.discard)
         self._drafts[c.draft_id] = draft
 
     async def _draft_transcript(self, draft: RunningDraft) -> str | None:
@@ -356,6 +377,7 @@ class SessionRunner:
         assert draft.reply is not None
         draft.response_id = c.response_id
         draft.live_pump = self._pump
+        self.stages.adopted(draft.id)
         self.drafts_adopted += 1
         self.drafts_audio_ready += draft.out.audio_ready
         if not draft.reply.done():
