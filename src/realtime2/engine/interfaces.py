@@ -153,6 +153,8 @@ class ChatMessage:
     content: str
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None  # for role == "tool"
+    # Image URLs (https or data:) the message shows; only for an LLM with `vision`.
+    images: tuple[str, ...] = ()
 
 
 @dataclass
@@ -163,6 +165,8 @@ class LLMRequest:
     tool_choice: str = "auto"
     max_tokens: int | None = None
     temperature: float | None = None
+    # "minimal" | "low" | "medium" | "high": for an LLM with `reasoning_effort`.
+    reasoning_effort: str | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +204,8 @@ class LLMCapabilities:
     streaming: bool
     tools: bool
     context_tokens: int
+    vision: bool = False  # reads `ChatMessage.images`; otherwise images are refused
+    reasoning_effort: bool = False  # acts on `LLMRequest.reasoning_effort`
 
 
 @runtime_checkable

@@ -128,8 +128,13 @@ def to_messages(items: list[Item]) -> list[ChatMessage]:
             messages.append(ChatMessage("tool", item["output"], tool_call_id=item["call_id"]))
         elif kind == "message":
             text = message_text(item)
-            if text:
-                messages.append(ChatMessage(item["role"], text))
+            images = tuple(
+                str(part["image_url"])
+                for part in item.get("content", [])
+                if part.get("type") == "input_image" and part.get("image_url")
+            )
+            if text or images:
+                messages.append(ChatMessage(item["role"], text, images=images))
     return messages
 
 

@@ -32,6 +32,9 @@ class ConversationLimits:
     max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES  # all text of one item, UTF-8
     max_items: int = DEFAULT_MAX_ITEMS
     max_bytes: int = DEFAULT_MAX_CONVERSATION_BYTES  # all text of all items, UTF-8
+    # Whether `input_image` parts are taken: only when the LLM declares vision, so a
+    # text-only model never answers as if it had seen a picture.
+    images: bool = False
 
 
 def _fields(item: dict[str, Any]) -> Iterator[tuple[str, str]]:
@@ -52,7 +55,19 @@ def item_bytes(item: dict[str, Any]) -> int:
 
 
 def check_item(item: dict[str, Any], limits: ConversationLimits, *, param: str) -> int:
-    """The item's size in bytes; `item_too_large` naming the field that crossed the limit."""
+    """The item's size in bytes; `item_too_large` naming the field that crossed the limit.
+
+    An `input_image` part is refused (`unsupported_content`, naming the part) unless the
+    limits allow images."""
+    if not limits.images:
+        for index, part in enumerate(item.get("content") or ()):
+            if part.get("type") == "input_image":
+                raise ProtocolError(
+                    "unsupported_content",
+                    "This server's language model cannot see images; input_image content "
+                    "is not supported (configure an LLM backend with vision).",
+                    param=f"{param}.content.{index}.image_url",
+                )
     total = 0
     for path, text in _fields(item):
         total += len(text.encode())

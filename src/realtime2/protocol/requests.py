@@ -60,6 +60,8 @@ def build_request(
     if isinstance(choice, ce.ToolChoiceFunction):
         choice = choice.model_dump()
     max_tokens = config.max_output_tokens or s.max_output_tokens
+    reasoning = config.reasoning if config.reasoning is not None else s.data.get("reasoning")
+    effort = (reasoning or {}).get("effort")
 
     inline: list[Item | str] | None = None  # str = reference to a conversation item
     if config.input is not None:
@@ -106,6 +108,7 @@ def build_request(
             tools=tool_specs(tools),
             tool_choice=tool_choice_name(choice),
             max_tokens=None if max_tokens == "inf" else int(max_tokens),
+            reasoning_effort=str(effort) if effort is not None else None,
         )
         return StartResponse(r.id, request, voice.engine_voice, modality, speed, r.draft_id)
 

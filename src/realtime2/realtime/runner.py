@@ -31,6 +31,7 @@ import contextvars
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Any, Final
 
 from realtime2.audio.resample import resample
@@ -82,7 +83,7 @@ class SessionRunner:
             kind=kind,
             audio_out=audio_out,
             speculative=speculative,
-            limits=limits,
+            limits=replace(limits or ConversationLimits(), images=engines.llm.capabilities.vision),
             **extra,
         )
         self.closed = asyncio.Event()

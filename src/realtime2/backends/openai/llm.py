@@ -35,11 +35,22 @@ _FINISH = {
 
 
 class OpenAILLM:
-    def __init__(self, role: RemoteRole, *, context_tokens: int = 128_000) -> None:
+    def __init__(
+        self,
+        role: RemoteRole,
+        *,
+        context_tokens: int = 128_000,
+        vision: bool = False,
+        reasoning_effort: bool = False,
+    ) -> None:
         self._http = UpstreamClient(role, "LLM upstream")
         self.name = role.model
         self.capabilities = LLMCapabilities(
-            streaming=True, tools=True, context_tokens=context_tokens
+            streaming=True,
+            tools=True,
+            context_tokens=context_tokens,
+            vision=vision,
+            reasoning_effort=reasoning_effort,
         )
 
     async def stream(
@@ -77,6 +88,8 @@ class OpenAILLM:
             body["max_tokens"] = request.max_tokens
         if request.temperature is not None:
             body["temperature"] = request.temperature
+        if request.reasoning_effort is not None and self.capabilities.reasoning_effort:
+            body["reasoning_effort"] = request.reasoning_effort
         if request.tools:
             body["tools"] = [
                 {
@@ -150,6 +163,10 @@ def _usage(raw: dict[str, Any]) -> TokenUsage:
 
 def _message(message: ChatMessage) -> dict[str, Any]:
     out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.images:
+        parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}]
+        parts += [{"type": "image_url", "image_url": {"url": url}} for url in message.images]
+        out["content"] = parts if message.content else parts[1:]
     if message.tool_calls:
         out["tool_calls"] = [
             {
@@ -167,7 +184,9 @@ def _message(message: ChatMessage) -> dict[str, Any]:
 
 
 def build(settings: RemoteLLMSettings, _shared: Shared) -> OpenAILLM:
-    return OpenAILLM(settings.remote())
+    return OpenAILLM(
+        settings.remote(), vision=settings.vision, reasoning_effort=settings.reasoning_effort
+    )
 
 
 register_backend(

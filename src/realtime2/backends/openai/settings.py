@@ -54,6 +54,11 @@ class RemoteLLMSettings(RemoteSettings):
     model_config = SettingsConfigDict(env_prefix="REALTIME2_LLM_")
 
     model: str = "gpt-4o-mini"  # served at /chat/completions, streamed
+    # What the upstream model takes: image_url content parts (REALTIME2_LLM_VISION) and
+    # `reasoning_effort` (REALTIME2_LLM_REASONING_EFFORT). Off, images are refused and
+    # an effort is not sent (servers reject parameters their model lacks).
+    vision: bool = False
+    reasoning_effort: bool = False
 
 
 class RemoteTTSSettings(RemoteSettings):
