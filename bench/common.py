@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import uvicorn
+from tests.support.server import running
 from websockets.asyncio.client import ClientConnection, connect
 
 RATE = 24000  # the Realtime API's pcm16 rate
@@ -97,25 +97,11 @@ async def live_server(
             engines = await asyncio.to_thread(build_engines, engine_settings)
             services.engines = EngineHost.with_engines(engines)
         ws_module.SessionRunner = RecordingRunner  # type: ignore[misc]
-        port = _free_port()
-        config = uvicorn.Config(
-            create_app(settings, services),
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            ws_max_size=20 * 1024 * 1024,
-        )
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve())
+        app = create_app(settings, services)
         try:
-            while not server.started:
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.01)
-            yield LiveServer(f"http://127.0.0.1:{port}", services, runners)
+            async with running(app, ws_max_size=20 * 1024 * 1024) as server:
+                yield LiveServer(f"http://127.0.0.1:{server.config.port}", services, runners)
         finally:
-            server.should_exit = True
-            await asyncio.wait_for(task, 15)
             ws_module.SessionRunner = original  # type: ignore[misc]
             await services.close()
 
@@ -125,14 +111,6 @@ async def new_key(services: Any, credits: int) -> tuple[int, str]:
     await services.ledger.top_up(user.id, credits)
     _, raw = await services.keys.create(user.id, "bench")
     return int(user.id), str(raw)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def last_voiced_sample(pcm: bytes) -> int:

@@ -61,15 +61,9 @@ async def echo_server(port: int) -> None:
 # --- processes ---------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_processes(tmp: Path) -> tuple[list[subprocess.Popen[bytes]], str, str, str]:
+    from tests.support.server import free_port
+
     echo_port, gw_port = free_port(), free_port()
     echo = subprocess.Popen(
         [sys.executable, __file__, "--echo", str(echo_port)], stdout=subprocess.PIPE

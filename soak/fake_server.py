@@ -1,5 +1,5 @@
 """The soak's server process: the real app, CLI-equivalent start-up and database, with the
-deterministic fake engines of tests/protocol/fakes.py in place of the models.
+deterministic fake engines of tests/support/fakes.py in place of the models.
 
 This is a harness, not a product switch: `realtime2 serve` has no way to load fake
 engines. The fakes keep hundreds of sessions cheap on two cores, so what the soak measures
@@ -14,7 +14,7 @@ import asyncio
 import sys
 
 import uvicorn
-from tests.protocol.fakes import FakeLLM, FakeSTT, FakeTTS, fake_engines
+from tests.support.fakes import FakeLLM, FakeSTT, FakeTTS, fake_engines
 
 from realtime2.app import create_app
 from realtime2.config import Settings

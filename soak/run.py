@@ -29,6 +29,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+from tests.support.server import free_port
 
 from realtime2.config import Settings
 from realtime2.db.migrate import upgrade
@@ -46,14 +47,6 @@ class Accounts:
     limited: str  # a user at 30 requests per minute
     poor: str  # a user who cannot afford a session
     granted: dict[int, int]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:

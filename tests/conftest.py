@@ -1,29 +1,27 @@
 """Shared fixtures: databases (SQLite always, PostgreSQL when one answers on 127.0.0.1:5432),
-services built on them, an in-process HTTP client and a real server subprocess."""
+services built on them, an in-process HTTP client, a live server on fake engines.
+
+Helpers live in `tests/support/`; test modules import them from there, never from here."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 from realtime2.app import create_app
-from realtime2.config import Settings
 from realtime2.db.migrate import upgrade
 from realtime2.state import Services
+from tests.support.accounts import make_settings
+from tests.support.fakes import fake_engines
+from tests.support.paths import TEST_OUTPUT
+from tests.support.server import LiveServer, build_services, serve_app
 
-ROOT = Path(__file__).resolve().parents[1]
-TEST_OUTPUT = ROOT / "test-output"
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 
 
@@ -91,15 +89,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
-def make_settings(tmp_path: Path, database_url: str = "", **overrides: object) -> Settings:
-    return Settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url or f"sqlite:///{tmp_path / 'test.db'}",
-        secret_key="test-secret-" + secrets.token_hex(8),
-        **overrides,  # type: ignore[arg-type]
-    )
-
-
 @pytest.fixture
 async def services(tmp_path: Path, database_url: str) -> AsyncIterator[Services]:
     svc = Services.build(make_settings(tmp_path, database_url))
@@ -120,23 +109,6 @@ async def sqlite_services(tmp_path: Path) -> AsyncIterator[Services]:
         await svc.close()
 
 
-@dataclass
-class Account:
-    user_id: int
-    email: str
-    key: str
-    key_id: str
-
-
-async def new_account(svc: Services, credits: int = 1000, email: str | None = None) -> Account:
-    email = email or f"user-{secrets.token_hex(4)}@example.com"
-    user = await svc.users.create(email, "correct horse battery")
-    if credits:
-        await svc.ledger.top_up(user.id, credits)
-    info, raw = await svc.keys.create(user.id, "test")
-    return Account(user.id, email, raw, info.id)
-
-
 @pytest.fixture
 async def client(sqlite_services: Services) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(sqlite_services.settings, sqlite_services)
@@ -145,75 +117,16 @@ async def client(sqlite_services: Services) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class ServerProcess:
-    url: str
-    process: subprocess.Popen[str]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-
-
-def start_server(
-    tmp_path: Path,
-    env: dict[str, str],
-    *,
-    args: tuple[str, ...] = (),
-    ready_path: str = "/healthz",
-    timeout: float = 120.0,
-    name: str = "server",
-) -> ServerProcess:
-    port = free_port()
-    log_path = tmp_path / f"{name}.log"
-    full_env = {
-        **os.environ,
-        "REALTIME2_HOST": "127.0.0.1",
-        "REALTIME2_PORT": str(port),
-        "REALTIME2_DATA_DIR": str(tmp_path / "data"),
-        **env,
-    }
-    log_file = log_path.open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "realtime2.cli", "serve", *args],
-        env=full_env,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=tmp_path,
-    )
-    server = ServerProcess(f"http://127.0.0.1:{port}", process, log_path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{server.log()}")
-        try:
-            if httpx.get(server.url + ready_path, timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    server.stop()
-    raise RuntimeError(f"server not ready in {timeout}s:\n{server.log()}")
-
-
 @pytest.fixture
 def test_output_dir(request: pytest.FixtureRequest) -> Path:
     path = TEST_OUTPUT / request.node.name.replace("/", "_")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture
+async def fake_server(tmp_path: Path) -> AsyncIterator[LiveServer]:
+    """The app on `fake_engines()`, served by uvicorn in the test's event loop."""
+    svc = await build_services(tmp_path, fake_engines())
+    async for live in serve_app(svc):
+        yield live

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import start_server
+from tests.support.server import start_server
 
 
 def test_bootstrap_demo_then_me(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from realtime2.accounts.ledger import InsufficientCreditsError, Ledger
 from realtime2.db.engine import Database
 from realtime2.db.models import Hold
 from realtime2.state import Services
-from tests.conftest import new_account
+from tests.support.accounts import new_account
 
 
 async def _spend_many(

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from realtime2.accounts.keys import InvalidApiKeyError, KeyNotFoundError
 from realtime2.state import Services
-from tests.conftest import new_account
+from tests.support.accounts import new_account
 
 
 async def test_key_format_entropy_and_storage(services: Services) -> None:

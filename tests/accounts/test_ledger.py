@@ -10,7 +10,7 @@ import pytest
 
 from realtime2.accounts.ledger import HoldNotOpenError, InsufficientCreditsError, Ledger
 from realtime2.state import Services
-from tests.conftest import new_account
+from tests.support.accounts import new_account
 
 
 async def spend(ledger: Ledger, user_id: int, amount: int, ref: str) -> bool:

@@ -9,15 +9,8 @@ import pytest
 from realtime2.accounts.ledger import InsufficientCreditsError, Ledger
 from realtime2.accounts.metering import MeterPolicy, SessionMeter
 from realtime2.state import Services
-from tests.conftest import new_account
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.accounts import new_account
+from tests.support.clock import FakeClock
 
 
 def meter(svc: Services, user_id: int, clock: FakeClock, **policy: float) -> SessionMeter:

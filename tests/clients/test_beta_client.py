@@ -9,10 +9,10 @@ from typing import Any
 from openai import AsyncOpenAI
 from websockets.asyncio.client import connect
 
-from tests.clients.beta_validate import assert_valid_beta
-from tests.conftest import new_account
-from tests.protocol.fakes import b64, silence, tone
-from tests.transports.conftest import LiveServer
+from tests.support.accounts import new_account
+from tests.support.beta_validate import assert_valid_beta
+from tests.support.fakes import b64, silence, tone
+from tests.support.server import LiveServer
 
 GA_ONLY = {
     "conversation.item.added",

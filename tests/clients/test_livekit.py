@@ -13,9 +13,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import new_account
-from tests.protocol.fakes import pcm16, silence, tone
-from tests.transports.conftest import LiveServer
+from tests.support.accounts import new_account
+from tests.support.fakes import pcm16, silence, tone
+from tests.support.server import LiveServer
 
 rtc = pytest.importorskip("livekit.rtc")
 lk_openai = pytest.importorskip("livekit.plugins.openai")

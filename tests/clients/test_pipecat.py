@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.conftest import new_account
-from tests.protocol.fakes import pcm16, silence, tone
-from tests.transports.conftest import LiveServer
+from tests.support.accounts import new_account
+from tests.support.fakes import pcm16, silence, tone
+from tests.support.server import LiveServer
 
 frames = pytest.importorskip("pipecat.frames.frames")
 pc_utils = pytest.importorskip("pipecat.tests.utils")

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, create_engine, text
 
 from realtime2.db.sqlite_writer import SqliteWriter
 from realtime2.state import Services
-from tests.conftest import new_account
+from tests.support.accounts import new_account
 
 
 async def test_inline_write_waits_on_the_writer_thread_while_the_lock_is_held(

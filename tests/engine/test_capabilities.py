@@ -8,7 +8,7 @@ import pytest
 
 from realtime2.engine.capabilities import UnsupportedRequestError, offer_tools, speaks
 from realtime2.engine.interfaces import ChatMessage, LLMRequest, ToolSpec
-from tests.protocol.fakes import FakeLLM, FakeTTS
+from tests.support.fakes import FakeLLM, FakeTTS
 
 
 def request(tool_choice: str) -> LLMRequest:

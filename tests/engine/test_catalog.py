@@ -14,7 +14,7 @@ from realtime2.engine import catalog
 from realtime2.engine.catalog import Shared, register_backend, unregister_backend
 from realtime2.engine.config import EngineSettings
 from realtime2.engine.registry import EngineHost, build_tts, describe
-from tests.protocol.fakes import FakeTTS
+from tests.support.fakes import FakeTTS
 
 
 class ChimeSettings(BaseSettings):

@@ -6,7 +6,7 @@ import pytest
 
 from realtime2.engine.interfaces import TTS, Priority
 from realtime2.engine.language_tts import LanguageRoute, LanguageTTS
-from tests.protocol.fakes import FakeTTS
+from tests.support.fakes import FakeTTS
 
 
 class Polyglot(FakeTTS):

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from realtime2.engine.interfaces import AudioChunk, Priority
 from realtime2.engine.pacing import LEAD_SECONDS, Pacing
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import FakeClock
 
 
 def seconds_of_audio(seconds: float, rate: int = 24000) -> AudioChunk:
@@ -19,7 +12,7 @@ def seconds_of_audio(seconds: float, rate: int = 24000) -> AudioChunk:
 
 
 def test_everything_is_first_audio_work_until_the_first_sentence_and_its_audio() -> None:
-    pacing = Pacing(Clock())
+    pacing = Pacing(FakeClock(100.0))
     assert pacing.llm.priority is Priority.FIRST_AUDIO
     assert pacing.tts() is Priority.FIRST_AUDIO
     pacing.first_sentence()  # no audio yet: nothing ahead of the listener
@@ -28,7 +21,7 @@ def test_everything_is_first_audio_work_until_the_first_sentence_and_its_audio()
 
 
 def test_the_rest_waits_while_enough_audio_is_ahead_of_playback() -> None:
-    clock = Clock()
+    clock = FakeClock(100.0)
     pacing = Pacing(clock)
     pacing.first_sentence()
     pacing.audio(seconds_of_audio(LEAD_SECONDS + 1))
@@ -42,7 +35,7 @@ def test_the_rest_waits_while_enough_audio_is_ahead_of_playback() -> None:
 
 
 def test_llm_keeps_first_audio_priority_until_its_first_sentence() -> None:
-    pacing = Pacing(Clock())
+    pacing = Pacing(FakeClock(100.0))
     pacing.audio(seconds_of_audio(10))  # e.g. a recorded draft's audio, before the sentence
     assert pacing.llm.priority is Priority.FIRST_AUDIO
     pacing.first_sentence()

@@ -18,7 +18,7 @@ from realtime2.engine.interfaces import (
 from realtime2.engine.pacing import Pacing, Steady
 from realtime2.engine.speaking import Sentence, SentenceTTS, SpeechEvent, speak
 from realtime2.translation.pipeline import TranslationFilter
-from tests.protocol.fakes import FakeLLM, FakeTTS
+from tests.support.fakes import FakeLLM, FakeTTS
 
 REQUEST = LLMRequest(messages=[])
 

@@ -13,7 +13,7 @@ from realtime2.engine import registry
 from realtime2.engine.config import EngineSettings
 from realtime2.engine.interfaces import AudioChunk, LLMEvent, LLMRequest, Priority
 from realtime2.engine.registry import EngineHost
-from tests.protocol.fakes import FakeLLM, FakeSTT, FakeTTS, FakeVAD
+from tests.support.fakes import FakeLLM, FakeSTT, FakeTTS, FakeVAD
 
 
 class GatedTTS(FakeTTS):

@@ -21,9 +21,9 @@ import uvicorn
 from hypothesis import HealthCheck, given, settings
 
 from realtime2.app import create_app
-from tests.conftest import free_port, new_account
-from tests.protocol.fakes import fake_engines
-from tests.transports.conftest import build_services
+from tests.support.accounts import new_account
+from tests.support.fakes import fake_engines
+from tests.support.server import build_services, free_port, running
 
 
 class ThreadServer:
@@ -38,16 +38,11 @@ class ThreadServer:
     async def _main(self, tmp_path: Path) -> None:
         svc = await build_services(tmp_path, fake_engines())
         self.key = (await new_account(svc, credits=1_000_000)).key
-        app = create_app(svc.settings, svc)
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None)
-        self._server = uvicorn.Server(config)
-        serving = asyncio.create_task(self._server.serve())
-        for _ in range(3000):
-            if self._server.started or serving.done():
-                break
-            await asyncio.sleep(0.01)
-        self._ready.set()
-        await serving
+        async with running(create_app(svc.settings, svc), port=self.port) as server:
+            self._server = server
+            self._ready.set()
+            while not server.should_exit:  # noqa: ASYNC110 - set by __exit__, in another thread
+                await asyncio.sleep(0.05)
 
     def __enter__(self) -> ThreadServer:
         self._thread.start()

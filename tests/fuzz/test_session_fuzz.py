@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from realtime2.protocol.client_events import CLIENT_EVENT_TYPES
-from tests.fuzz.strategies import client_events, random_json
-from tests.protocol.harness import Harness
+from tests.support.harness import Harness
+from tests.support.strategies import client_events, random_json
 
 FUZZ = settings(
     max_examples=120,

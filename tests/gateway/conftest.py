@@ -1,53 +1,15 @@
-"""Two realtime2 servers on loopback: A (the gateway) with B as its upstream.
-
-B runs fake engines in-process; A's sessions for mapped models are relayed to B with an
-API key that belongs to B's "upstream" account, never to A's users. `fake_upstream` is a
-scriptable Realtime peer for the failure cases a real server will not produce on demand.
-"""
+"""Fixture: a pair of servers, A (the gateway) in front of B (`tests.support.gateway`)."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from tests.conftest import Account, new_account
-from tests.protocol.fakes import fake_engines
-from tests.transports.conftest import LiveServer, build_services, serve_app
-from websockets.asyncio.server import ServerConnection, serve
-
-from realtime2.state import Services
-
-MODELS = "realtime-pro=realtime-pro,realtime-mini=gpt-realtime-mini"
-
-
-@dataclass
-class Pair:
-    a: LiveServer
-    b: LiveServer
-    upstream_account: Account  # B's account whose key A uses
-
-
-@asynccontextmanager
-async def gateway_to(
-    tmp_path: Path, upstream_url: str, upstream_key: str, **settings: object
-) -> AsyncIterator[LiveServer]:
-    """Server A in front of `upstream_url` (its own fake engines serve unmapped models)."""
-    svc = await build_services(
-        tmp_path / "a",
-        fake_engines(),
-        upstream_url=upstream_url,
-        upstream_api_key=upstream_key,
-        upstream_models=settings.pop("upstream_models", MODELS),
-        **settings,
-    )
-    async for live in serve_app(svc):
-        yield live
+from tests.support.accounts import new_account
+from tests.support.fakes import fake_engines
+from tests.support.gateway import Pair, gateway_to
+from tests.support.server import build_services, serve_app
 
 
 @pytest.fixture
@@ -57,56 +19,3 @@ async def pair(tmp_path: Path) -> AsyncIterator[Pair]:
         upstream_account = await new_account(b.services, credits=100_000)
         async with gateway_to(tmp_path, b.url + "/v1", upstream_account.key) as a:
             yield Pair(a, b, upstream_account)
-
-
-async def settled(svc: Services, user_id: int) -> int:
-    """Wait for the user's holds to close; return the credits spent."""
-    for _ in range(100):
-        balance = await svc.ledger.balance(user_id)
-        if balance.held == 0:
-            break
-        await asyncio.sleep(0.05)
-    assert balance.held == 0
-    entries = await svc.ledger.entries(user_id)
-    return sum(e.amount for e in entries if e.kind == "capture")
-
-
-Handler = Callable[[ServerConnection], Awaitable[None]]
-
-
-@dataclass
-class FakeUpstream:
-    url: str  # API base, as REALTIME2_UPSTREAM_URL
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    received: list[str] = field(default_factory=list)
-    closes: list[tuple[int | None, str]] = field(default_factory=list)
-
-
-@asynccontextmanager
-async def fake_upstream(handler: Handler) -> AsyncIterator[FakeUpstream]:
-    """A websockets server at `/v1/realtime` that records each handshake and runs `handler`."""
-    state = FakeUpstream("")
-
-    async def run(ws: ServerConnection) -> None:
-        assert ws.request is not None
-        state.requests.append({"path": ws.request.path, "headers": dict(ws.request.headers)})
-        try:
-            await handler(ws)
-        finally:
-            if ws.close_code is not None:
-                state.closes.append((ws.close_code, ws.close_reason or ""))
-
-    async with serve(run, "127.0.0.1", 0, compression=None) as server:
-        port = next(iter(server.sockets)).getsockname()[1]
-        state.url = f"http://127.0.0.1:{port}/v1"
-        yield state
-
-
-def created_event() -> str:
-    return json.dumps(
-        {
-            "type": "session.created",
-            "event_id": "event_up_1",
-            "session": {"type": "realtime", "id": "sess_up", "object": "realtime.session"},
-        }
-    )

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import httpx
 from pydantic import SecretStr
-from tests.conftest import new_account
-from tests.gateway.conftest import settled
-from tests.protocol.fakes import FakeVAD, fake_engines
-from tests.transports.conftest import build_services, serve_app
+from tests.support.accounts import new_account, settled
+from tests.support.fakes import FakeVAD, fake_engines
+from tests.support.server import build_services, serve_app
 
 from realtime2.engine.config import EngineSettings
 from realtime2.engine.interfaces import Engines

@@ -13,12 +13,12 @@ import httpx
 import pytest
 from openai import AsyncOpenAI
 from pydantic import SecretStr
-from tests.conftest import ServerProcess, new_account, start_server
-from tests.gateway.conftest import gateway_to, settled
-from tests.protocol.fakes import FakeVAD
-from tests.protocol.validate import assert_valid
+from tests.support.accounts import new_account, settled
+from tests.support.fakes import FakeVAD
+from tests.support.gateway import gateway_to
+from tests.support.server import ServerProcess, build_services, serve_app, start_server
 from tests.support.speech import speech_pcm16
-from tests.transports.conftest import build_services, serve_app
+from tests.support.validate import assert_valid
 
 from realtime2.engine.config import EngineSettings
 from realtime2.engine.interfaces import Engines

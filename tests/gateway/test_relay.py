@@ -14,18 +14,11 @@ import httpx
 import pytest
 import websockets
 from openai import AsyncOpenAI
-from tests.conftest import free_port, new_account
-from tests.gateway.conftest import (
-    Pair,
-    created_event,
-    fake_upstream,
-    gateway_to,
-    settled,
-)
-from tests.protocol.fakes import fake_engines
-from tests.protocol.validate import assert_valid
-from tests.transports.conftest import LiveServer, build_services, serve_app
-from tests.transports.test_websocket import refused
+from tests.support.accounts import new_account, settled
+from tests.support.fakes import fake_engines
+from tests.support.gateway import Pair, created_event, fake_upstream, gateway_to
+from tests.support.server import LiveServer, build_services, free_port, refused, serve_app
+from tests.support.validate import assert_valid
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection
 

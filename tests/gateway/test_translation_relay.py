@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from openai import AsyncOpenAI
-from tests.conftest import Account, new_account
-from tests.gateway.conftest import MODELS, gateway_to, settled
-from tests.protocol.fakes import FakeLLM, FakeSTT, b64, fake_engines, silence, tone
-from tests.transports.conftest import LiveServer, build_services, serve_app
+from tests.support.accounts import Account, new_account, settled
+from tests.support.fakes import FakeLLM, FakeSTT, b64, fake_engines, silence, tone
+from tests.support.gateway import MODELS, gateway_to
+from tests.support.server import LiveServer, build_services, serve_app
 
 from realtime2.accounts.pricing import TRANSLATION, rate_for
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.conftest import make_settings
+from tests.support.accounts import make_settings
 
 from realtime2.gateway.upstream import GatewayConfigError, Upstream, parse_model_map
 

@@ -13,10 +13,11 @@ import pytest
 from fastapi import WebSocket
 from openai import AsyncOpenAI
 from sqlalchemy import select
-from tests.conftest import free_port, new_account
-from tests.gateway.conftest import Pair, gateway_to, settled
-from tests.protocol.validate import assert_valid
-from tests.webrtc.peer import TestPeer
+from tests.support.accounts import new_account, settled
+from tests.support.gateway import Pair, gateway_to
+from tests.support.peer import TestPeer
+from tests.support.server import free_port
+from tests.support.validate import assert_valid
 from websockets.asyncio.client import connect
 
 from realtime2.accounts.metering import MeterPolicy

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from realtime2.state import Services
-from tests.conftest import new_account
+from tests.support.accounts import new_account
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> None:

@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
 from realtime2.engine.config import EngineSettings
 from realtime2.engine.interfaces import STT
 from realtime2.engine.registry import build_stt
-from tests.conftest import ServerProcess, start_server
-
-
-@dataclass
-class RealServer:
-    process: ServerProcess
-    key: str
-
-    @property
-    def url(self) -> str:
-        return self.process.url
+from tests.support.server import RealServer, start_server
 
 
 @pytest.fixture(scope="package")

@@ -33,9 +33,9 @@ from realtime2.engine.interfaces import (
 )
 from realtime2.engine.registry import build_vad
 from realtime2.pipeline.turn import TurnInput, run_turn
-from tests.engine.wer import wer
-from tests.pipeline.conftest import RealServer
+from tests.support.server import RealServer
 from tests.support.speech import speech
+from tests.support.wer import wer
 
 pytestmark = pytest.mark.models
 QUESTION = "What is the capital of France?"

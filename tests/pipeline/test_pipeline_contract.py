@@ -3,34 +3,21 @@
 from __future__ import annotations
 
 import base64
-import io
 import json
-import wave
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 
 from realtime2.app import create_app
 from realtime2.engine.registry import EngineHost
 from realtime2.state import Services
-from tests.conftest import Account, new_account
-from tests.protocol.fakes import fake_engines
+from tests.support.accounts import Account, new_account
+from tests.support.audio_files import wav_bytes
+from tests.support.fakes import fake_engines
 
 URL = "/api/realtime2/pipeline"
-
-
-def wav_bytes(seconds: float, rate: int = 16000) -> bytes:
-    samples = 0.3 * np.sin(np.arange(int(seconds * rate)) * 2 * np.pi * 220 / rate) * 32767
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(samples.astype("<i2").tobytes())
-    return out.getvalue()
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ import pytest
 
 from realtime2.audio.decode import decode_audio
 from realtime2.engine.interfaces import STT
-from tests.engine.wer import wer as word_error_rate
-from tests.pipeline.conftest import RealServer
+from tests.support.server import RealServer
 from tests.support.speech import speech
+from tests.support.wer import wer as word_error_rate
 
 pytestmark = pytest.mark.models
 

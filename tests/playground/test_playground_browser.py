@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.conftest import ServerProcess, start_server
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, cli
+from tests.support.server import ServerProcess, start_server
 from tests.support.speech import speech, write_wav
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, cli
 
 pytestmark = pytest.mark.browser
 

@@ -17,11 +17,11 @@ from sqlalchemy import select, update
 from realtime2.db.models import ClientSecret
 from realtime2.engine.voices import VOICES
 from realtime2.state import Services
-from tests.conftest import new_account
-from tests.protocol.fakes import fake_engines
-from tests.web.pages import log_in
-from tests.webrtc.conftest import LiveCalls, live_server
-from tests.webrtc.peer import TestPeer
+from tests.support.accounts import new_account
+from tests.support.fakes import fake_engines
+from tests.support.pages import log_in
+from tests.support.peer import TestPeer
+from tests.support.server import LiveServer, live_server
 
 _PAGE_CSRF = re.compile(r'data-csrf="([^"]+)"')
 
@@ -154,12 +154,12 @@ async def test_secret_works_only_for_realtime_and_expires(
 
 
 @pytest.fixture
-async def live(tmp_path: Path) -> AsyncIterator[LiveCalls]:
+async def live(tmp_path: Path) -> AsyncIterator[LiveServer]:
     async for server in live_server(tmp_path, fake_engines()):
         yield server
 
 
-async def test_the_pages_flow_with_a_secret(live: LiveCalls) -> None:
+async def test_the_pages_flow_with_a_secret(live: LiveServer) -> None:
     """What playground.js does, step by step, with aiortc in place of the browser."""
     acct = await new_account(live.services, credits=5000)
     async with httpx.AsyncClient(base_url=live.url, timeout=30) as page:

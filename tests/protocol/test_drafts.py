@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from realtime2.engine.interfaces import ChatMessage
 from realtime2.protocol import commands as cmd
-from tests.protocol.fakes import b64, silence, tone
-from tests.protocol.harness import Harness
+from tests.support.fakes import b64, silence, tone
+from tests.support.harness import Harness
 
 
 def _append(h: Harness, *chunks: object) -> None:

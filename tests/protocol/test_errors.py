@@ -8,8 +8,8 @@ import json
 import pytest
 
 from realtime2.protocol import commands as cmd
-from tests.protocol.fakes import b64, tone
-from tests.protocol.harness import Harness
+from tests.support.fakes import b64, tone
+from tests.support.harness import Harness
 
 
 def _error(h: Harness, event: dict[str, object] | str) -> dict[str, object]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from realtime2.protocol.limits import ConversationLimits
-from tests.protocol.harness import Harness
+from tests.support.harness import Harness
 
 
 def _text_item(text: str, role: str = "user") -> dict[str, Any]:

@@ -10,8 +10,8 @@ import base64
 
 from realtime2.engine.interfaces import AudioChunk, TokenUsage
 from realtime2.protocol import commands as cmd
-from tests.protocol.fakes import pcm16, tone
-from tests.protocol.harness import Harness
+from tests.support.fakes import pcm16, tone
+from tests.support.harness import Harness
 
 TTS_RATE = 22050
 

@@ -11,8 +11,8 @@ import pytest
 from realtime2.audio import g711
 from realtime2.engine.interfaces import AudioChunk, TokenUsage
 from realtime2.protocol import commands as cmd
-from tests.protocol.fakes import b64, pcm16, silence, tone
-from tests.protocol.harness import Harness
+from tests.support.fakes import b64, pcm16, silence, tone
+from tests.support.harness import Harness
 
 
 def _manual() -> Harness:

@@ -17,7 +17,7 @@ from realtime2.engine.interfaces import (
     Transcript,
 )
 from realtime2.realtime.runner import SessionRunner
-from tests.protocol.fakes import (
+from tests.support.fakes import (
     VAD_RATE,
     FakeLLM,
     FakeSTT,
@@ -27,7 +27,7 @@ from tests.protocol.fakes import (
     silence,
     tone,
 )
-from tests.realtime.test_runner import Client
+from tests.support.runner import Client
 
 
 class CountingSTT(FakeSTT):

@@ -14,8 +14,8 @@ from realtime2.engine.config import EngineSettings
 from realtime2.engine.interfaces import Engines
 from realtime2.engine.registry import build_engines
 from realtime2.realtime.runner import SessionRunner
-from tests.protocol.validate import assert_valid
 from tests.support.speech import speech_pcm16
+from tests.support.validate import assert_valid
 
 pytestmark = pytest.mark.models
 

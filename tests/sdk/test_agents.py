@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from agents.realtime import RealtimeAgent, RealtimeRunner
 
-from tests.conftest import new_account
-from tests.sdk.conftest import RATE, TURN_LIMIT_S, silence_pcm
+from tests.support.accounts import new_account
+from tests.support.sdk import RATE, TURN_LIMIT_S, silence_pcm
+from tests.support.server import LiveServer
 from tests.support.speech import speech_pcm16
-from tests.transports.conftest import LiveServer
 
 pytestmark = [pytest.mark.models, pytest.mark.asyncio(loop_scope="module")]
 

@@ -14,10 +14,10 @@ from openai import AsyncOpenAI
 
 from realtime2.audio import g711
 from realtime2.audio.resample import resample
-from tests.conftest import new_account
-from tests.sdk.conftest import RATE, SdkEvents, silence_pcm, stream_audio
+from tests.support.accounts import new_account
+from tests.support.sdk import RATE, SdkEvents, silence_pcm, stream_audio
+from tests.support.server import LiveServer
 from tests.support.speech import speech_pcm16
-from tests.transports.conftest import LiveServer
 
 pytestmark = [pytest.mark.models, pytest.mark.asyncio(loop_scope="module")]
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.conftest import new_account
-from tests.protocol.fakes import fake_engines
-from tests.transports.conftest import LiveServer, build_services, serve_app
+from tests.support.accounts import new_account
+from tests.support.fakes import fake_engines
+from tests.support.server import LiveServer, build_services, serve_app
 
 
 @pytest.fixture

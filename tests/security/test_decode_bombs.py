@@ -23,10 +23,10 @@ import pytest
 from realtime2.app import create_app
 from realtime2.engine.registry import EngineHost
 from realtime2.state import Services
-from tests.conftest import Account, new_account
-from tests.protocol.fakes import FakeSTT, fake_engines
+from tests.support.accounts import Account, new_account
 from tests.support.audio_files import flac_silence
-from tests.transports.conftest import LiveServer, build_services, serve_app
+from tests.support.fakes import FakeSTT, fake_engines
+from tests.support.server import LiveServer, build_services, serve_app
 
 PIPELINE = "/api/realtime2/pipeline"
 TRANSCRIPTIONS = "/v1/audio/transcriptions"

@@ -27,9 +27,9 @@ import pytest
 from realtime2.accounts.ledger import Ledger
 from realtime2.app import create_app
 from realtime2.state import Services
-from tests.conftest import Account, new_account
-from tests.protocol.fakes import FakeLLM, FakeSTT, fake_engines
-from tests.transports.conftest import LiveServer, build_services, serve_app
+from tests.support.accounts import Account, new_account
+from tests.support.fakes import FakeLLM, FakeSTT, fake_engines
+from tests.support.server import LiveServer, build_services, serve_app
 
 
 def wav_tone(seconds: float, rate: int = 16000) -> bytes:

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess, start_server
+from tests.support.server import ServerProcess, start_server
 
 TIMEOUT_S = 1.0
 CAP = 30

@@ -19,35 +19,23 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from websockets.asyncio.client import connect
 
 from realtime2.app import create_app
 from realtime2.state import Services
-from tests.conftest import Account, free_port, new_account
-from tests.protocol.fakes import fake_engines
-from tests.transports.conftest import build_services
+from tests.support.accounts import Account, new_account
+from tests.support.fakes import fake_engines
+from tests.support.server import build_services, running
 
 
 @pytest.fixture
 async def strict_server(tmp_path: Path) -> AsyncIterator[tuple[int, Services]]:
     svc = await build_services(tmp_path, fake_engines())
-    port = free_port()
     app = create_app(svc.settings, svc)
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, ws_ping_interval=0.5, ws_ping_timeout=0.5
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
     try:
-        yield port, svc
+        async with running(app, ws_ping_interval=0.5, ws_ping_timeout=0.5) as server:
+            yield server.config.port, svc
     finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
         await svc.close()
 
 

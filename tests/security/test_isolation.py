@@ -3,7 +3,7 @@
 Covered elsewhere, not repeated here: dashboard pages need a login and every form a CSRF
 token, and one user cannot revoke another's key (tests/web/test_login.py,
 tests/web/test_api_keys_page.py); a live WebRTC call of another user is 404 to charge and
-hang-up (tests/webrtc/test_http_errors.py). This file covers the API side: usage and
+hang-up (tests/transports/webrtc/test_http_errors.py). This file covers the API side: usage and
 account reads, ended and other-replica call records, sideband attach, and what a client
 secret (`ek_…`) can reach.
 """
@@ -16,7 +16,7 @@ import pytest
 from realtime2.calls.records import CallRecords
 from realtime2.db.models import RealtimeCall
 from realtime2.state import Services
-from tests.conftest import Account, new_account
+from tests.support.accounts import Account, new_account
 
 
 def bearer(acct: Account | str) -> dict[str, str]:

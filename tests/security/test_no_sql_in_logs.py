@@ -9,7 +9,7 @@ from pathlib import Path
 from realtime2.db.migrate import upgrade
 from realtime2.logging_setup import configure_logging
 from realtime2.state import Services
-from tests.conftest import make_settings, new_account
+from tests.support.accounts import make_settings, new_account
 
 
 async def test_sql_is_not_logged_at_info_or_debug(tmp_path: Path) -> None:

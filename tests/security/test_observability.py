@@ -16,10 +16,10 @@ from websockets.asyncio.client import connect
 
 from realtime2.logging_setup import configure_logging
 from realtime2.observability import metrics
-from tests.conftest import new_account
-from tests.pipeline.test_pipeline_contract import wav_bytes
-from tests.protocol.fakes import FakeLLM, FakeSTT, b64, fake_engines, silence, tone
-from tests.transports.conftest import build_services, serve_app
+from tests.support.accounts import new_account
+from tests.support.audio_files import wav_bytes
+from tests.support.fakes import FakeLLM, FakeSTT, b64, fake_engines, silence, tone
+from tests.support.server import build_services, serve_app
 
 TRANSCRIPT = "ZEBRA transcript words spoken by the user"
 PROMPT = "QUOKKA typed user prompt"

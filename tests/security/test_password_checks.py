@@ -15,7 +15,7 @@ import pytest
 from realtime2.accounts import users as users_module
 from realtime2.accounts.users import Users
 from realtime2.state import Services
-from tests.conftest import new_account
+from tests.support.accounts import new_account
 
 
 async def _longest_stall(work: asyncio.Future[Any]) -> float:

@@ -22,9 +22,10 @@ from realtime2.cli import CliError, cmd_limits_set
 from realtime2.db.migrate import upgrade
 from realtime2.edge.ratelimit import RateLimiter
 from realtime2.state import Services
-from tests.conftest import make_settings, new_account
-from tests.protocol.fakes import FakeClock, fake_engines
-from tests.transports.conftest import LiveServer, build_services, serve_app
+from tests.support.accounts import make_settings, new_account
+from tests.support.clock import FakeClock
+from tests.support.fakes import fake_engines
+from tests.support.server import LiveServer, build_services, serve_app
 
 
 def test_bucket_bursts_then_refills_at_the_steady_rate() -> None:

@@ -25,9 +25,9 @@ from websockets.asyncio.client import connect
 from realtime2.config import Settings
 from realtime2.db.migrate import upgrade
 from realtime2.state import Services
-from tests.conftest import new_account
-from tests.web.pages import KEY_ON_PAGE, log_in
-from tests.webrtc.peer import TestPeer
+from tests.support.accounts import new_account
+from tests.support.pages import KEY_ON_PAGE, log_in
+from tests.support.peer import TestPeer
 
 pytestmark = pytest.mark.postgres
 

@@ -27,9 +27,9 @@ from starlette.types import Message
 from realtime2.app import create_app
 from realtime2.http.body_limit import DEFAULT_BODY_LIMITS
 from realtime2.state import Services
-from tests.conftest import Account, new_account
-from tests.protocol.fakes import fake_engines
-from tests.transports.conftest import LiveServer, build_services, serve_app
+from tests.support.accounts import Account, new_account
+from tests.support.fakes import fake_engines
+from tests.support.server import LiveServer, build_services, serve_app
 
 MIB = 1024 * 1024
 JSON = {"content-type": "application/json"}

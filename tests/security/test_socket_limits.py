@@ -13,9 +13,9 @@ import websockets
 from websockets.asyncio.client import connect
 
 from realtime2.state import Services
-from tests.conftest import new_account
-from tests.protocol.fakes import fake_engines
-from tests.transports.conftest import LiveServer, build_services, serve_app
+from tests.support.accounts import new_account
+from tests.support.fakes import fake_engines
+from tests.support.server import LiveServer, build_services, serve_app
 
 
 async def _refused(url: str, **kwargs: Any) -> tuple[int, str, str]:

@@ -20,16 +20,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from realtime2.app import create_app
-from tests.conftest import ROOT, free_port, new_account
-from tests.protocol.fakes import fake_engines
-from tests.transports.conftest import build_services
+from tests.support.accounts import new_account
+from tests.support.fakes import fake_engines
+from tests.support.paths import ROOT
+from tests.support.server import build_services, free_port, running
 
 NODE_DIR = ROOT / "tests" / "node"
 
@@ -116,27 +116,12 @@ async def tls_server(tmp_path: Path) -> AsyncIterator[tuple[str, str, Path]]:
     """Our app with fake engines behind uvicorn with the same ssl options serve passes."""
     cert, key = self_signed(tmp_path)
     svc = await build_services(tmp_path, fake_engines())
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(svc.settings, svc),
-        host="127.0.0.1",
-        port=port,
-        log_config=None,
-        ssl_certfile=str(cert),
-        ssl_keyfile=str(key),
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    acct = await new_account(svc, credits=10_000)
+    app = create_app(svc.settings, svc)
     try:
-        yield f"https://127.0.0.1:{port}/v1", acct.key, cert
+        async with running(app, ssl_certfile=str(cert), ssl_keyfile=str(key)) as server:
+            acct = await new_account(svc, credits=10_000)
+            yield f"https://127.0.0.1:{server.config.port}/v1", acct.key, cert
     finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
         await svc.close()
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 ARGS = ("--rounds", "1", "--load-seconds", "4", "--sessions", "4", "--max-growth", "1.0")
 

@@ -1,9 +1,11 @@
-"""Compressed audio files made in the test: FLAC silence at any rate FLAC allows (up to
-655,350 Hz), which compresses to ~160 bytes a second whatever its rate: the decode bomb."""
+"""Audio files made in the test: a WAV tone (`wav_bytes`), and FLAC silence at any rate
+FLAC allows (up to 655,350 Hz), which compresses to ~160 bytes a second whatever its
+rate: the decode bomb."""
 
 from __future__ import annotations
 
 import io
+import wave
 from functools import cache
 
 import av
@@ -31,3 +33,14 @@ def flac_silence(rate: int, seconds: float, channels: int = 1) -> bytes:
         for packet in stream.encode(None):
             container.mux(packet)
     return buf.getvalue()
+
+
+def wav_bytes(seconds: float, rate: int = 16000) -> bytes:
+    samples = 0.3 * np.sin(np.arange(int(seconds * rate)) * 2 * np.pi * 220 / rate) * 32767
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.astype("<i2").tobytes())
+    return out.getvalue()

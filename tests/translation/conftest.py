@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.protocol.fakes import FakeLLM, FakeSTT, fake_engines
-from tests.transports.conftest import LiveServer, build_services, serve_app
+from tests.support.fakes import FakeLLM, FakeSTT, fake_engines
+from tests.support.server import LiveServer, build_services, serve_app
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from typing import Any
 
 from realtime2.translation.session import Closed, TranslatePhrase, TranslationSession
 from realtime2.translation.voices import TargetVoice
-from tests.protocol.fakes import FakeVAD, b64, silence, tone
-from tests.translation.validate import assert_valid_translation
+from tests.support.fakes import FakeVAD, b64, silence, tone
+from tests.support.translation_validate import assert_valid_translation
 
 LANGS = {"fr": TargetVoice("fr", "French", "espeak"), "en": TargetVoice("en", "English", "engine")}
 

@@ -17,10 +17,10 @@ from websockets.asyncio.client import connect
 
 from realtime2.engine.config import EngineSettings
 from realtime2.engine.registry import build_engines
-from tests.conftest import new_account
+from tests.support.accounts import new_account
+from tests.support.server import LiveServer, build_services, serve_app
 from tests.support.speech import speech_pcm16
-from tests.translation.validate import assert_valid_translation
-from tests.transports.conftest import LiveServer, build_services, serve_app
+from tests.support.translation_validate import assert_valid_translation
 
 pytestmark = pytest.mark.models
 

@@ -13,11 +13,10 @@ from openai import AsyncOpenAI
 from websockets.asyncio.client import connect
 
 from realtime2.accounts.pricing import TRANSLATION, rate_for
-from tests.conftest import new_account
-from tests.protocol.fakes import b64, silence, tone
-from tests.translation.validate import assert_valid_translation
-from tests.transports.conftest import LiveServer
-from tests.transports.test_websocket import refused
+from tests.support.accounts import new_account
+from tests.support.fakes import b64, silence, tone
+from tests.support.server import LiveServer, refused
+from tests.support.translation_validate import assert_valid_translation
 
 CHUNK = 4800  # 200 ms at 24 kHz, as the API recommends
 

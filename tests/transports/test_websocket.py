@@ -5,24 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any
 
 import pytest
 import websockets
 from openai import AsyncOpenAI
 from websockets.asyncio.client import connect
 
-from tests.conftest import new_account
-from tests.protocol.validate import assert_valid
-from tests.transports.conftest import LiveServer
-
-
-async def refused(url: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
-    with pytest.raises(websockets.exceptions.InvalidStatus) as info:
-        async with connect(url, **kwargs):
-            pass
-    response = info.value.response
-    return response.status_code, json.loads(response.body or b"{}")
+from tests.support.accounts import new_account
+from tests.support.server import LiveServer, refused
+from tests.support.validate import assert_valid
 
 
 async def test_refusals_before_accept(fake_server: LiveServer) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 
 from realtime2.state import Services
-from tests.conftest import new_account
-from tests.web.pages import KEY_ON_PAGE, csrf_of, log_in
+from tests.support.accounts import new_account
+from tests.support.pages import KEY_ON_PAGE, csrf_of, log_in
 
 KEYS = "/settings/api-keys"
 

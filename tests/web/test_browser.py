@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,36 +10,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess, start_server
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, cli
+from tests.support.server import ServerProcess, start_server
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("REALTIME2_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 EMAIL = "browser@example.com"
 PASSWORD = "browser-test-password"
-
-
-def cli(tmp_path: Path, *args: str) -> None:
-    env = {**os.environ, "REALTIME2_DATA_DIR": str(tmp_path / "data")}
-    subprocess.run(
-        [sys.executable, "-m", "realtime2.cli", *args],
-        env=env,
-        cwd=tmp_path,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.fixture

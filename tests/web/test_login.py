@@ -10,8 +10,9 @@ import pytest
 from realtime2.app import create_app
 from realtime2.http.dashboard_ratelimit import Backoff, LoginLimiter
 from realtime2.state import Services
-from tests.conftest import new_account
-from tests.web.pages import PASSWORD, csrf_of, log_in, post_login
+from tests.support.accounts import new_account
+from tests.support.clock import FakeClock
+from tests.support.pages import PASSWORD, csrf_of, log_in, post_login
 
 
 def session_cookie(response: httpx.Response) -> SimpleCookie:
@@ -112,14 +113,6 @@ async def test_logout_ends_the_server_session(
     # Replaying the old cookie does not get back in.
     client.cookies.set("realtime2_session", token)
     assert (await client.get("/dashboard")).status_code == 303
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _client_from(app: object, address: str) -> httpx.AsyncClient:

@@ -24,21 +24,20 @@ from realtime2.transports.webrtc.ice import (
     screen_candidates,
 )
 from realtime2.transports.webrtc.inbox import MAX_MESSAGES, Inbox
-from tests.conftest import new_account
-from tests.protocol.fakes import fake_engines
-from tests.transports.conftest import build_services
-from tests.webrtc.conftest import LiveCalls, serve_calls
-from tests.webrtc.peer import TestPeer
+from tests.support.accounts import new_account
+from tests.support.fakes import fake_engines
+from tests.support.peer import TestPeer
+from tests.support.server import LiveServer, build_services, serve_app
 
 
-async def _server(tmp_path: Path, **settings: object) -> AsyncIterator[LiveCalls]:
+async def _server(tmp_path: Path, **settings: object) -> AsyncIterator[LiveServer]:
     svc = await build_services(tmp_path, fake_engines(), **settings)
-    async for server in serve_calls(svc):
+    async for server in serve_app(svc):
         yield server
 
 
 async def _post_offer(
-    live: LiveCalls, key: str, sdp: str, model: str = "realtime-mini"
+    live: LiveServer, key: str, sdp: str, model: str = "realtime-mini"
 ) -> httpx.Response:
     async with httpx.AsyncClient(base_url=live.url) as http:
         return await http.post(
@@ -49,7 +48,7 @@ async def _post_offer(
 
 
 async def _connected_call(
-    live: LiveCalls, key: str, peer: TestPeer, sdp: str | None = None
+    live: LiveServer, key: str, peer: TestPeer, sdp: str | None = None
 ) -> WebRtcCall:
     response = await _post_offer(live, key, sdp or await peer.offer())
     assert response.status_code == 200, response.text
@@ -89,7 +88,7 @@ async def test_inbox_is_bounded_in_messages_and_bytes() -> None:
     assert [await inbox.get() for _ in range(3)] == ["1234", "12", "late"]
 
 
-async def test_a_peer_flooding_the_data_channel_is_hung_up_on(live: LiveCalls) -> None:
+async def test_a_peer_flooding_the_data_channel_is_hung_up_on(live: LiveServer) -> None:
     acct = await new_account(live.services, credits=10_000)
     peer = TestPeer()
     call = await _connected_call(live, acct.key, peer)
@@ -123,7 +122,7 @@ def _with_candidates(sdp: str, addresses: list[str]) -> str:
     return "\r\n".join(lines[:at] + fake + lines[at:]) + "\r\n"
 
 
-async def test_remote_candidates_are_capped(live: LiveCalls) -> None:
+async def test_remote_candidates_are_capped(live: LiveServer) -> None:
     """The server sent STUN to all 500 addresses an offer listed; now to 16 at most."""
     acct = await new_account(live.services, credits=10_000)
     peer = TestPeer()
@@ -176,12 +175,12 @@ def test_private_candidates_are_skipped_unless_allowed() -> None:
 
 
 @pytest.fixture
-async def no_private(tmp_path: Path) -> AsyncIterator[LiveCalls]:
+async def no_private(tmp_path: Path) -> AsyncIterator[LiveServer]:
     async for server in _server(tmp_path, webrtc_allow_private_candidates=False):
         yield server
 
 
-async def test_a_peer_whose_candidates_were_skipped_still_connects(no_private: LiveCalls) -> None:
+async def test_a_peer_whose_candidates_were_skipped_still_connects(no_private: LiveServer) -> None:
     """With private candidates off the server contacts none of the peer's addresses, and
     learns the peer from the peer's own checks instead."""
     acct = await new_account(no_private.services, credits=10_000)
@@ -196,12 +195,12 @@ async def test_a_peer_whose_candidates_were_skipped_still_connects(no_private: L
 
 
 @pytest.fixture
-async def two_pending(tmp_path: Path) -> AsyncIterator[LiveCalls]:
+async def two_pending(tmp_path: Path) -> AsyncIterator[LiveServer]:
     async for server in _server(tmp_path, max_pending_calls_per_user=2):
         yield server
 
 
-async def test_unconnected_calls_count_against_the_user(two_pending: LiveCalls) -> None:
+async def test_unconnected_calls_count_against_the_user(two_pending: LiveServer) -> None:
     live = two_pending
     acct = await new_account(live.services, credits=10_000)
     other = await new_account(live.services, credits=10_000)
@@ -233,12 +232,12 @@ async def test_unconnected_calls_count_against_the_user(two_pending: LiveCalls) 
 
 
 @pytest.fixture
-async def two_sessions(tmp_path: Path) -> AsyncIterator[LiveCalls]:
+async def two_sessions(tmp_path: Path) -> AsyncIterator[LiveServer]:
     async for server in _server(tmp_path, max_sessions_per_user=2):
         yield server
 
 
-async def test_sideband_sockets_take_a_session_slot(two_sessions: LiveCalls) -> None:
+async def test_sideband_sockets_take_a_session_slot(two_sessions: LiveServer) -> None:
     live = two_sessions
     acct = await new_account(live.services, credits=10_000)
     peer = TestPeer()
@@ -263,7 +262,7 @@ async def test_sideband_sockets_take_a_session_slot(two_sessions: LiveCalls) -> 
 # --- client secrets ------------------------------------------------------------------
 
 
-async def test_a_client_secret_opens_only_its_model(live: LiveCalls) -> None:
+async def test_a_client_secret_opens_only_its_model(live: LiveServer) -> None:
     """An `ek_` minted for realtime-mini opened realtime-pro (16 credits/s instead of 4)."""
     svc = live.services
     acct = await new_account(svc, credits=10_000)

@@ -15,13 +15,14 @@ from realtime2.calls import open as call_open
 from realtime2.realtime.runner import SessionRunner
 from realtime2.transports.webrtc.audio import FRAME_SAMPLES, RATE, SpeakerTrack
 from realtime2.transports.webrtc.call import WebRtcCall
-from tests.conftest import new_account
-from tests.protocol.fakes import FakeClock, fake_engines
-from tests.webrtc.conftest import LiveCalls
-from tests.webrtc.peer import TestPeer
+from tests.support.accounts import new_account
+from tests.support.clock import FakeClock
+from tests.support.fakes import fake_engines
+from tests.support.peer import TestPeer
+from tests.support.server import LiveServer
 
 
-async def start_call(live: LiveCalls, key: str, peer: TestPeer) -> WebRtcCall:
+async def start_call(live: LiveServer, key: str, peer: TestPeer) -> WebRtcCall:
     async with httpx.AsyncClient(base_url=live.url) as http:
         response = await http.post(
             "/api/realtime2/session",
@@ -37,7 +38,7 @@ async def start_call(live: LiveCalls, key: str, peer: TestPeer) -> WebRtcCall:
 
 
 async def test_running_out_of_credit_ends_the_call(
-    live: LiveCalls, monkeypatch: pytest.MonkeyPatch
+    live: LiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     policy = MeterPolicy(
         window_seconds=1, minimum_start_seconds=1, minimum_billed_seconds=1, renew_every_seconds=0.2
@@ -57,7 +58,7 @@ async def test_running_out_of_credit_ends_the_call(
     await peer.close()
 
 
-async def test_peer_hanging_up_ends_and_settles_the_call(live: LiveCalls) -> None:
+async def test_peer_hanging_up_ends_and_settles_the_call(live: LiveServer) -> None:
     acct = await new_account(live.services, credits=10_000)
     peer = TestPeer()
     call = await start_call(live, acct.key, peer)
@@ -73,7 +74,7 @@ async def test_peer_hanging_up_ends_and_settles_the_call(live: LiveCalls) -> Non
     assert live.app.state.session_slots.active == 0
 
 
-async def test_charge_bills_the_minimum_once_then_only_new_seconds(live: LiveCalls) -> None:
+async def test_charge_bills_the_minimum_once_then_only_new_seconds(live: LiveServer) -> None:
     svc = live.services
     acct = await new_account(svc, credits=10_000)
     clock = FakeClock()

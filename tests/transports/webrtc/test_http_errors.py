@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import new_account
-from tests.transports.conftest import LiveServer
-from tests.webrtc.peer import TestPeer
+from tests.support.accounts import new_account
+from tests.support.peer import TestPeer
+from tests.support.server import LiveServer
 
 VIDEO_ONLY = (
     "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"

@@ -11,8 +11,8 @@ from realtime2.backends.local import whisper_window
 from realtime2.backends.local.models import default_whisper_dir
 from realtime2.backends.local.whisper_stt import WhisperSTT
 from realtime2.backends.local.whisper_window import transcribe_short, window_frames
-from tests.engine.wer import wer
 from tests.support.speech import speech
+from tests.support.wer import wer
 
 QUESTIONS = (
     "What is the capital of France?",

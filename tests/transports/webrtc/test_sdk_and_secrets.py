@@ -17,17 +17,17 @@ from realtime2.accounts.client_secrets import ClientSecrets
 from realtime2.db.models import ClientSecret
 from realtime2.state import Services
 from realtime2.transports.webrtc.call import WebRtcCall
-from tests.conftest import new_account
-from tests.webrtc.conftest import LiveCalls
-from tests.webrtc.peer import TestPeer
+from tests.support.accounts import new_account
+from tests.support.peer import TestPeer
+from tests.support.server import LiveServer
 
 
-def sdk(live: LiveCalls, key: str) -> AsyncOpenAI:
+def sdk(live: LiveServer, key: str) -> AsyncOpenAI:
     return AsyncOpenAI(base_url=live.url + "/v1", api_key=key, max_retries=0)
 
 
 @pytest.mark.parametrize("with_session", [False, True], ids=["raw-sdp", "multipart"])
-async def test_sdk_calls_create_both_forms(live: LiveCalls, with_session: bool) -> None:
+async def test_sdk_calls_create_both_forms(live: LiveServer, with_session: bool) -> None:
     acct = await new_account(live.services, credits=10_000)
     client = sdk(live, acct.key)
     peer = TestPeer()
@@ -53,13 +53,13 @@ async def test_sdk_calls_create_both_forms(live: LiveCalls, with_session: bool) 
     await peer.close()
 
 
-def live_call(live: LiveCalls, call_id: str) -> WebRtcCall:
+def live_call(live: LiveServer, call_id: str) -> WebRtcCall:
     call = live.calls.get(call_id)
     assert call is not None
     return call
 
 
-async def test_client_secret_opens_calls_and_nothing_else(live: LiveCalls) -> None:
+async def test_client_secret_opens_calls_and_nothing_else(live: LiveServer) -> None:
     svc = live.services
     acct = await new_account(svc, credits=10_000)
     secret = await sdk(live, acct.key).realtime.client_secrets.create(
@@ -103,7 +103,7 @@ async def _rows(svc: Services) -> list[ClientSecret]:
         return list(await tx.scalars(select(ClientSecret)))
 
 
-async def test_expired_unknown_and_revoked_secrets_are_refused(live: LiveCalls) -> None:
+async def test_expired_unknown_and_revoked_secrets_are_refused(live: LiveServer) -> None:
     svc = live.services
     acct = await new_account(svc, credits=10_000)
     past = ClientSecrets(
@@ -133,7 +133,7 @@ async def test_expired_unknown_and_revoked_secrets_are_refused(live: LiveCalls) 
     await peer.close()
 
 
-async def test_sideband_sees_events_and_drives_the_call(live: LiveCalls) -> None:
+async def test_sideband_sees_events_and_drives_the_call(live: LiveServer) -> None:
     svc = live.services
     owner = await new_account(svc, credits=10_000)
     other = await new_account(svc, credits=10_000)

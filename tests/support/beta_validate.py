@@ -8,7 +8,7 @@ from typing import Any
 import pydantic
 from openai.types.beta.realtime.realtime_server_event import RealtimeServerEvent
 
-from tests.protocol.validate import _extras
+from tests.support.validate import _extras
 
 _ADAPTER: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(RealtimeServerEvent)
 # Fields clients read that the beta Session model does not declare.

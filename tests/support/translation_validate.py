@@ -10,7 +10,7 @@ from openai.types.realtime.realtime_translation_server_event import (
     RealtimeTranslationServerEvent,
 )
 
-from tests.protocol.validate import _extras
+from tests.support.validate import _extras
 
 _ADAPTER: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(RealtimeTranslationServerEvent)
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from realtime2.engine.interfaces import STT, Priority
-from tests.engine.wer import wer
 from tests.support.speech import speech
+from tests.support.wer import wer
 
 pytestmark = pytest.mark.models
 

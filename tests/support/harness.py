@@ -7,8 +7,9 @@ from typing import Any
 
 from realtime2.protocol import commands as cmd
 from realtime2.protocol.session import RealtimeSession
-from tests.protocol.fakes import VAD_FRAME, VAD_RATE, EnergyVADStream, FakeClock
-from tests.protocol.validate import assert_valid
+from tests.support.clock import FakeClock
+from tests.support.fakes import VAD_FRAME, VAD_RATE, EnergyVADStream
+from tests.support.validate import assert_valid
 
 
 class Harness:

@@ -11,9 +11,9 @@ from realtime2.audio.pcm import pcm16_to_float
 from realtime2.audio.resample import resample
 from realtime2.engine.interfaces import STT, TTS, AudioChunk, Priority
 from realtime2.engine.voices import VOICES
-from tests.engine.pitch import median_pitch, spectral_centroid
-from tests.engine.wer import wer
+from tests.support.pitch import median_pitch, spectral_centroid
 from tests.support.speech import write_wav
+from tests.support.wer import wer
 
 pytestmark = pytest.mark.models
 

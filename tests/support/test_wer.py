@@ -1,4 +1,4 @@
-from tests.engine.wer import wer
+from tests.support.wer import wer
 
 
 def test_wer() -> None:

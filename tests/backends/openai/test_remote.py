@@ -24,7 +24,8 @@ from realtime2.engine.interfaces import (
     ToolCallDelta,
     ToolSpec,
 )
-from tests.engine.fake_openai import KEY, FakeOpenAI, free_port, serve
+from tests.support.fake_openai import KEY, FakeOpenAI, serve
+from tests.support.server import free_port
 
 
 @pytest.fixture

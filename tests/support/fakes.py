@@ -1,4 +1,6 @@
-"""Deterministic fakes for protocol and runner tests: clock, VAD, STT, LLM, TTS, audio."""
+"""Deterministic fake engines (VAD, STT, LLM, TTS, `fake_engines`) and test audio.
+
+The fake clock is `tests.support.clock.FakeClock`."""
 
 from __future__ import annotations
 
@@ -29,17 +31,6 @@ from realtime2.engine.interfaces import (
 
 VAD_RATE = 16000
 VAD_FRAME = 512
-
-
-class FakeClock:
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class EnergyVADStream:

@@ -18,11 +18,11 @@ from realtime2.audio.resample import resample
 from realtime2.engine.config import EngineSettings
 from realtime2.engine.interfaces import Engines
 from realtime2.engine.registry import build_engines
-from tests.conftest import new_account
-from tests.protocol.validate import assert_valid
+from tests.support.accounts import new_account
+from tests.support.peer import TestPeer
+from tests.support.server import LiveServer, live_server
 from tests.support.speech import speech_pcm16
-from tests.webrtc.conftest import LiveCalls, live_server
-from tests.webrtc.peer import TestPeer
+from tests.support.validate import assert_valid
 
 pytestmark = pytest.mark.models
 RATE = 48000
@@ -34,7 +34,7 @@ def engines() -> Engines:
 
 
 @pytest.fixture
-async def real_live(tmp_path: Path, engines: Engines) -> AsyncIterator[LiveCalls]:
+async def real_live(tmp_path: Path, engines: Engines) -> AsyncIterator[LiveServer]:
     async for server in live_server(tmp_path, engines):
         yield server
 
@@ -43,7 +43,7 @@ def words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z]+", text.lower()) if len(w) > 2}
 
 
-async def test_spoken_call_is_answered_in_speech(real_live: LiveCalls, engines: Engines) -> None:
+async def test_spoken_call_is_answered_in_speech(real_live: LiveServer, engines: Engines) -> None:
     acct = await new_account(real_live.services, credits=10_000)
     peer = TestPeer()
     async with httpx.AsyncClient(base_url=real_live.url, timeout=60) as http:

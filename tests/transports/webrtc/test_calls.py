@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import numpy as np
 
-from tests.conftest import new_account
-from tests.protocol.validate import assert_valid
-from tests.transports.conftest import LiveServer
-from tests.webrtc.peer import TestPeer
+from tests.support.accounts import new_account
+from tests.support.peer import TestPeer
+from tests.support.server import LiveServer
+from tests.support.validate import assert_valid
 
 
 async def open_seed_call(
