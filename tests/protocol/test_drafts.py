@@ -157,9 +157,11 @@ def test_semantic_vad_reads_completeness_from_the_draft() -> None:
     _append(h, silence(200), tone(600), silence(100))
     (draft,) = h.take(cmd.PrepareDraft)
     h.session.on_draft_transcript(draft.draft_id, "What time is it?")
-    # A finished question ends the turn after ~340 ms of silence ("high"); without the
+    # A finished question ends the turn after 250 ms of silence ("high"); without the
     # draft's estimate it would take 1125 ms.
-    _append(h, silence(400))
+    _append(h, silence(150))
+    assert h.of("input_audio_buffer.speech_stopped") == []
+    _append(h, silence(40))  # 100 + 150 + 40 ms: past the 250 ms window (32 ms VAD frames)
     assert h.take(cmd.TranscribePartial) == []  # the draft replaces the partial run
     assert len(h.of("input_audio_buffer.speech_stopped")) == 1
 

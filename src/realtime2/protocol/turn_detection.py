@@ -38,6 +38,12 @@ SEMANTIC_WINDOWS_MS: Final[dict[str, tuple[int, int]]] = {
     "low": (1000, 8000),
 }
 UNKNOWN_COMPLETENESS: Final = 0.5
+# At or above this the words are a finished question (`completeness` gives "?" 0.95): the
+# turn ends after the eagerness's shortest window (250 ms for "high"), not the linear
+# interpolation (337 ms). A final "." scores 0.9 and keeps the interpolated window (425 ms
+# for "high"): whisper also ends a sentence paused in the middle with a period, and the
+# read passage in tests/support/speech_data pauses up to ~0.4 s inside sentences.
+FINISHED: Final = 0.95
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,8 @@ class TurnDetector:
         if self.params.eagerness is None:
             return float(self.params.silence_duration_ms)
         shortest, longest = SEMANTIC_WINDOWS_MS[self.params.eagerness]
+        if self._completeness >= FINISHED:
+            return float(shortest)
         return shortest + (1.0 - self._completeness) * (longest - shortest)
 
     def set_completeness(self, score: float) -> None:
