@@ -10,8 +10,7 @@ from realtime2.protocol import commands as cmd
 from realtime2.protocol.conversation import to_messages
 from realtime2.protocol.limits import ConversationLimits
 from tests.support.harness import Harness
-
-PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJ"
+from tests.support.images import PNG
 
 
 def _image_item() -> dict[str, Any]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from realtime2.engine.interfaces import LLMCapabilities
 from realtime2.realtime.runner import SessionRunner
-from tests.protocol.test_images import PNG
 from tests.support.fakes import FakeLLM, fake_engines
+from tests.support.images import PNG
 from tests.support.runner import Client
 
 IMAGE_ITEM = {
