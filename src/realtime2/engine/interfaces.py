@@ -104,6 +104,16 @@ class STTCapabilities:
     streaming: bool
     sample_rate: int
     languages: tuple[str, ...]
+    logprobs: bool = False  # `transcribe(logprobs=True)` fills `Transcript.logprobs`
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One token of a transcript and its log-probability (the SDK's `LogProbProperties`)."""
+
+    token: str
+    logprob: float
+    bytes: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -111,6 +121,7 @@ class Transcript:
     text: str
     language: str | None
     audio_seconds: float
+    logprobs: tuple[TokenLogprob, ...] | None = None  # one per token, when asked for
 
 
 @runtime_checkable
@@ -125,8 +136,12 @@ class STT(Protocol):
         language: str | None = None,
         prompt: str | None = None,
         priority: Priority = Priority.INTERACTIVE,
+        logprobs: bool = False,
     ) -> Transcript:
-        """Transcribe mono float32 audio at `capabilities.sample_rate`."""
+        """Transcribe mono float32 audio at `capabilities.sample_rate`.
+
+        `logprobs=True` (only for an STT whose capabilities say `logprobs`) also returns
+        each token's log-probability."""
         ...
 
 

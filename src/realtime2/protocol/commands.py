@@ -22,6 +22,7 @@ class TranscribeTurn:
     sample_rate: int
     language: str | None
     prompt: str | None
+    logprobs: bool = False  # the session includes `item.input_audio_transcription.logprobs`
 
 
 @dataclass(frozen=True)

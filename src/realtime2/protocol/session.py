@@ -348,8 +348,14 @@ class RealtimeSession:
     def on_transcript_delta(self, item_id: str, delta: str) -> None:
         self.turns.transcript_delta(item_id, delta)
 
-    def on_transcript_done(self, item_id: str, text: str, audio_seconds: float) -> None:
-        self.turns.transcript_done(item_id, text, audio_seconds)
+    def on_transcript_done(
+        self,
+        item_id: str,
+        text: str,
+        audio_seconds: float,
+        logprobs: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.turns.transcript_done(item_id, text, audio_seconds, logprobs)
         self._transcripts_changed()
 
     def on_transcript_failed(self, item_id: str, code: str, message: str) -> None:

@@ -245,6 +245,11 @@ class SessionSettings:
         return td
 
     @property
+    def logprobs(self) -> bool:
+        """Transcription events carry token log-probabilities (`include`)."""
+        return "item.input_audio_transcription.logprobs" in (self.data.get("include") or ())
+
+    @property
     def transcription(self) -> dict[str, Any] | None:
         tr: dict[str, Any] | None = self.data["audio"]["input"]["transcription"]
         return tr

@@ -115,7 +115,9 @@ class UserTurns:
 
     def pause_started(self, *, responding: bool) -> None:
         """The user went quiet: draft the turn while the silence window runs."""
-        if self.current_item_id is None or not self._speculative:
+        # A draft's transcript carries no log-probabilities: a session that asked for them
+        # is transcribed once the turn is committed.
+        if self.current_item_id is None or not self._speculative or self._settings.logprobs:
             return
         self.discard_draft()
         settings = self._settings
@@ -323,7 +325,12 @@ class UserTurns:
         tr = self._settings.transcription or {}
         self._out.command(
             TranscribeTurn(
-                item_id, audio, self._input.rate, tr.get("language"), tr.get("prompt") or None
+                item_id,
+                audio,
+                self._input.rate,
+                tr.get("language"),
+                tr.get("prompt") or None,
+                logprobs=self._settings.logprobs,
             )
         )
 
@@ -341,8 +348,18 @@ class UserTurns:
                 )
             )
 
-    def transcript_done(self, item_id: str, text: str, audio_seconds: float) -> None:
-        """The transcript of a pending item arrived; the item leaves `pending`."""
+    def transcript_done(
+        self,
+        item_id: str,
+        text: str,
+        audio_seconds: float,
+        logprobs: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """The transcript of a pending item arrived; the item leaves `pending`.
+
+        `logprobs` (the SDK's `LogProbProperties`, one per token) go into the events when
+        the session asked for them."""
+        extra: dict[str, Any] = {"logprobs": logprobs} if self._settings.logprobs else {}
         if item_id not in self.pending:
             return
         self.pending.discard(item_id)
@@ -362,6 +379,7 @@ class UserTurns:
                         item_id=item_id,
                         content_index=0,
                         delta=rest,
+                        **(extra if not sent else {}),
                     )
                 )
             self._out.emit(
@@ -371,6 +389,7 @@ class UserTurns:
                     content_index=0,
                     transcript=text,
                     usage={"type": "duration", "seconds": round(audio_seconds, 3)},
+                    **extra,
                 )
             )
 

@@ -31,7 +31,7 @@ import contextvars
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any, Final
 
 from realtime2.audio.resample import resample
@@ -260,12 +260,16 @@ class SessionRunner:
         return audio if rate == stt_rate else resample(audio, rate, stt_rate)
 
     async def _transcribe(self, c: cmd.TranscribeTurn) -> None:
+        stt = self.engines.stt
+        # An STT without logprobs is never asked (its transcribe may not take the flag).
+        extra = {"logprobs": True} if c.logprobs and stt.capabilities.logprobs else {}
         try:
-            result = await self.engines.stt.transcribe(
+            result = await stt.transcribe(
                 self._stt_audio(c.audio, c.sample_rate),
                 language=c.language,
                 prompt=c.prompt,
                 priority=Priority.INTERACTIVE,
+                **extra,
             )
         except EngineUnavailableError as exc:
             self.session.on_transcript_failed(c.item_id, exc.code, "Transcription unavailable.")
@@ -275,7 +279,13 @@ class SessionRunner:
                 c.item_id, "transcription_failed", "Transcription failed."
             )
         else:
-            self.session.on_transcript_done(c.item_id, result.text.strip(), result.audio_seconds)
+            scores = getattr(result, "logprobs", None)
+            self.session.on_transcript_done(
+                c.item_id,
+                result.text.strip(),
+                result.audio_seconds,
+                None if scores is None else [asdict(t) | {"bytes": list(t.bytes)} for t in scores],
+            )
         self._flush()
 
     async def _transcribe_partial(self, c: cmd.TranscribePartial) -> None:

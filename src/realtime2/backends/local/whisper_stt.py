@@ -15,12 +15,14 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from realtime2.backends.local.models import default_whisper_dir, existing, require_module
+from realtime2.backends.local.whisper_logprobs import token_logprobs
 from realtime2.backends.local.whisper_window import transcribe_short
 from realtime2.engine.catalog import Shared, register_backend
 from realtime2.engine.interfaces import (
     FloatAudio,
     Priority,
     STTCapabilities,
+    TokenLogprob,
     Transcript,
 )
 from realtime2.engine.scheduler import ModelWorker, process_gate
@@ -51,7 +53,7 @@ class WhisperSTT:
             tuple(model.supported_languages) if model.model.is_multilingual else ("en",)
         )
         self.capabilities = STTCapabilities(
-            streaming=False, sample_rate=SAMPLE_RATE, languages=languages
+            streaming=False, sample_rate=SAMPLE_RATE, languages=languages, logprobs=True
         )
 
     @classmethod
@@ -83,21 +85,33 @@ class WhisperSTT:
         language: str | None = None,
         prompt: str | None = None,
         priority: Priority = Priority.INTERACTIVE,
+        logprobs: bool = False,
     ) -> Transcript:
         samples = np.ascontiguousarray(audio, dtype=np.float32)
         seconds = samples.size / SAMPLE_RATE
         if samples.size == 0:
-            return Transcript(text="", language=language, audio_seconds=0.0)
+            return Transcript(
+                text="", language=language, audio_seconds=0.0, logprobs=() if logprobs else None
+            )
         if language is not None and language not in self.capabilities.languages:
             raise ValueError(
                 f"language {language!r} is not supported by {self.name}; "
                 f"supported: {', '.join(self.capabilities.languages[:20])}"
             )
-        text, detected = await self._worker.run(
-            lambda: self._run(samples, language, prompt), priority
+        text, detected, scores = await self._worker.run(
+            lambda: self._run_scored(samples, language, prompt, logprobs), priority
         )
         log.debug("stt: %.2f s of audio -> %d chars", seconds, len(text))
-        return Transcript(text=text, language=detected, audio_seconds=seconds)
+        return Transcript(text=text, language=detected, audio_seconds=seconds, logprobs=scores)
+
+    def _run_scored(
+        self, samples: FloatAudio, language: str | None, prompt: str | None, logprobs: bool
+    ) -> tuple[str, str | None, tuple[TokenLogprob, ...] | None]:
+        text, detected = self._run(samples, language, prompt)
+        if not logprobs:
+            return text, detected, None
+        scores = token_logprobs(self._model, samples, text, detected or language or "en")
+        return text, detected, scores
 
     def _run(
         self, samples: FloatAudio, language: str | None, prompt: str | None
