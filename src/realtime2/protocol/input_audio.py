@@ -12,6 +12,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from realtime2.audio.denoise import NoiseReductionType, NoiseSuppressor
 from realtime2.audio.resample import StreamResampler
 from realtime2.engine.interfaces import FloatAudio, VADStream
 from realtime2.protocol.server_events import ProtocolError
@@ -32,6 +33,7 @@ class InputAudio:
         self._start = 0
         self._vad_pos = 0  # next sample (session audio) the VAD has not seen
         self.detector: TurnDetector | None = None
+        self.noise: NoiseSuppressor | None = None  # `audio.input.noise_reduction`
 
     # --- positions -----------------------------------------------------------------
 
@@ -67,6 +69,8 @@ class InputAudio:
                 "The input audio buffer holds at most 15 minutes of audio; commit or clear it.",
             )
         out = self._resampler.process(samples)
+        if self.noise is not None:  # before VAD and STT, which both read the buffer
+            out = self.noise.process(out)
         ints = np.clip(np.round(out * 32768.0), -32768, 32767).astype(np.int16)
         self._buf = np.concatenate([self._buf, ints])
         return self._run_vad()
@@ -84,6 +88,13 @@ class InputAudio:
             probability = self._vad.speech_probability(frame)
             signals.extend(self.detector.feed(probability, frame_ms, self.ms(self._vad_pos)))
         return signals
+
+    def set_noise_reduction(self, kind: NoiseReductionType | None, strength: float = 1.0) -> None:
+        """Suppress noise in audio appended from now on (`None`: off)."""
+        if kind is None:
+            self.noise = None
+        elif self.noise is None or (self.noise.kind, self.noise.strength) != (kind, strength):
+            self.noise = NoiseSuppressor(kind, self.rate, strength)
 
     def set_detector(self, detector: TurnDetector | None) -> None:
         self.detector = detector

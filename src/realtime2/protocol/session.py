@@ -213,6 +213,7 @@ class RealtimeSession:
             self.settings.apply(ev.session, voice_locked=self.responses.voice_locked)
             if self.settings.turn_detection != before:
                 self._apply_turn_detection()
+            self.input.set_noise_reduction(*(self.settings.noise_reduction or (None,)))
             self.outbox.emit(event("session.updated", session=self.settings.render()))
         elif isinstance(ev, ce.InputAudioBufferAppend):
             self._append_b64(ev.audio)

@@ -245,6 +245,17 @@ class SessionSettings:
         return td
 
     @property
+    def noise_reduction(self) -> tuple[Literal["near_field", "far_field"], float] | None:
+        """The input noise suppression in use and its strength (a config without a type:
+        `near_field`; without a strength: 1)."""
+        nr = self.data["audio"]["input"].get("noise_reduction")
+        if nr is None:
+            return None
+        kind: Literal["near_field", "far_field"] = nr.get("type") or "near_field"
+        strength = nr.get("strength")
+        return kind, 1.0 if strength is None else float(strength)
+
+    @property
     def logprobs(self) -> bool:
         """Transcription events carry token log-probabilities (`include`)."""
         return "item.input_audio_transcription.logprobs" in (self.data.get("include") or ())

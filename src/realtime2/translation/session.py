@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from realtime2.audio.denoise import NoiseSuppressor
 from realtime2.audio.pcm import pcm16_to_float
 from realtime2.audio.resample import StreamResampler
 from realtime2.engine.interfaces import FloatAudio, VADStream
@@ -109,6 +110,7 @@ class TranslationSession:
         self._vad = vad
         self._frame = vad_frame_samples
         self._resampler = StreamResampler(INPUT_RATE, vad_rate)
+        self._vad_rate = vad_rate
         self._pending_audio = np.zeros(0, dtype=np.float32)
         self._segmenter = PhraseSegmenter(
             sample_rate=vad_rate,
@@ -121,6 +123,7 @@ class TranslationSession:
         self.target: TargetVoice | None = None
         self.transcription_model: str | None = None
         self.noise_reduction: NoiseReduction | None = None
+        self._noise: NoiseSuppressor | None = None  # applies `noise_reduction`
         self._events: list[ServerEvent] = [event("session.created", session=self.describe())]
         self._commands: list[Command] = []
         self._in_flight = 0
@@ -223,6 +226,8 @@ class TranslationSession:
         self._frame_audio(self._resampler.process(samples))
 
     def _frame_audio(self, resampled: FloatAudio) -> None:
+        if self._noise is not None:  # before VAD and STT, which both take these frames
+            resampled = self._noise.process(resampled)
         self._pending_audio = np.concatenate([self._pending_audio, resampled])
         used = 0
         while len(self._pending_audio) - used >= self._frame:
@@ -288,6 +293,15 @@ class TranslationSession:
             transcription_model,
             noise,
         )
+        if noise is None:
+            self._noise = None
+        else:
+            strength = 1.0 if noise.strength is None else noise.strength
+            if self._noise is None or (self._noise.kind, self._noise.strength) != (
+                noise.type,
+                strength,
+            ):
+                self._noise = NoiseSuppressor(noise.type, self._vad_rate, strength)
         self._events.append(event("session.updated", session=self.describe()))
 
     def close_gracefully(self) -> None:
