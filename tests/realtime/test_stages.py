@@ -73,6 +73,7 @@ def test_a_clock_keeps_the_first_of_each_model_and_the_waits_before_first_audio(
     clock.observe("stt", 0, 10.0, 10.1, 10.4)  # waited 0.1 s for a core
     clock.observe("llm", 0, 10.4, 10.4, 10.5)
     clock.observe("tts-first", 0, 10.5, 10.6, 10.8)
+    clock.first_tts = 10.8  # the draft's first audio chunk (TimedDraftOut)
     clock.observe("tts", 1, 10.8, 10.9, 11.5)  # after first audio: not counted
     turn = TurnStages(speech_stopped=10.6, first_audio=10.85, path="draft", work=clock)
     stages = turn.breakdown()

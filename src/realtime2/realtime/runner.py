@@ -44,7 +44,7 @@ from realtime2.protocol.session import AudioOut, RealtimeSession, TurnTiming
 from realtime2.protocol.session_config import SessionType
 from realtime2.realtime.drafts import RunningDraft
 from realtime2.realtime.respond import LiveOut, run_response
-from realtime2.realtime.stages import StageTracker, TurnStages, WorkClock
+from realtime2.realtime.stages import StageTracker, TimedDraftOut, TurnStages, WorkClock
 
 log = logging.getLogger(__name__)
 
@@ -310,10 +310,11 @@ class SessionRunner:
             oldest = next(iter(self._drafts))
             self._drafts.pop(oldest).cancel(keep_transcript=True)
         self.drafts_prepared += 1
-        draft = RunningDraft(c)
+        clock = self.stages.clock(c.draft_id)
+        draft = RunningDraft(c, out=TimedDraftOut(clock))
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
-        context.run(JOB_OBSERVER.set, self.stages.clock(c.draft_id).observe)
+        context.run(JOB_OBSERVER.set, clock.observe)
         draft.transcript = loop.create_task(self._draft_transcript(draft), context=context)
         self._tasks.add(draft.transcript)  # type: ignore[arg-type]
         draft.transcript.add_done_callback(self._tasks.discard)  # type: ignore[arg-type]

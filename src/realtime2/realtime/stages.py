@@ -4,10 +4,11 @@ A turn's reply is worked out by one draft (started when the user pauses) or one 
 (started at `speech_stopped`). Each gets a `WorkClock`, set as the job observer
 (`engine.scheduler.JOB_OBSERVER`) of its tasks, so every model job it submits reports when
 it was queued, started and ended: the first STT job is the draft's transcript, the first LLM
-job's end the first LLM text, the first TTS job's end the first audio chunk ready. The
-`StageTracker` watches the session's events for `speech_stopped` and the first reply audio
-handed to the transport, and pairs the turn with the clock of the draft it adopted (or of
-its response).
+job's end the first LLM text, the first TTS job's queueing the first sentence sent to the
+TTS. A draft records its reply in a `TimedDraftOut`, which also notes when its first
+sentence and its first audio chunk were ready. The `StageTracker` watches the session's
+events for `speech_stopped` and the first reply audio handed to the transport, and pairs the
+turn with the clock of the draft it adopted (or of its response).
 
 `TurnStages.breakdown()` gives each stage in seconds relative to `speech_stopped` (negative:
 done inside the silence window, before the turn was confirmed), plus the time jobs waited
@@ -22,6 +23,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from realtime2.engine.interfaces import AudioChunk
+from realtime2.realtime.drafts import DraftOut
+
 
 @dataclass
 class WorkClock:
@@ -32,8 +36,8 @@ class WorkClock:
     first_job: float | None = None  # the first model job started running
     stt_done: float | None = None
     first_llm: float | None = None  # first LLM slice done: the first text exists
-    first_sentence: float | None = None  # first sentence queued for the TTS
-    first_tts: float | None = None  # first TTS job done: a chunk of audio is ready
+    first_sentence: float | None = None  # first sentence (or clause) sent to the TTS
+    first_tts: float | None = None  # first chunk of reply audio ready (drafts only)
     jobs: list[tuple[str, float, float, float]] = field(default_factory=list)
 
     def observe(
@@ -47,9 +51,8 @@ class WorkClock:
             self.stt_done = ended
         elif model == "llm" and self.first_llm is None:
             self.first_llm = ended
-        elif model.startswith("tts") and self.first_tts is None:
-            self.first_sentence = queued  # the first sentence reached the TTS
-            self.first_tts = ended
+        elif model.startswith("tts") and self.first_sentence is None:
+            self.first_sentence = queued  # a response's first sentence reached the TTS
 
     def until(self, end: float) -> tuple[float, dict[str, float]]:
         """Time jobs waited (queue + CPU gate) and each model's busy time, before `end`."""
@@ -63,6 +66,22 @@ class WorkClock:
             key = "tts" if model.startswith("tts") else model
             busy[key] = busy.get(key, 0.0) + min(ended, end) - started
         return waited, busy
+
+
+class TimedDraftOut(DraftOut):
+    """A draft's recording that also stamps its clock with the first sentence and audio."""
+
+    def __init__(self, clock: WorkClock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def sentence(self, text: str) -> None:
+        self.clock.first_sentence = self.clock.first_sentence or time.perf_counter()
+        super().sentence(text)
+
+    def audio(self, chunk: AudioChunk) -> None:
+        self.clock.first_tts = self.clock.first_tts or time.perf_counter()
+        super().audio(chunk)
 
 
 @dataclass
