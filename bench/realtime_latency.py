@@ -6,14 +6,26 @@
     .venv/bin/python -m bench.realtime_latency --threads 1     # one CPU thread per model
     .venv/bin/python -m bench.realtime_latency --storyteller   # + a neighbour's long replies
     .venv/bin/python -m bench.realtime_latency --sessions 8 --listen  # users hear replies out
+    .venv/bin/python -m bench.realtime_latency --speech human  # recorded human speech
+    .venv/bin/python -m bench.realtime_latency --speech human --vad semantic-high
 
-Each session streams real speech (Piper voice, 24 kHz pcm16) in real time in 20 ms chunks,
-followed by silence, and waits for the spoken reply. Per turn it measures, on the client:
+Each session streams speech (Piper questions, or with `--speech human` the recordings of
+real people shipped in tests/support/speech_data: a read passage cut at its sentence ends,
+questions, LibriVox and JFK clips) at 24 kHz pcm16 in real time in 20 ms chunks, followed
+by silence, and waits for the spoken reply. Per turn it measures, on the client:
 
 - `stop→audio`: `input_audio_buffer.speech_stopped` received → first
   `response.output_audio.delta` received (the server's own turn latency);
 - `voice→audio`: the chunk holding the last voiced sample sent → first audio delta (what a
   user hears: includes the 500 ms VAD silence window).
+
+With human speech it also counts cut-offs: a `speech_stopped` that arrived before the
+turn's last voice was sent (the turn ended mid-sentence, at a pause inside it).
+
+From the server it reads every turn's stage timings (`realtime.stages`: pause detected,
+first job started, STT done, first LLM text, first sentence, first TTS chunk ready, first
+audio sent, CPU-gate waits, model busy time), in seconds from `speech_stopped` (negative:
+inside the silence window), and prints their medians.
 
 It also checks that every session was charged exactly its elapsed whole seconds × rate,
 prints a table and merges the figures, keyed by session count and mode, into
@@ -40,14 +52,26 @@ from bench.common import (
     live_server,
     new_key,
 )
+from bench.human import human_turn, stage_rows, stage_summary
 from bench.report import RESULTS, machine, median, percentile, print_table, write_bar_chart
 
 CREDITS = 100_000
+TURN_DETECTION: dict[str, dict[str, Any]] = {
+    "server": {"type": "server_vad", "silence_duration_ms": 500},
+    "semantic-high": {"type": "semantic_vad", "eagerness": "high"},
+}
 
 
 async def run_session(
-    server: LiveServer, index: int, turns: int, chunk_ms: int, listen: bool = False
+    server: LiveServer,
+    index: int,
+    turns: int,
+    chunk_ms: int,
+    listen: bool = False,
+    speech: str = "piper",
+    vad: str = "server",
 ) -> dict[str, Any]:
+    from tests.support.human_speech import human_turns
     from tests.support.speech import speech_pcm16
 
     services = server.services
@@ -66,15 +90,27 @@ async def run_session(
                 "session": {
                     "type": "realtime",
                     "instructions": INSTRUCTIONS,
-                    "audio": {"input": {"transcription": {"model": "whisper-1"}}},
+                    "audio": {
+                        "input": {
+                            "transcription": {"model": "whisper-1"},
+                            "turn_detection": TURN_DETECTION[vad],
+                        }
+                    },
                 },
             }
         )
         await talker.wait_for("session.updated")
+        recorded = await asyncio.to_thread(human_turns, RATE) if speech == "human" else []
+        # semantic_vad waits up to 2 s when the words sound unfinished: a tail to cover it.
+        tail_ms = 2300 if vad == "semantic-high" else 900
         for turn in range(turns):
+            if speech == "human":
+                said = recorded[(turn + 5 * index) % len(recorded)]
+                results.append(await human_turn(talker, said, tail_ms=tail_ms, listen=listen))
+                continue
             question = QUESTIONS[(turn + index) % len(QUESTIONS)]
             pcm = await asyncio.to_thread(speech_pcm16, question, RATE)
-            results.append(await talker.spoken_turn(pcm, listen=listen))
+            results.append(await talker.spoken_turn(pcm, tail_ms=tail_ms, listen=listen))
     elapsed = time.monotonic() - opened
     charged = await _charged(services, user_id)
     return {
@@ -123,6 +159,7 @@ async def _charged(services: Any, user_id: int) -> int:
 
 
 def summarize(sessions: list[dict[str, Any]], runners: list[Any]) -> dict[str, Any]:
+    stages = [turn.breakdown() for r in runners for turn in getattr(r, "turn_stages", [])]
     stop, voice, bad = [], [], 0
     for s in sessions:
         for t in s["turns"]:
@@ -167,6 +204,12 @@ def summarize(sessions: list[dict[str, Any]], runners: list[Any]) -> dict[str, A
         "drafts_prepared": sum(getattr(r, "drafts_prepared", 0) for r in runners),
         "drafts_adopted": sum(getattr(r, "drafts_adopted", 0) for r in runners),
         "drafts_audio_ready": sum(getattr(r, "drafts_audio_ready", 0) for r in runners),
+        "cut_offs": sum(getattr(t, "cut_offs", 0) for s in sessions for t in s["turns"]),
+        "cut_off_turns": [
+            t.name for s in sessions for t in s["turns"] if getattr(t, "cut_offs", 0)
+        ],
+        "stages": stage_summary(stages),
+        "stages_per_turn": stages,
         "billing": billing,
         "billing_ok": all(b["ok"] for b in billing),
     }
@@ -176,7 +219,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     async with live_server(speculative=args.speculative, as_served=args.first_turn) as server:
         if not args.first_turn:
             # One untimed turn warms the models (first decode allocates, caches fill).
-            await run_session(server, 99, 1, args.chunk_ms)
+            await run_session(server, 99, 1, args.chunk_ms, vad=args.vad)
         server.runners.clear()
         stop = asyncio.Event()
         neighbour = asyncio.ensure_future(storyteller(server, stop)) if args.storyteller else None
@@ -184,12 +227,18 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(3.0)  # its first long reply is under way
         sessions = await asyncio.gather(
             *(
-                run_session(server, i, args.turns, args.chunk_ms, args.listen)
+                run_session(
+                    server, i, args.turns, args.chunk_ms, args.listen, args.speech, args.vad
+                )
                 for i in range(args.sessions)
             )
         )
         stop.set()
-        talkers = [r for r in server.runners if getattr(r, "drafts_prepared", 0)]
+        talkers = [
+            r
+            for r in server.runners
+            if getattr(r, "drafts_prepared", 0) or getattr(r, "turn_stages", None)
+        ]
         summary = summarize(list(sessions), talkers)
         if neighbour is not None:
             summary["storyteller_replies"] = await neighbour
@@ -218,6 +267,18 @@ def main() -> None:
         help="engines warmed as `serve` does, no untimed turn: is turn 1 as fast as the rest?",
     )
     parser.add_argument(
+        "--speech",
+        choices=("piper", "human"),
+        default="piper",
+        help="piper: synthetic questions; human: the recordings in tests/support/speech_data",
+    )
+    parser.add_argument(
+        "--vad",
+        choices=tuple(TURN_DETECTION),
+        default="server",
+        help="turn detection: server_vad 500 ms, or semantic_vad with eagerness high",
+    )
+    parser.add_argument(
         "--storyteller",
         action="store_true",
         help="one more session keeps asking for long spoken answers while the others talk",
@@ -225,8 +286,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads is not None:
         os.environ["REALTIME2_THREADS"] = str(args.threads)
+    load = os.getloadavg()  # at the start: the machine's other work, not this run's
+    print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     summary = asyncio.run(main_async(args))
     mode = "speculative" if args.speculative else "no-speculative"
+    if args.speech != "piper":
+        mode += f",speech={args.speech}"
+    if args.vad != "server":
+        mode += f",vad={args.vad}"
     if args.threads is not None:
         mode += f",threads={args.threads}"
     if args.storyteller:
@@ -251,13 +318,23 @@ def main() -> None:
         f"{summary['drafts_adopted']}/{summary['drafts_prepared']} "
         f"({summary['drafts_audio_ready']} with audio ready at speech_stopped), "
         f"cached prompt tokens: {summary['cached_prompt_tokens']}/{summary['prompt_tokens']}, "
-        f"billing exact: {summary['billing_ok']}"
+        f"billing exact: {summary['billing_ok']}, "
+        f"cut off mid-turn: {summary['cut_offs']} {summary['cut_off_turns'] or ''}"
         + (f", storyteller replies: {summary['storyteller_replies']}" if args.storyteller else "")
+    )
+    st = summary["stages"]
+    print_table(
+        f"stage breakdown, s from speech_stopped (negative: inside the silence window); "
+        f"{st['drafted']}/{st['turns']} drafted, "
+        f"{st['audio_ready_at_stop']} with audio ready at speech_stopped",
+        ["stage", "median", "p95", "turns"],
+        stage_rows(st),
     )
     path = RESULTS / "realtime_latency.json"
     data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     data.setdefault("runs", {})[f"sessions={args.sessions},{mode}"] = {
         "machine": machine(),
+        "load_average_at_start": [round(x, 2) for x in load],
         "turns_per_session": args.turns,
         "chunk_ms": args.chunk_ms,
         **summary,
