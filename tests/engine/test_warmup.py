@@ -24,10 +24,15 @@ class GatedTTS(FakeTTS):
         self.gate = threading.Event()
 
     async def synthesize(
-        self, text: str, *, voice: str, priority: Priority = Priority.INTERACTIVE
+        self,
+        text: str,
+        *,
+        voice: str,
+        priority: Priority = Priority.INTERACTIVE,
+        speed: float = 1.0,
     ) -> AsyncIterator[AudioChunk]:
         await asyncio.to_thread(self.gate.wait, 10)
-        async for chunk in super().synthesize(text, voice=voice, priority=priority):
+        async for chunk in super().synthesize(text, voice=voice, priority=priority, speed=speed):
             yield chunk
 
 

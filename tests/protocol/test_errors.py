@@ -261,7 +261,7 @@ def test_session_update_refusals_change_nothing() -> None:
     for session, code in [
         ({"type": "transcription"}, "invalid_value"),
         ({"type": "realtime", "model": "gpt-4o"}, "unsupported_model"),
-        ({"type": "realtime", "audio": {"output": {"voice": "nonexistent"}}}, "invalid_value"),
+        ({"type": "realtime", "audio": {"output": {"voice": "nonexistent"}}}, "unsupported_voice"),
         (
             {"type": "realtime", "audio": {"input": {"transcription": {"model": "gpt-4o"}}}},
             "unsupported_model",

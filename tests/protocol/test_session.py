@@ -107,18 +107,18 @@ def test_session_update_merges_nested_fields() -> None:
     assert h.of("session.updated")[-1]["session"]["audio"]["input"]["turn_detection"] is None
 
 
-def test_openai_only_voice_is_accepted_and_voice_locks_after_audio() -> None:
+def test_voice_locks_after_audio() -> None:
     h = Harness()
     h.send(
         {
             "type": "session.update",
-            "session": {"type": "realtime", "audio": {"output": {"voice": "alloy"}}},
+            "session": {"type": "realtime", "audio": {"output": {"voice": "ash"}}},
         }
     )
-    assert h.session.settings.voice.engine_voice == "marin"
+    assert h.session.settings.voice.engine_voice == "ash"
     h.send({"type": "response.create"})
     (start,) = h.take(cmd.StartResponse)
-    assert start.voice == "marin"
+    assert start.voice == "ash"
     _reply(h, start.response_id, ["Hello."])
     new = h.send(
         {
@@ -405,6 +405,7 @@ def test_text_only_response_and_out_of_band_response() -> None:
                 "instructions": "Summarise.",
                 "conversation": "none",
                 "metadata": {"topic": "x"},
+                "max_output_tokens": 2,
                 "input": [
                     {"type": "item_reference", "id": "u"},
                     {
@@ -601,16 +602,19 @@ def test_session_expires_after_60_minutes() -> None:
     assert h.send({"type": "response.create"}) == []
 
 
-def test_rate_limits_are_reported_after_each_response() -> None:
+def test_rate_limits_are_reported_as_each_response_begins() -> None:
     h = Harness()
-    limits = [{"name": "requests", "limit": 100, "remaining": 99, "reset_seconds": 60.0}]
-    h.session.set_rate_limits(limits)
-    h.drain()
     h.send({"type": "response.create"})
     (start,) = h.take(cmd.StartResponse)
     h.session.on_response_done(start.response_id, "stop", TokenUsage())
     h.drain()
-    assert h.types()[-2:] == ["response.done", "rate_limits.updated"]
+    assert "rate_limits.updated" not in h.types()  # none known: none sent
+    limits = [{"name": "requests", "limit": 100, "remaining": 99, "reset_seconds": 60.0}]
+    h.session.set_rate_limits(limits)
+    assert h.drain() == []
+    h.send({"type": "response.create"})
+    assert h.types()[-2:] == ["response.created", "rate_limits.updated"]
+    assert h.of("rate_limits.updated")[0]["rate_limits"] == limits
 
 
 def test_media_track_audio_goes_to_the_track() -> None:

@@ -27,6 +27,27 @@ def _chunk(delta: dict[str, Any], finish: str | None = None) -> str:
     return f"data: {json.dumps(body)}\n\n"
 
 
+def unanswered_tool_calls(messages: list[dict[str, Any]]) -> str | None:
+    """OpenAI's (and vLLM's) rule: an assistant turn's tool calls are each answered by the
+    `tool` messages right after it. The message the real API answers with, or None."""
+    for index, message in enumerate(messages):
+        wanted = {c["id"] for c in message.get("tool_calls") or []}
+        after = messages[index + 1 :]
+        answered = set()
+        for following in after:
+            if following.get("role") != "tool":
+                break
+            answered.add(following.get("tool_call_id"))
+        if wanted - answered:
+            missing = ", ".join(sorted(wanted - answered))
+            return (
+                "An assistant message with 'tool_calls' must be followed by tool messages "
+                "responding to each 'tool_call_id'. The following tool_call_ids did not have "
+                f"response messages: {missing}"
+            )
+    return None
+
+
 class FakeOpenAI:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
@@ -62,6 +83,10 @@ class FakeOpenAI:
             return denied
         body = await request.json()
         self.requests.append(body)
+        if (problem := unanswered_tool_calls(body.get("messages") or [])) is not None:
+            return JSONResponse(
+                {"error": {"message": problem, "type": "invalid_request_error"}}, 400
+            )
 
         async def events() -> AsyncIterator[str]:
             if body.get("tools") and body.get("tool_choice") != "none":
@@ -116,8 +141,9 @@ class FakeOpenAI:
             return denied
         body = await request.json()
         self.requests.append(body)
+        samples = round(24000 / float(body.get("speed", 1.0)))  # a second of speech at 1.0
         tone = (
-            (0.3 * np.sin(2 * np.pi * 220 * np.arange(24000) / 24000) * 32767)
+            (0.3 * np.sin(2 * np.pi * 220 * np.arange(samples) / 24000) * 32767)
             .astype("<i2")
             .tobytes()
         )

@@ -138,24 +138,33 @@ class FakeTTS:
     """100 ms of tone per sentence at 22.05 kHz, in two chunks."""
 
     name = "fake-tts"
-    capabilities = TTSCapabilities(streaming=True, sample_rate=22050, voices=("marin", "cedar"))
+    capabilities = TTSCapabilities(
+        streaming=True, sample_rate=22050, voices=("marin", "cedar"), speed=True
+    )
 
     def __init__(self, delay: float = 0.0) -> None:
         self.delay = delay
         self.calls: list[tuple[str, str, Priority]] = []
+        self.speeds: list[float] = []
         self.running = 0
 
     async def synthesize(
-        self, text: str, *, voice: str, priority: Priority = Priority.INTERACTIVE
+        self,
+        text: str,
+        *,
+        voice: str,
+        priority: Priority = Priority.INTERACTIVE,
+        speed: float = 1.0,
     ) -> AsyncIterator[AudioChunk]:
         if voice not in self.capabilities.voices:
             raise ValueError(f"unknown voice {voice}")
         self.calls.append((text, voice, priority))
+        self.speeds.append(speed)
         self.running += 1
         try:
             for _ in range(2):
                 await asyncio.sleep(self.delay)
-                yield AudioChunk(pcm16(tone(50, 22050)), 22050)
+                yield AudioChunk(pcm16(tone(round(50 / speed), 22050)), 22050)
         finally:
             self.running -= 1
 

@@ -95,6 +95,15 @@ class RateLimiter:
             return 0.0
         return (1.0 - bucket.tokens) / (limit / 60.0)
 
+    def peek(self, key: str, limit: int) -> tuple[int, float]:
+        """(Requests left now, seconds until the bucket is full again), spending nothing."""
+        bucket = self._buckets.get(key)
+        if limit <= 0 or bucket is None or bucket.limit != limit:
+            return max(limit, 0), 0.0
+        rate = limit / 60.0
+        tokens = min(float(limit), bucket.tokens + (self.clock() - bucket.updated) * rate)
+        return int(tokens), (limit - tokens) / rate
+
 
 def rate_limited(limit: int, wait: float) -> ApiError:
     seconds = max(1, math.ceil(wait))

@@ -172,6 +172,25 @@ class ChatMessage:
     images: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class ContextTruncation:
+    """What to do with a conversation too long for the context (OpenAI's `truncation`).
+
+    `auto`: drop the oldest turns (the LLM's own way). `disabled`: never drop; the LLM raises
+    `ContextLengthExceededError`. `retention_ratio`: when the turns after the instructions
+    outgrow `post_instructions_tokens` (or what the context leaves them), drop the oldest
+    until only `retention_ratio` of that limit is used, so later turns keep the same start.
+    """
+
+    mode: Literal["auto", "disabled", "retention_ratio"] = "auto"
+    retention_ratio: float = 1.0
+    post_instructions_tokens: int | None = None
+
+
+class ContextLengthExceededError(ValueError):
+    """The conversation does not fit the context and truncation is disabled."""
+
+
 @dataclass
 class LLMRequest:
     messages: list[ChatMessage]
@@ -182,6 +201,10 @@ class LLMRequest:
     temperature: float | None = None
     # "minimal" | "low" | "medium" | "high": for an LLM with `reasoning_effort`.
     reasoning_effort: str | None = None
+    truncation: ContextTruncation = ContextTruncation()
+    # Whether the model may call several functions in one reply (None: the LLM's default).
+    # An LLM that makes at most one call per reply honours False and True alike.
+    parallel_tool_calls: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -219,6 +242,9 @@ class LLMCapabilities:
     streaming: bool
     tools: bool
     context_tokens: int
+    # The most tokens a reply gets when the request sets no `max_tokens` (None: no cap of
+    # the backend's own). Sessions show it as their `max_output_tokens` ("inf" = this).
+    max_output_tokens: int | None = None
     vision: bool = False  # reads `ChatMessage.images`; otherwise images are refused
     reasoning_effort: bool = False  # acts on `LLMRequest.reasoning_effort`
 
@@ -247,6 +273,9 @@ class TTSCapabilities:
     streaming: bool
     sample_rate: int
     voices: tuple[str, ...]
+    # `synthesize` takes `speed` (0.25-1.5, OpenAI's `audio.output.speed`); without it a
+    # speed other than 1.0 is refused by the speaking path.
+    speed: bool = False
 
 
 @runtime_checkable
@@ -255,12 +284,18 @@ class TTS(Protocol):
     capabilities: TTSCapabilities
 
     def synthesize(
-        self, text: str, *, voice: str, priority: Priority = Priority.INTERACTIVE
+        self,
+        text: str,
+        *,
+        voice: str,
+        priority: Priority = Priority.INTERACTIVE,
+        speed: float = 1.0,
     ) -> AsyncIterator[AudioChunk]:
         """Yield audio for `text`, sentence by sentence, as soon as each is ready.
 
         An unknown voice raises `ValueError` before any audio. Closing the iterator early
-        stops synthesis.
+        stops synthesis. `speed` (1.0 normal, 1.5 half again as fast) is honoured by a TTS
+        whose capabilities say `speed`; callers pass another value only to such a TTS.
         """
         ...
 

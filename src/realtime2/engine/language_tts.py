@@ -58,7 +58,12 @@ class LanguageTTS:
         return None
 
     async def synthesize(
-        self, text: str, *, voice: str, priority: Priority = Priority.INTERACTIVE
+        self,
+        text: str,
+        *,
+        voice: str,
+        priority: Priority = Priority.INTERACTIVE,
+        speed: float = 1.0,
     ) -> AsyncIterator[AudioChunk]:
         found = self.route(voice)
         if found is None:

@@ -25,6 +25,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Protocol
 
+from realtime2.engine.capabilities import UnsupportedRequestError
 from realtime2.engine.interfaces import (
     LLM,
     TTS,
@@ -71,24 +72,43 @@ class SentenceTTS:
             streaming=True,
             sample_rate=tts.capabilities.sample_rate,
             voices=tts.capabilities.voices,
+            speed=tts.capabilities.speed,
         )
         self._chunker = chunker
 
     def synthesize(
-        self, text: str, *, voice: str, priority: Priority = Priority.INTERACTIVE
+        self,
+        text: str,
+        *,
+        voice: str,
+        priority: Priority = Priority.INTERACTIVE,
+        speed: float = 1.0,
     ) -> AsyncIterator[AudioChunk]:
         """A whole text, as the wrapped TTS speaks it."""
-        return self.tts.synthesize(text, voice=voice, priority=priority)
+        return self.tts.synthesize(text, voice=voice, priority=priority, speed=speed)
 
-    def stream(self, *, voice: str, pace: Pace) -> SpeechStream:
-        return SpeechStream(self.tts, self._chunker(), voice=voice, pace=pace)
+    def stream(self, *, voice: str, pace: Pace, speed: float = 1.0) -> SpeechStream:
+        """A stream speaking in `voice` at `speed` (`audio.output.speed`).
+
+        A speed other than 1.0 on a TTS that cannot change its speed raises
+        `UnsupportedRequestError` naming the field, before anything is spoken.
+        """
+        if speed != 1.0 and not self.tts.capabilities.speed:
+            raise UnsupportedRequestError(
+                f"the TTS {self.tts.name!r} cannot change its speed "
+                f"(audio.output.speed {speed} needs it; use 1.0)"
+            )
+        return SpeechStream(self.tts, self._chunker(), voice=voice, pace=pace, speed=speed)
 
 
 class SpeechStream:
     """Text in as it is written; each completed sentence, then its audio, out."""
 
-    def __init__(self, tts: TTS, chunker: SentenceChunker, *, voice: str, pace: Pace) -> None:
+    def __init__(
+        self, tts: TTS, chunker: SentenceChunker, *, voice: str, pace: Pace, speed: float = 1.0
+    ) -> None:
         self.pace = pace
+        self.speed = speed
         self._tts = tts
         self._chunker = chunker
         self._voice = voice
@@ -131,7 +151,12 @@ class SpeechStream:
 
     async def _say(self, sentence: str) -> AsyncGenerator[Sentence | AudioChunk, None]:
         yield Sentence(sentence)
-        audio = self._tts.synthesize(sentence, voice=self._voice, priority=self.pace.tts())
+        if self.speed == 1.0:
+            audio = self._tts.synthesize(sentence, voice=self._voice, priority=self.pace.tts())
+        else:
+            audio = self._tts.synthesize(
+                sentence, voice=self._voice, priority=self.pace.tts(), speed=self.speed
+            )
         async with aclosing(audio) as chunks:  # type: ignore[type-var]
             while True:
                 started = time.perf_counter()

@@ -129,6 +129,16 @@ ToolChoice = Literal["none", "auto", "required"] | ToolChoiceFunction
 MaxTokens = Annotated[int, Field(ge=1, le=4096)] | Literal["inf"]
 
 
+class TokenLimits(_Strict):
+    post_instructions: int | None = Field(default=None, ge=1)
+
+
+class RetentionRatioTruncation(_Strict):
+    type: Literal["retention_ratio"]
+    retention_ratio: float = Field(ge=0.0, le=1.0)
+    token_limits: TokenLimits | None = None
+
+
 class RealtimeSessionConfig(_Strict):
     type: Literal["realtime"]
     model: str | None = None
@@ -144,7 +154,7 @@ class RealtimeSessionConfig(_Strict):
     reasoning: dict[str, Any] | None = None
     prompt: PromptReference | None = None
     tracing: Literal["auto"] | dict[str, Any] | None = None
-    truncation: Literal["auto", "disabled"] | dict[str, Any] | None = None
+    truncation: Literal["auto", "disabled"] | RetentionRatioTruncation | None = None
 
 
 class TranscriptionAudio(_Strict):

@@ -110,22 +110,50 @@ class Conversation:
         return copy.deepcopy(self.get(item_id))
 
 
+def _call_id(item: Item) -> str:
+    return str(item.get("call_id") or item["id"])
+
+
 def to_messages(items: list[Item]) -> list[ChatMessage]:
-    """Conversation items as chat messages; consecutive function calls share one turn."""
+    """Conversation items as chat messages; consecutive function calls share one turn.
+
+    Chat APIs want every tool call answered right after the turn that made it, so each
+    call's output (wherever it sits in the conversation) follows its call's turn, and a
+    call still waiting for its output is left out: the conversation goes on while it runs,
+    as OpenAI's asynchronous function calling does, and the call is shown once answered.
+    """
+    outputs = {
+        str(item["call_id"]): item for item in items if item["type"] == "function_call_output"
+    }
+    called = {_call_id(item) for item in items if item["type"] == "function_call"}
     messages: list[ChatMessage] = []
+    answers: list[ChatMessage] = []  # outputs of the tool-call turn being built
+
+    def close_turn() -> None:
+        messages.extend(answers)
+        answers.clear()
+
     for item in items:
         kind = item["type"]
         if kind == "function_call":
-            call = ToolCall(item.get("call_id") or item["id"], item["name"], item["arguments"])
+            call_id = _call_id(item)
+            if call_id not in outputs:
+                continue  # pending: no output yet
+            call = ToolCall(call_id, item["name"], item["arguments"])
             prev = messages[-1] if messages else None
-            if prev is not None and prev.role == "assistant" and prev.tool_calls:
+            if answers and prev is not None and prev.tool_calls:
                 messages[-1] = ChatMessage(
                     "assistant", prev.content, (*prev.tool_calls, call), None
                 )
             else:
+                close_turn()
                 messages.append(ChatMessage("assistant", "", (call,)))
-        elif kind == "function_call_output":
-            messages.append(ChatMessage("tool", item["output"], tool_call_id=item["call_id"]))
+            answers.append(ChatMessage("tool", outputs[call_id]["output"], tool_call_id=call_id))
+            continue
+        close_turn()
+        if kind == "function_call_output":
+            if item["call_id"] not in called:  # its call is gone: an orphan answer
+                messages.append(ChatMessage("tool", item["output"], tool_call_id=item["call_id"]))
         elif kind == "message":
             text = message_text(item)
             images = tuple(
@@ -135,6 +163,7 @@ def to_messages(items: list[Item]) -> list[ChatMessage]:
             )
             if text or images:
                 messages.append(ChatMessage(item["role"], text, images=images))
+    close_turn()
     return messages
 
 

@@ -16,6 +16,7 @@ from realtime2.protocol.commands import DraftReply, StartResponse
 from realtime2.protocol.conversation import Conversation, Item, to_messages
 from realtime2.protocol.items import build_item
 from realtime2.protocol.limits import check_item
+from realtime2.protocol.refusals import check_response
 from realtime2.protocol.responses import ResponseState
 from realtime2.protocol.server_events import ProtocolError
 from realtime2.protocol.session_config import (
@@ -34,6 +35,7 @@ def build_request(
     config: ce.ResponseConfig,
     in_conversation: bool,
 ) -> tuple[ResponseState, RequestSpec]:
+    check_response(config)
     modality: Literal["audio", "text"] = s.modality
     if config.output_modalities is not None:
         if len(config.output_modalities) != 1:
@@ -51,7 +53,11 @@ def build_request(
             raise ProtocolError(
                 "invalid_value", "Custom voices are not supported.", "response.audio.output.voice"
             )
-        voice = resolve_voice(out.voice)
+        try:
+            voice = resolve_voice(out.voice)
+        except ProtocolError as exc:
+            exc.param = "response.audio.output.voice"
+            raise
     instructions = config.instructions if config.instructions is not None else s.instructions
     tools: list[dict[str, Any]] = (
         [t.model_dump() for t in config.tools] if config.tools is not None else s.tools
@@ -59,7 +65,11 @@ def build_request(
     choice = config.tool_choice if config.tool_choice is not None else s.tool_choice
     if isinstance(choice, ce.ToolChoiceFunction):
         choice = choice.model_dump()
-    max_tokens = config.max_output_tokens or s.max_output_tokens
+    max_tokens: int | Literal["inf"] = s.max_output_tokens
+    client_limit = s.client_max_tokens
+    if config.max_output_tokens is not None:
+        client_limit = config.max_output_tokens != "inf"
+        max_tokens = config.max_output_tokens if client_limit else (s.token_cap or "inf")
     reasoning = config.reasoning if config.reasoning is not None else s.data.get("reasoning")
     effort = (reasoning or {}).get("effort")
 
@@ -89,7 +99,14 @@ def build_request(
         max_output_tokens=max_tokens,
     )
     response.context_ids = context_ids
+    response.client_limit = client_limit
     speed = s.speed
+    truncation = s.truncation
+    parallel = (
+        config.parallel_tool_calls
+        if config.parallel_tool_calls is not None
+        else s.data.get("parallel_tool_calls")
+    )
 
     def spec(r: ResponseState) -> StartResponse:
         conv = conversation
@@ -109,6 +126,8 @@ def build_request(
             tool_choice=tool_choice_name(choice),
             max_tokens=None if max_tokens == "inf" else int(max_tokens),
             reasoning_effort=str(effort) if effort is not None else None,
+            truncation=truncation,
+            parallel_tool_calls=parallel,
         )
         return StartResponse(r.id, request, voice.engine_voice, modality, speed, r.draft_id)
 

@@ -118,6 +118,8 @@ class Responses:
         response.draft_id = draft_id
         self._live[response.id] = response
         self._out.emit(response.created())
+        if self.rate_limits is not None:  # OpenAI sends them as each response begins
+            self._out.emit(event("rate_limits.updated", rate_limits=self.rate_limits))
         response.waiting_for = {i for i in response.context_ids if i in pending}
         self._specs[response.id] = request_spec
         self._maybe_start(response)
@@ -197,8 +199,6 @@ class Responses:
         self._live.pop(response.id, None)
         if self._media_track and response.first_audio_at is not None:
             self._out.emit(event("output_audio_buffer.stopped", response_id=response.id))
-        if self.rate_limits is not None:
-            self._out.emit(event("rate_limits.updated", rate_limits=self.rate_limits))
 
     # --- results from the runner -----------------------------------------------------------
 
@@ -266,18 +266,22 @@ class Responses:
         if response.resampler is not None:
             rate = response.resampler.dst_rate
             self._send_audio(response, response.resampler.flush(), rate, now)
-        if finish_reason == "length":
+        if finish_reason == "length" and response.client_limit:
+            # The client's own max_output_tokens. The engine's cap (what "inf" gets, shown
+            # in session.created) ends the reply as completed: the client set no limit.
             events = response.finish("incomplete", reason="max_output_tokens", usage=usage)
         else:
             events = response.finish("completed", usage=usage)
         self._finish(response, events)
         return response
 
-    def failed(self, response_id: str, code: str, message: str) -> ResponseState | None:
+    def failed(
+        self, response_id: str, code: str, message: str, error_type: str = "server_error"
+    ) -> ResponseState | None:
         """An engine failed: the client sees a failed response, the session goes on."""
         response = self._get(response_id)
         if response is None:
             return None
-        error = {"type": "server_error", "code": code, "message": message}
+        error = {"type": error_type, "code": code, "message": message}
         self._finish(response, response.finish("failed", error=error))
         return response

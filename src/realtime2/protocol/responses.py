@@ -43,6 +43,8 @@ class ResponseState:
         self.voice = voice
         self.metadata = metadata
         self.max_output_tokens = max_output_tokens
+        # The limit is the client's own number: reaching it makes the response incomplete.
+        self.client_limit = False
         self.status: Literal["in_progress"] | Status = "in_progress"
         self.output: list[Item] = []
         self._open: Item | None = None

@@ -84,10 +84,12 @@ class RealtimeSession:
         max_session_seconds: float = MAX_SESSION_SECONDS,
         speculative: bool = True,
         limits: ConversationLimits | None = None,
+        token_cap: int | None = None,
     ) -> None:
         """`clock`: monotonic seconds, for the session's deadlines; `wall_clock`: Unix
         seconds, for `expires_at`; `audio_out`: how reply audio leaves (`Responses`);
-        `speculative`: draft each VAD turn during its silence window (`user_turns`)."""
+        `speculative`: draft each VAD turn during its silence window (`user_turns`);
+        `token_cap`: the LLM's reply cap when a client asks for "inf" (shown as such)."""
         resolve_realtime_model(model)  # the transport checked it; this guards direct use
         self.clock = clock
         self.audio_out: AudioOut = audio_out
@@ -99,7 +101,9 @@ class RealtimeSession:
                 model=model or DEFAULT_MODEL,
                 session_id=self.id,
                 expires_at=int(wall_clock() + max_session_seconds),
-            )
+                token_cap=token_cap,
+            ),
+            token_cap=token_cap,
         )
         self.conversation = Conversation(limits)
         self.input = InputAudio(vad, vad_rate, vad_frame_samples)
@@ -180,9 +184,9 @@ class RealtimeSession:
         self._end("closed")
 
     def set_rate_limits(self, limits: list[dict[str, Any]]) -> None:
-        """Limits known to the metering layer; sent now and after every response."""
+        """The caller's limits as they stand now (the runner keeps them current); sent
+        as `rate_limits.updated` right after each `response.created`."""
         self.responses.rate_limits = limits
-        self.outbox.emit(event("rate_limits.updated", rate_limits=limits))
 
     def _end(self, reason: Literal["expired", "closed"]) -> None:
         if self.closed:
@@ -380,6 +384,9 @@ class RealtimeSession:
     def on_response_done(self, response_id: str, finish_reason: str, usage: TokenUsage) -> None:
         self._finished(self.responses.done(response_id, finish_reason, usage, self.clock()))
 
-    def on_response_failed(self, response_id: str, code: str, message: str) -> None:
-        """An engine failed; the client sees a failed response, the session goes on."""
-        self._finished(self.responses.failed(response_id, code, message))
+    def on_response_failed(
+        self, response_id: str, code: str, message: str, error_type: str = "server_error"
+    ) -> None:
+        """An engine failed (`server_error`) or cannot serve the request as asked
+        (`invalid_request_error`); the client sees a failed response, the session goes on."""
+        self._finished(self.responses.failed(response_id, code, message, error_type))

@@ -12,8 +12,9 @@ import copy
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from realtime2.engine.interfaces import ToolSpec
-from realtime2.engine.voices import DEFAULT_VOICE, is_supported_voice
+from realtime2.engine.interfaces import ContextTruncation, ToolSpec
+from realtime2.engine.voices import DEFAULT_VOICE, VOICES, is_supported_voice
+from realtime2.protocol import refusals
 from realtime2.protocol.client_events import RealtimeSessionConfig, TranscriptionSessionConfig
 from realtime2.protocol.models import (
     DEFAULT_TRANSCRIPTION_MODEL,
@@ -29,9 +30,6 @@ FormatType = Literal["audio/pcm", "audio/pcmu", "audio/pcma"]
 DEFAULT_INSTRUCTIONS: Final = (
     "You are a helpful, friendly voice assistant. Keep your answers short and conversational."
 )
-# OpenAI's built-in voice names that we have no voice for: accepted (clients copy them from
-# examples) and spoken with the default voice, while the session reports the requested name.
-_OPENAI_ONLY_VOICES: Final = frozenset({"alloy", "ballad", "echo", "shimmer", "fable", "onyx"})
 # Fields where an explicit `null` in an update means "turn off"; for the others it is ignored.
 _NULLABLE: Final = frozenset(
     {"turn_detection", "transcription", "noise_reduction", "tracing", "prompt", "include"}
@@ -60,8 +58,15 @@ def _pcm() -> dict[str, Any]:
 
 
 def default_session(
-    kind: SessionType, *, model: str, session_id: str, expires_at: int
+    kind: SessionType,
+    *,
+    model: str,
+    session_id: str,
+    expires_at: int,
+    token_cap: int | None = None,
 ) -> dict[str, Any]:
+    """The session before any update; `token_cap`: the LLM's own reply cap (shown as
+    `max_output_tokens` instead of "inf", which would promise more than it gives)."""
     audio_input: dict[str, Any] = {
         "format": _pcm(),
         "transcription": None,
@@ -96,7 +101,7 @@ def default_session(
         },
         "tools": [],
         "tool_choice": "auto",
-        "max_output_tokens": "inf",
+        "max_output_tokens": token_cap or "inf",
         "tracing": None,
         "truncation": "auto",
         "prompt": None,
@@ -136,18 +141,30 @@ class VoiceChoice:
 
 
 def resolve_voice(name: str) -> VoiceChoice:
+    """A voice the engine really has; any other name (OpenAI's `alloy`, `echo`…) is refused.
+
+    Speaking an unknown name with some other voice would hide the substitution from the
+    client; no client the suite drives sends one by default (openai-agents sends `ash`,
+    livekit `marin`, pipecat none).
+    """
     if is_supported_voice(name):
         return VoiceChoice(name, name)
-    if name in _OPENAI_ONLY_VOICES:
-        return VoiceChoice(name, DEFAULT_VOICE)
-    raise ProtocolError("invalid_value", f"Unsupported voice '{name[:40]}'.", param="voice")
+    raise ProtocolError(
+        "unsupported_voice",
+        f"Unsupported voice '{name[:40]}'. Supported voices: {', '.join(VOICES)}.",
+        param="voice",
+    )
 
 
 class SessionSettings:
     """The effective configuration of one session."""
 
-    def __init__(self, data: dict[str, Any]) -> None:
+    def __init__(self, data: dict[str, Any], *, token_cap: int | None = None) -> None:
         self.data = data
+        # The LLM's reply cap: what "inf" gets, and what the session shows for it.
+        self.token_cap = token_cap
+        # Whether `max_output_tokens` is the client's own number (not "inf" or the cap).
+        self.client_max_tokens = False
 
     @property
     def kind(self) -> SessionType:
@@ -164,6 +181,11 @@ class SessionSettings:
                 param="session.type",
             )
         patch = update.model_dump(exclude_unset=True)
+        client_max_tokens = self.client_max_tokens
+        if isinstance(update, RealtimeSessionConfig) and update.max_output_tokens is not None:
+            client_max_tokens = update.max_output_tokens != "inf"
+            if not client_max_tokens and self.token_cap is not None:
+                patch["max_output_tokens"] = self.token_cap
         if isinstance(update, RealtimeSessionConfig) and update.model is not None:
             self._check_model(update.model)
             patch.pop("model")
@@ -178,11 +200,14 @@ class SessionSettings:
                 raise ProtocolError(
                     "unsupported_model", str(exc), param="session.audio.input.transcription.model"
                 ) from exc
+        refusals.check_transcription(transcription, "session.audio.input.transcription")
         if self.kind == "realtime":
+            refusals.check_prompt(merged.get("prompt"), "session.prompt")
             for tool in merged.get("tools") or []:
                 tool.setdefault("type", "function")
             self._check_output(merged, voice_locked=voice_locked)
         self.data = merged
+        self.client_max_tokens = client_max_tokens
 
     def _check_model(self, name: str) -> None:
         """A model name must be one we serve; the session keeps the model it opened with.
@@ -266,6 +291,16 @@ class SessionSettings:
         return tr
 
     @property
+    def transcription_language(self) -> str | None:
+        """The STT's language: `language`, or the one entry of `languages`."""
+        return refusals.transcription_language(self.transcription or {})
+
+    @property
+    def transcription_prompt(self) -> str | None:
+        """The STT's prompt: `prompt`, then `keywords` as a vocabulary hint."""
+        return refusals.transcription_prompt(self.transcription or {})
+
+    @property
     def voice(self) -> VoiceChoice:
         return resolve_voice(str(self.data["audio"]["output"]["voice"]))
 
@@ -289,6 +324,20 @@ class SessionSettings:
     @property
     def tool_choice(self) -> Any:
         return self.data.get("tool_choice", "auto")
+
+    @property
+    def truncation(self) -> ContextTruncation:
+        value = self.data.get("truncation") or "auto"
+        if value == "disabled":
+            return ContextTruncation("disabled")
+        if isinstance(value, dict):
+            limits = value.get("token_limits") or {}
+            return ContextTruncation(
+                "retention_ratio",
+                retention_ratio=float(value["retention_ratio"]),
+                post_instructions_tokens=limits.get("post_instructions"),
+            )
+        return ContextTruncation()
 
     @property
     def max_output_tokens(self) -> int | Literal["inf"]:

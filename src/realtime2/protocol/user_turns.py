@@ -126,14 +126,13 @@ class UserTurns:
         )
         reply = draft_reply(settings, self._conversation) if answer else None
         self.draft = Draft(new_id("draft"), reply is not None)
-        tr = settings.transcription or {}
         self._out.command(
             PrepareDraft(
                 self.draft.id,
                 self._input.peek(self._turn_start_ms),
                 self._input.rate,
-                tr.get("language"),
-                tr.get("prompt") or None,
+                self._settings.transcription_language,
+                self._settings.transcription_prompt,
                 reply,
             )
         )
@@ -165,13 +164,12 @@ class UserTurns:
             return
         if self.draft is not None:
             return  # the draft's transcript sets the completeness estimate
-        tr = self._settings.transcription or {}
         self._out.command(
             TranscribePartial(
                 self.current_item_id,
                 self._input.peek(self._turn_start_ms),
                 self._input.rate,
-                tr.get("language"),
+                self._settings.transcription_language,
             )
         )
 
@@ -322,14 +320,13 @@ class UserTurns:
         if audio.size == 0:
             self.transcript_done(item_id, "", 0.0)
             return
-        tr = self._settings.transcription or {}
         self._out.command(
             TranscribeTurn(
                 item_id,
                 audio,
                 self._input.rate,
-                tr.get("language"),
-                tr.get("prompt") or None,
+                self._settings.transcription_language,
+                self._settings.transcription_prompt,
                 logprobs=self._settings.logprobs,
             )
         )

@@ -62,8 +62,8 @@ class DraftOut:
     def done(self, finish_reason: str, usage: TokenUsage) -> None:
         self._put(lambda out: out.done(finish_reason, usage))
 
-    def failed(self, code: str, message: str) -> None:
-        self._put(lambda out: out.failed(code, message))
+    def failed(self, code: str, message: str, error_type: str = "server_error") -> None:
+        self._put(lambda out: out.failed(code, message, error_type))
 
 
 @dataclass

@@ -42,7 +42,7 @@ class ResponseOut(Protocol):
     def audio(self, chunk: AudioChunk) -> None: ...
     def tool_call(self, call_id: str, name: str, arguments_delta: str) -> None: ...
     def done(self, finish_reason: str, usage: TokenUsage) -> None: ...
-    def failed(self, code: str, message: str) -> None: ...
+    def failed(self, code: str, message: str, error_type: str = "server_error") -> None: ...
 
 
 class LiveOut:
@@ -67,8 +67,8 @@ class LiveOut:
     def done(self, finish_reason: str, usage: TokenUsage) -> None:
         self.session.on_response_done(self.rid, finish_reason, usage)
 
-    def failed(self, code: str, message: str) -> None:
-        self.session.on_response_failed(self.rid, code, message)
+    def failed(self, code: str, message: str, error_type: str = "server_error") -> None:
+        self.session.on_response_failed(self.rid, code, message, error_type)
 
 
 async def run_response(
@@ -88,7 +88,9 @@ async def run_response(
                 out.tool_call(event.call_id, event.name, event.arguments_delta)
             await pump()
 
-        stream = SentenceTTS(engines.tts).stream(voice=command.voice, pace=Pacing())
+        stream = SentenceTTS(engines.tts).stream(
+            voice=command.voice, pace=Pacing(), speed=command.speed
+        )
         done = await speak(engines.llm, command.request, stream, emit)
     done = done or LLMDone("stop", TokenUsage())
     out.done(done.finish_reason, done.usage)

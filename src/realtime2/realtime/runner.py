@@ -32,10 +32,16 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, replace
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from realtime2.audio.resample import resample
-from realtime2.engine.interfaces import Engines, EngineUnavailableError, Priority
+from realtime2.engine.capabilities import UnsupportedRequestError
+from realtime2.engine.interfaces import (
+    ContextLengthExceededError,
+    Engines,
+    EngineUnavailableError,
+    Priority,
+)
 from realtime2.engine.scheduler import JOB_OBSERVER
 from realtime2.observability import metrics
 from realtime2.protocol import commands as cmd
@@ -53,6 +59,18 @@ MAX_TIMER_SLEEP: Final = 0.25
 MAX_DRAFTS: Final = 4  # normally one; a bound in case the session never claims some
 
 
+class RateLimits(Protocol):
+    """The caller's limits (`rate_limits.updated`), kept by the layer that knows them."""
+
+    def current(self) -> list[dict[str, Any]]:
+        """The limits now, cheaply (called before every input the session gets)."""
+        ...
+
+    async def refresh(self) -> None:
+        """Re-read what `current` cannot know alone (the account's balance)."""
+        ...
+
+
 class SessionRunner:
     def __init__(
         self,
@@ -67,8 +85,10 @@ class SessionRunner:
         max_session_seconds: float | None = None,
         speculative: bool = True,
         limits: ConversationLimits | None = None,
+        rate_limits: RateLimits | None = None,
     ) -> None:
         self.engines = engines
+        self._rate_limits = rate_limits
         vad = engines.vad
         extra: dict[str, Any] = {}
         if max_session_seconds is not None:
@@ -84,6 +104,7 @@ class SessionRunner:
             audio_out=audio_out,
             speculative=speculative,
             limits=replace(limits or ConversationLimits(), images=engines.llm.capabilities.vision),
+            token_cap=engines.llm.capabilities.max_output_tokens,
             **extra,
         )
         self.closed = asyncio.Event()
@@ -117,21 +138,39 @@ class SessionRunner:
 
     def start(self) -> None:
         self._flush()
+        if self._rate_limits is not None:
+            self._spawn(self._refresh_rate_limits())
         self._timer = asyncio.get_running_loop().create_task(self._run_timer())
 
     async def feed_text(self, text: str | bytes) -> None:
         await self._wait_for_space()
+        self._current_rate_limits()
         self.session.receive_text(text)
         self._flush()
 
     async def feed_audio(self, pcm: bytes, sample_rate: int) -> None:
         await self._wait_for_space()
+        self._current_rate_limits()
         self.session.receive_audio(pcm, sample_rate)
         self._flush()
 
     def tick(self) -> None:
+        self._current_rate_limits()
         self.session.tick()
         self._flush()
+
+    def _current_rate_limits(self) -> None:
+        """Any response this input creates reports the limits as they are now."""
+        if self._rate_limits is not None:
+            self.session.set_rate_limits(self._rate_limits.current())
+
+    async def _refresh_rate_limits(self) -> None:
+        assert self._rate_limits is not None
+        try:
+            await self._rate_limits.refresh()
+        except Exception:  # a report is not worth a session: keep the last known
+            log.warning("rate limits refresh failed in session %s", self.session.id)
+        self._current_rate_limits()
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
         while (item := await self._out.get()) is not None:
@@ -172,6 +211,8 @@ class SessionRunner:
                 return
             for event in events:
                 self._out.put_nowait(event)
+                if event["type"] == "response.done" and self._rate_limits is not None:
+                    self._spawn(self._refresh_rate_limits())  # credits used by it
             self.stages.events(events)
             for command in commands:
                 self._execute(command)
@@ -370,6 +411,10 @@ class SessionRunner:
             raise
         except EngineUnavailableError as exc:
             draft.out.failed(exc.code, "An engine is unavailable.")
+        except UnsupportedRequestError as exc:
+            draft.out.failed("unsupported_request", str(exc), "invalid_request_error")
+        except ContextLengthExceededError as exc:
+            draft.out.failed("context_length_exceeded", str(exc), "invalid_request_error")
         except Exception:
             log.exception("draft response failed in session %s", self.session.id)
             draft.out.failed("engine_error", "The response failed.")
@@ -404,6 +449,14 @@ class SessionRunner:
             raise
         except EngineUnavailableError as exc:
             self.session.on_response_failed(c.response_id, exc.code, "An engine is unavailable.")
+        except UnsupportedRequestError as exc:  # e.g. a speed the TTS cannot speak at
+            self.session.on_response_failed(
+                c.response_id, "unsupported_request", str(exc), "invalid_request_error"
+            )
+        except ContextLengthExceededError as exc:  # truncation "disabled"
+            self.session.on_response_failed(
+                c.response_id, "context_length_exceeded", str(exc), "invalid_request_error"
+            )
         except Exception:
             log.exception("response failed in session %s", self.session.id)
             self.session.on_response_failed(c.response_id, "engine_error", "The response failed.")

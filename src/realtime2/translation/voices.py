@@ -88,16 +88,21 @@ class _PiperOnFirstUse:
         self._lock = asyncio.Lock()
         self.name = f"piper {model.stem}"
         self.capabilities = TTSCapabilities(
-            streaming=True, sample_rate=OUTPUT_RATE, voices=(DEFAULT_VOICE,)
+            streaming=True, sample_rate=OUTPUT_RATE, voices=(DEFAULT_VOICE,), speed=True
         )
 
     async def synthesize(
-        self, text: str, *, voice: str, priority: Priority = Priority.INTERACTIVE
+        self,
+        text: str,
+        *,
+        voice: str,
+        priority: Priority = Priority.INTERACTIVE,
+        speed: float = 1.0,
     ) -> AsyncIterator[AudioChunk]:
         async with self._lock:
             if self._tts is None:
                 self._tts = await asyncio.to_thread(_load_piper, self._model)
-        audio = self._tts.synthesize(text, voice=voice, priority=priority)
+        audio = self._tts.synthesize(text, voice=voice, priority=priority, speed=speed)
         async with aclosing(audio) as chunks:  # type: ignore[type-var]
             async for chunk in chunks:
                 yield chunk

@@ -20,6 +20,7 @@ from realtime2.accounts.pricing import TRANSCRIPTION
 from realtime2.edge.auth import Principal
 from realtime2.edge.handshake import SocketModel, admit_socket
 from realtime2.edge.session_config import bound_model, check_session
+from realtime2.edge.session_limits import session_rate_limits
 from realtime2.errors import ApiError
 from realtime2.gateway.session import (
     bound_session_event,
@@ -104,6 +105,7 @@ async def realtime_websocket(websocket: WebSocket) -> None:
                 kind="transcription" if model.kind == "transcription" else "realtime",
                 audio_out="events",
                 limits=services.settings.conversation_limits(),
+                rate_limits=await session_rate_limits(websocket, meter),
             )
             if principal.session_config is not None:  # a client secret's bound config
                 await runner.feed_text(check_session(principal.session_config).update_event())

@@ -32,6 +32,9 @@ _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _ESPEAK_INITIALIZE_DONT_EXIT = 0x8000
 _ESPEAK_CHARS_UTF8 = 1
 _EE_OK = 0
+_ESPEAK_RATE = 1  # espeak_PARAMETER espeakRATE: words per minute
+_RATE_DEFAULT = 175  # espeak-ng's normal rate, speed 1.0
+_RATE_MIN, _RATE_MAX = 80, 450  # what espeak-ng accepts
 
 _SynthCallback = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
@@ -64,6 +67,8 @@ class EspeakSynth:
             ctypes.c_void_p,
         ]
         self._lib.espeak_Synth.restype = ctypes.c_int
+        self._lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        self._lib.espeak_SetParameter.restype = ctypes.c_int
         rate = self._lib.espeak_Initialize(
             _AUDIO_OUTPUT_SYNCHRONOUS, 0, str(data).encode(), _ESPEAK_INITIALIZE_DONT_EXIT
         )
@@ -82,8 +87,12 @@ class EspeakSynth:
             self._chunks.append(ctypes.string_at(wav, samples * 2))
         return 0  # 0 = continue
 
-    def speak(self, language: str, text: str) -> bytes:
-        """Synthesize `text` with the espeak-ng voice for `language` (blocking)."""
+    def speak(self, language: str, text: str, speed: float = 1.0) -> bytes:
+        """Synthesize `text` with the espeak-ng voice for `language` (blocking).
+
+        `speed` scales espeak-ng's rate (175 words a minute); its own limits, 80-450, make
+        0.46 the slowest speed it reaches (slower asks are spoken at 0.46).
+        """
         if language not in self.languages:
             raise ValueError(f"espeak-ng has no voice for {language!r}")
         voice_id = self.languages[language][0]
@@ -92,6 +101,8 @@ class EspeakSynth:
             if self._lib.espeak_SetVoiceByName(voice_id.encode()) != _EE_OK:
                 raise ValueError(f"espeak-ng has no voice for {language!r}")
             self._chunks = []
+            rate = min(max(round(_RATE_DEFAULT * speed), _RATE_MIN), _RATE_MAX)
+            self._lib.espeak_SetParameter(_ESPEAK_RATE, rate, 0)
             status = self._lib.espeak_Synth(
                 encoded, len(encoded) + 1, 0, 0, 0, _ESPEAK_CHARS_UTF8, None, None
             )
@@ -150,7 +161,7 @@ class EspeakTTS:
         self.languages: dict[str, str] = {code: n for code, (_, n) in synth.languages.items()}
         # The six API names are listed; every code in `languages` is a voice too.
         self.capabilities = TTSCapabilities(
-            streaming=False, sample_rate=synth.sample_rate, voices=VOICES
+            streaming=False, sample_rate=synth.sample_rate, voices=VOICES, speed=True
         )
 
     @classmethod
@@ -158,12 +169,17 @@ class EspeakTTS:
         return cls(espeak(), language=language)
 
     async def synthesize(
-        self, text: str, *, voice: str, priority: Priority = Priority.INTERACTIVE
+        self,
+        text: str,
+        *,
+        voice: str,
+        priority: Priority = Priority.INTERACTIVE,
+        speed: float = 1.0,
     ) -> AsyncIterator[AudioChunk]:
         language = self._language if voice in VOICES else voice
         if language not in self._synth.languages:
             raise ValueError(f"unknown voice {voice!r}: neither {', '.join(VOICES)} nor a language")
-        pcm = await asyncio.to_thread(self._synth.speak, language, text)
+        pcm = await asyncio.to_thread(self._synth.speak, language, text, speed)
         if pcm:
             yield AudioChunk(pcm, self._synth.sample_rate)
 

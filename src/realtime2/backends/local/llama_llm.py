@@ -32,12 +32,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from realtime2.backends.local.chat_prompt import render_prompt, to_template_messages
 from realtime2.backends.local.context_shift import DroppedSpan, find_dropped_span
+from realtime2.backends.local.context_window import retained_start
 from realtime2.backends.local.kv_snapshots import KvSnapshots, Snapshot, Tokens, common_prefix
 from realtime2.backends.local.llama_cpu import ensure_cpu_backend
 from realtime2.backends.local.models import default_llm_gguf, existing, require_module
 from realtime2.backends.local.tool_grammar import select_tools, tool_grammar
 from realtime2.engine.catalog import Shared, register_backend
 from realtime2.engine.interfaces import (
+    ContextLengthExceededError,
+    ContextTruncation,
     LLMCapabilities,
     LLMDone,
     LLMEvent,
@@ -63,6 +66,7 @@ SNAPSHOT_MIN_TOKENS = 32
 PROMPT_CHUNK_TOKENS = 32
 # A conversation too long for the context loses its oldest messages this many at a time.
 DROP_BLOCK = 8
+MESSAGE_OVERHEAD = 5  # tokens a chat template adds around one message's content
 
 
 def _without_oldest(messages: list[dict[str, str]], count: int) -> list[dict[str, str]]:
@@ -105,7 +109,10 @@ class LlamaLLM:
         self.name = name
         self.runtime: str | None = None  # which CPU kernels llama.cpp runs (set by `load`)
         self.capabilities = LLMCapabilities(
-            streaming=True, tools=True, context_tokens=int(llama.n_ctx())
+            streaming=True,
+            tools=True,
+            context_tokens=int(llama.n_ctx()),
+            max_output_tokens=default_max_tokens,
         )
         metadata: dict[str, str] = getattr(llama, "metadata", {}) or {}
         self._template = metadata.get("tokenizer.chat_template")
@@ -281,7 +288,7 @@ class LlamaLLM:
     ) -> _Generation:
         llama_cpp = require_module("llama_cpp", "llama-cpp-python")
         messages = to_template_messages(request.messages, tools, forced, bool(tools))
-        tokens = self._prompt_tokens(messages, max_tokens)
+        tokens = self._prompt_tokens(messages, max_tokens, request.truncation)
         grammar = llama_cpp.LlamaGrammar.from_string(grammar_text) if grammar_text else None
         # `_init_sampler` builds the same chain `Llama.generate` uses, but gives us our own
         # instance so each generation keeps its own grammar state between steps.
@@ -295,28 +302,61 @@ class LlamaLLM:
         )
         return _Generation(tokens=tokens, sampler=sampler, prompt_tokens=len(tokens))
 
-    def _prompt_tokens(self, messages: list[dict[str, str]], max_tokens: int) -> list[int]:
+    def _prompt_tokens(
+        self,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+        truncation: ContextTruncation = ContextTruncation(),
+    ) -> list[int]:
         """The rendered prompt, oldest turns dropped until it leaves room for the reply.
 
         Turns are dropped in blocks of `DROP_BLOCK` messages, counted from the start of the
         conversation: a long conversation's next few turns then drop the same messages and
         keep the same prompt prefix (cached), instead of each shifting it by one message
-        and re-evaluating the whole history.
+        and re-evaluating the whole history. `truncation` "disabled" drops nothing and
+        raises `ContextLengthExceededError` instead; "retention_ratio" first cuts where
+        `context_window.retained_start` says.
         """
         n_ctx = int(self._llama.n_ctx())
         budget = n_ctx - min(max_tokens, n_ctx // 2)
+        if truncation.mode == "disabled":
+            tokens = self._tokenize(render_prompt(self._template, messages, self._bos, self._eos))
+            if len(tokens) > budget:
+                raise ContextLengthExceededError(
+                    f"The conversation needs {len(tokens)} tokens but the context leaves "
+                    f"{budget} for it, and truncation is disabled."
+                )
+            return tokens
+        if truncation.mode == "retention_ratio":
+            messages = self._retained(messages, budget, truncation)
         dropped = 0
         while True:
             kept = _without_oldest(messages, dropped)
-            prompt = render_prompt(self._template, kept, self._bos, self._eos)
-            tokens: list[int] = self._llama.tokenize(
-                prompt.encode("utf-8"), add_bos=False, special=True
-            )
+            tokens = self._tokenize(render_prompt(self._template, kept, self._bos, self._eos))
             droppable = sum(1 for m in kept if m["role"] != "system")
             if len(tokens) <= budget or droppable <= 1:
                 # A single message longer than the context keeps its end.
                 return tokens[-budget:] if len(tokens) > budget else tokens
             dropped += min(DROP_BLOCK - dropped % DROP_BLOCK, droppable - 1)
+
+    def _tokenize(self, text: str) -> list[int]:
+        tokens: list[int] = self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        return tokens
+
+    def _retained(
+        self, messages: list[dict[str, str]], budget: int, truncation: ContextTruncation
+    ) -> list[dict[str, str]]:
+        """The system messages and the turns a retention ratio keeps."""
+        system = [m for m in messages if m["role"] == "system"]
+        turns = [m for m in messages if m["role"] != "system"]
+        instructions = len(self._tokenize(render_prompt(self._template, system, "", "")))
+        limit = budget - instructions
+        if truncation.post_instructions_tokens is not None:
+            limit = min(limit, truncation.post_instructions_tokens)
+        # A message's own tokens plus its template framing (role header, end marker).
+        counts = [len(self._tokenize(m["content"] or "")) + MESSAGE_OVERHEAD for m in turns]
+        start = retained_start(counts, max(limit, 1), truncation.retention_ratio)
+        return system + turns[start:]
 
     def _should_yield(self, priority: Priority | Urgency, started: float) -> bool:
         """While catching up a prompt: let more urgent work in, or equal work after a quantum."""

@@ -12,6 +12,7 @@ import json
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from realtime2.backends.local.voicing import (
     VoiceTuning,
     apply_profile,
     resolve_profiles,
+    speed_length_scale,
 )
 from realtime2.engine.catalog import Shared, register_backend
 from realtime2.engine.interfaces import AudioChunk, FloatAudio, Priority, TTSCapabilities
@@ -81,7 +83,7 @@ class PiperTTS:
         self._espeak = threading.Lock()  # espeak-ng keeps global state
         self.name = name
         self.capabilities = TTSCapabilities(
-            streaming=True, sample_rate=OUTPUT_RATE, voices=tuple(VOICES)
+            streaming=True, sample_rate=OUTPUT_RATE, voices=tuple(VOICES), speed=True
         )
 
     @classmethod
@@ -105,9 +107,18 @@ class PiperTTS:
         return self._profiles[voice]
 
     async def synthesize(
-        self, text: str, *, voice: str, priority: Priority = Priority.INTERACTIVE
+        self,
+        text: str,
+        *,
+        voice: str,
+        priority: Priority = Priority.INTERACTIVE,
+        speed: float = 1.0,
     ) -> AsyncIterator[AudioChunk]:
         profile = self.profile(voice)
+        if speed != 1.0:  # Piper's length scale: the voice's own rate, sped up or slowed
+            profile = replace(
+                profile, length_scale=profile.length_scale * speed_length_scale(speed)
+            )
         piper_voice = self._voices[profile.model or self._default_model]
         worker = self._first_audio if priority == Priority.FIRST_AUDIO else self._worker
 

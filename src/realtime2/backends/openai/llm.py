@@ -108,6 +108,8 @@ class OpenAILLM:
                 if choice in ("auto", "none", "required")
                 else {"type": "function", "function": {"name": choice}}
             )
+            if request.parallel_tool_calls is not None:
+                body["parallel_tool_calls"] = request.parallel_tool_calls
         return body
 
     async def aclose(self) -> None:

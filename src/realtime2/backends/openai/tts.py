@@ -23,19 +23,28 @@ class OpenAITTS:
         self._http = UpstreamClient(role, "TTS upstream")
         self._voice_map = {name: name for name in VOICES} | (voice_map or {})
         self.name = role.model
-        self.capabilities = TTSCapabilities(streaming=True, sample_rate=SAMPLE_RATE, voices=VOICES)
+        self.capabilities = TTSCapabilities(
+            streaming=True, sample_rate=SAMPLE_RATE, voices=VOICES, speed=True
+        )
 
     async def synthesize(
-        self, text: str, *, voice: str, priority: Priority = Priority.INTERACTIVE
+        self,
+        text: str,
+        *,
+        voice: str,
+        priority: Priority = Priority.INTERACTIVE,
+        speed: float = 1.0,
     ) -> AsyncIterator[AudioChunk]:
         if voice not in VOICES:
             raise ValueError(f"unknown voice {voice!r}; supported voices: {', '.join(VOICES)}")
-        body = {
+        body: dict[str, object] = {
             "model": self.name,
             "input": text,
             "voice": self._voice_map[voice],
             "response_format": "pcm",
         }
+        if speed != 1.0:
+            body["speed"] = speed  # the speech API's own speed (0.25-4.0)
         pending = b""
         async with self._http.stream("POST", "audio/speech", json=body) as response:
             async for data in response.aiter_bytes():

@@ -23,6 +23,7 @@ from realtime2.calls.records import CallRecords
 from realtime2.edge.admission import ready_engines
 from realtime2.edge.auth import Principal
 from realtime2.edge.sdp import InvalidSdpError
+from realtime2.edge.session_limits import session_rate_limits
 from realtime2.realtime.runner import SessionRunner
 from realtime2.state import services_of
 from realtime2.transports.webrtc.call import WebRtcCall
@@ -46,12 +47,14 @@ async def open_call(
     records = CallRecords(services.db)
     try:
         call_id = new_call_id()
+        meter = call_meter(conn, principal, call_id=call_id, tier=spec.tier, rate=rate)
         runner = SessionRunner(
             engines,
             model=spec.model,
             kind="realtime",
             audio_out="media_track",
             limits=services.settings.conversation_limits(),
+            rate_limits=await session_rate_limits(conn, meter),
         )
         for session in spec.sessions:
             await runner.feed_text(session.update_event())
@@ -61,7 +64,7 @@ async def open_call(
             user_id=principal.user_id,
             tier=spec.tier,
             runner=runner,
-            meter=call_meter(conn, principal, call_id=call_id, tier=spec.tier, rate=rate),
+            meter=meter,
             ledger=services.ledger,
             hosts=settings.webrtc_host_list(),
             stun=settings.webrtc_stun,
