@@ -62,6 +62,8 @@ async def echo_server(port: int) -> None:
 
 
 def start_processes(tmp: Path) -> tuple[list[subprocess.Popen[bytes]], str, str, str]:
+    # run as a script (`python bench/relay.py`): the repository root is not on the path yet
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.support.server import free_port
 
     echo_port, gw_port = free_port(), free_port()
