@@ -13,15 +13,21 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
+from realtime2.accounts.pricing import TRANSLATION
 from realtime2.errors import ApiError
 from realtime2.protocol import client_events as ce
 from realtime2.protocol.models import (
     DEFAULT_MODEL,
     UnsupportedModelError,
     resolve_realtime_model,
+    resolve_transcription_model,
 )
 from realtime2.protocol.server_events import ProtocolError
 from realtime2.protocol.session_config import SessionSettings, SessionType, default_session
+from realtime2.translation.models import resolve_translation_model
+from realtime2.translation.session import SessionUpdate as TranslationUpdate
 
 SESSION_SECONDS = 60 * 60
 
@@ -71,6 +77,33 @@ def check_session(config: Any, *, param: str = "session") -> CheckedSession:
     return CheckedSession(kind, model, config, settings.render())
 
 
+def check_translation_session(config: Any, *, param: str = "session") -> dict[str, Any]:
+    """A translation session config (`POST /v1/realtime/translations/client_secrets`),
+    checked by the rules a translation `session.update` follows; returns it with `type`
+    and the resolved `model` filled in. The output language is checked when a socket
+    opens with it (the voices available then decide)."""
+    if not isinstance(config, dict):
+        raise ApiError(400, "invalid_value", f"'{param}' must be a JSON object.", param=param)
+    try:
+        update = TranslationUpdate.model_validate(config)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ApiError(400, "invalid_value", first["msg"], param=f"{param}.{where}") from None
+    try:
+        model = resolve_translation_model(update.model)
+    except UnsupportedModelError as exc:
+        raise ApiError(400, "unsupported_model", str(exc), param=f"{param}.model") from None
+    audio_in = update.audio.input if update.audio is not None else None
+    if audio_in is not None and audio_in.transcription is not None:
+        try:
+            resolve_transcription_model(audio_in.transcription.model)
+        except UnsupportedModelError as exc:
+            where = f"{param}.audio.input.transcription.model"
+            raise ApiError(400, "unsupported_model", str(exc), param=where) from None
+    return {**config, "type": "translation", "model": model}
+
+
 def _param(prefix: str, inner: str | None) -> str:
     if not inner:
         return prefix
@@ -87,7 +120,20 @@ def bound_model(config: dict[str, Any] | None) -> str | None:
 
 
 def check_bound_model(config: dict[str, Any] | None, tier: str, *, param: str) -> None:
-    """A client secret minted for one model opens sessions of that model only (403)."""
+    """A client secret minted for one model opens sessions of that model only (403), and
+    one minted for translation opens translation sessions only (and the other way round)."""
+    if config is None:  # an API key, a login, or a secret minted without a session
+        return
+    translation = config.get("type") == "translation"
+    if translation != (tier == TRANSLATION):
+        minted = "translation" if translation else "realtime"
+        raise ApiError(
+            403,
+            "model_not_allowed",
+            f"This client secret was minted for {minted} sessions and cannot open "
+            f"a '{tier}' session.",
+            param=param,
+        )
     model = bound_model(config)
     if model is None:
         return

@@ -1,13 +1,17 @@
-"""`POST /v1/realtime/client_secrets`: mint a short-lived `ek_…` secret for a browser.
+"""`POST /v1/realtime/client_secrets` and `POST /v1/realtime/translations/client_secrets`:
+mint a short-lived `ek_…` secret for a browser.
 
 Shape as OpenAI's: `{session?, expires_after?: {anchor: "created_at", seconds}}` →
 `{value, expires_at, session}`. Only a real API key or a dashboard login may mint one
-(a client secret cannot mint more).
+(a client secret cannot mint more). A translation secret (its `session` is required, as
+in OpenAI's API) is bound to translation: it opens `/v1/realtime/translations` sockets of
+its model only, and a realtime secret opens none (`edge.session_config.check_bound_model`).
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,7 +22,7 @@ from realtime2.accounts.client_secrets import (
     MIN_TTL_SECONDS,
     ClientSecrets,
 )
-from realtime2.edge.session_config import check_session
+from realtime2.edge.session_config import check_session, check_translation_session
 from realtime2.errors import ApiError
 from realtime2.http.auth import CurrentPrincipal
 from realtime2.state import services_of
@@ -59,8 +63,7 @@ def _ttl(expires_after: Any) -> int:
     return seconds
 
 
-@router.post("/v1/realtime/client_secrets")
-async def create_client_secret(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
+async def _body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if len(raw) > MAX_BODY_BYTES:
         raise ApiError(413, "request_too_large", "The request body is too large.")
@@ -74,6 +77,12 @@ async def create_client_secret(request: Request, principal: CurrentPrincipal) ->
     if unknown:
         name = unknown[0][:40]
         raise ApiError(400, "unknown_parameter", f"Unknown parameter: '{name}'.", param=name)
+    return body
+
+
+@router.post("/v1/realtime/client_secrets")
+async def create_client_secret(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
+    body = await _body(request)
     ttl = _ttl(body.get("expires_after"))
     session = body.get("session")
     checked = check_session(session)
@@ -89,3 +98,40 @@ async def create_client_secret(request: Request, principal: CurrentPrincipal) ->
         "expires_at": int(minted.expires_at.timestamp()),
         "session": checked.rendered,
     }
+
+
+@router.post("/v1/realtime/translations/client_secrets")
+async def create_translation_client_secret(
+    request: Request, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    body = await _body(request)
+    ttl = _ttl(body.get("expires_after"))
+    if body.get("session") is None:
+        raise ApiError(
+            400,
+            "missing_required_parameter",
+            "Missing required parameter: 'session'.",
+            param="session",
+        )
+    config = check_translation_session(body["session"])
+    services = services_of(request)
+    minted = await ClientSecrets(services.db, services.keys.hash).create(
+        principal.user_id, api_key_id=principal.key_id, session=config, ttl_seconds=ttl
+    )
+    expires_at = int(minted.expires_at.timestamp())
+    audio = config.get("audio") or {}
+    audio_in = audio.get("input") or {}
+    session = {
+        "id": f"sess_{secrets.token_hex(10)}",
+        "type": "translation",
+        "model": config["model"],
+        "expires_at": expires_at,
+        "audio": {
+            "input": {
+                "transcription": audio_in.get("transcription"),
+                "noise_reduction": audio_in.get("noise_reduction"),
+            },
+            "output": {"language": (audio.get("output") or {}).get("language")},
+        },
+    }
+    return {"value": minted.value, "expires_at": expires_at, "session": session}

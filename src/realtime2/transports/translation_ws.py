@@ -10,6 +10,7 @@ thin loop: text frames into the `TranslationRunner`, its events back out.
 
 from __future__ import annotations
 
+import json
 import logging
 
 from fastapi import APIRouter, WebSocket
@@ -43,10 +44,23 @@ async def translation_websocket(websocket: WebSocket) -> None:
     gateway = gateway_of(websocket)
 
     def choose_model(principal: Principal) -> SocketModel:
+        bound = principal.session_config
+        # A translation client secret's model, when the URL names none.
+        named = websocket.query_params.get("model") or (
+            bound.get("model") if bound is not None and bound.get("type") == "translation" else None
+        )
         try:
-            model = resolve_translation_model(websocket.query_params.get("model"))
+            model = resolve_translation_model(named)
         except UnsupportedModelError as exc:
             raise ApiError(400, "unsupported_model", str(exc), param="model") from None
+        if bound is not None and bound.get("type") == "translation" and bound["model"] != model:
+            raise ApiError(
+                403,
+                "model_not_allowed",
+                f"This client secret was minted for the model '{bound['model']}' and cannot "
+                f"open a '{model[:64]}' session.",
+                param="model",
+            )
         return SocketModel("translation", model, TRANSLATION)
 
     def upstream_model(model: SocketModel) -> str | None:
@@ -65,6 +79,11 @@ async def translation_websocket(websocket: WebSocket) -> None:
         async def serve_locally() -> None:
             assert engines is not None and model is not None and meter is not None
             runner = TranslationRunner(engines, voice_book(websocket), model=model.client_model)
+            bound = admitted.principal.session_config
+            if bound is not None and bound.get("type") == "translation":
+                # A translation client secret's session: applied before the client speaks.
+                config = {key: value for key, value in bound.items() if key != "model"}
+                await runner.feed_text(json.dumps({"type": "session.update", "session": config}))
             await pump(websocket, runner, meter)
 
         await run_metered(
