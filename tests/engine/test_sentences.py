@@ -34,7 +34,7 @@ def test_token_boundaries_do_not_matter() -> None:
 
 
 def test_first_long_clause_is_emitted_early() -> None:
-    chunker = SentenceChunker(first_clause_min_chars=20)
+    chunker = SentenceChunker(first_clause_min_chars=20, first_max_chars=48)
     out = chunker.feed("Well, the weather in Paris today is mild, with a light breeze ")
     assert out == ["Well, the weather in Paris today is mild,"]
     # Only the first chunk may be a clause; later commas wait for the sentence end.
@@ -80,3 +80,14 @@ def test_a_long_first_sentence_is_cut_early_for_first_audio() -> None:
     out = chunker.feed("Bees are flying insects that make honey from the nectar of flowers. ")
     assert out[0] == "Bees are flying insects that"
     assert out[1:] == ["make honey from the nectar of flowers."]
+
+
+def test_the_default_first_chunk_is_short_for_first_audio() -> None:
+    # A draft must fit STT, the LLM's first chunk and its synthesis into the silence window.
+    chunker = SentenceChunker()
+    out = chunker.feed("Sure thing, I can help you find the right folder for that message. ")
+    assert out[0] == "Sure thing, I can help you find"
+    assert len(out[0]) <= 32
+    assert SentenceChunker().feed("The capital of France is Paris. ") == [
+        "The capital of France is Paris."
+    ]
