@@ -8,7 +8,8 @@ For each it reports:
 
 - **false VAD triggers**: speech starts (VAD probability >= 0.5 for >= 96 ms, separated
   by >= 500 ms below) on noise alone, with Silero and with WebRTC VAD (mode 2): pink
-  noise, a 100 Hz hum with harmonics, and babble (six Piper sentences overlaid);
+  noise, a 100 Hz hum with harmonics, and babble (six Piper sentences overlaid); and the
+  **speech fraction**, the share of that noise the VAD calls speech;
 - **WER** of whisper on eight sentences with each noise mixed in at `--snr` dB;
 - **CPU seconds per second of audio** (process time, single thread).
 
@@ -184,15 +185,19 @@ def run_stream(make: Callable[[], Any], audio: np.ndarray) -> tuple[np.ndarray, 
     return np.concatenate(outs) if outs else audio[:0], cpu
 
 
-def vad_triggers(vad: Any, audio: np.ndarray) -> int:
-    """Speech starts: probability >= 0.5 for >= ~96 ms, apart by >= 500 ms below it."""
+def vad_triggers(vad: Any, audio: np.ndarray) -> tuple[int, float]:
+    """Speech starts (probability >= 0.5 for >= ~96 ms, apart by >= 500 ms below it), and
+    the fraction of the time the VAD calls speech (a start that never ends counts once)."""
     stream = vad.new_stream()
     frame = vad.capabilities.frame_samples
     frame_ms = frame * 1000 / RATE
     need = max(1, round(96 / frame_ms))
     triggers, run, quiet, speaking = 0, 0, 100, False
+    voiced = frames = 0
     for i in range(0, audio.size - frame + 1, frame):
         p = stream.speech_probability(audio[i : i + frame])
+        frames += 1
+        voiced += p >= 0.5
         if p >= 0.5:
             run += 1
             quiet = 0
@@ -204,7 +209,7 @@ def vad_triggers(vad: Any, audio: np.ndarray) -> int:
             quiet += 1
             if quiet * frame_ms >= 500:
                 speaking = False
-    return triggers
+    return triggers, round(voiced / max(1, frames), 3)
 
 
 def main() -> None:
@@ -253,8 +258,10 @@ def main() -> None:
             out, cpu = run_stream(make, noise)
             cpu_total += cpu
             audio_total += noise.size / RATE
-            row["false_triggers"][noise_name] = vad_triggers(vad, out)
-            row.setdefault("false_triggers_webrtcvad", {})[noise_name] = vad_triggers(webrtc, out)
+            for label, detector in (("silero", vad), ("webrtcvad", webrtc)):
+                triggers, fraction = vad_triggers(detector, out)
+                row["false_triggers"].setdefault(label, {})[noise_name] = triggers
+                row.setdefault("speech_fraction", {}).setdefault(label, {})[noise_name] = fraction
             errors = []
             for text, s in zip(SENTENCES, clean, strict=True):
                 pad = np.zeros(RATE // 2, np.float32)

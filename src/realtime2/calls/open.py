@@ -52,11 +52,12 @@ def registry_of(conn: HTTPConnection) -> CallRegistry:
     return registry
 
 
-def principal_sessions(principal: Principal) -> list[CheckedSession]:
-    """A client secret's bound session config comes first; the request's own overrides it."""
+def principal_sessions(principal: Principal, *, upstream: bool = False) -> list[CheckedSession]:
+    """A client secret's bound session config comes first; the request's own overrides it.
+    `upstream`: the call is relayed, so the upstream's rules apply (`check_session`)."""
     if principal.session_config is None:
         return []
-    return [check_session(principal.session_config)]
+    return [check_session(principal.session_config, upstream=upstream)]
 
 
 def checked_offer(spec: CallRequest) -> str:

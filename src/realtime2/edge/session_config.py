@@ -13,7 +13,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
+from openai.types.realtime import (
+    RealtimeSessionCreateRequest,
+    RealtimeTranscriptionSessionCreateRequest,
+)
+from pydantic import BaseModel, ValidationError
 
 from realtime2.accounts.pricing import TRANSLATION
 from realtime2.errors import ApiError
@@ -44,13 +48,19 @@ class CheckedSession:
         return json.dumps({"type": "session.update", "session": self.config})
 
 
-def check_session(config: Any, *, param: str = "session") -> CheckedSession:
-    """Validate a session object; raise ApiError 400 naming the offending field."""
+def check_session(config: Any, *, param: str = "session", upstream: bool = False) -> CheckedSession:
+    """Validate a session object; raise ApiError 400 naming the offending field.
+
+    `upstream`: the gateway relays this session, so what the upstream serves decides: the
+    config must fit the SDK's own session types (OpenAI's API), not the embedded engine's
+    narrower rules (`tools` of type `mcp`, say, which only the upstream runs)."""
     if config is None:
         config = {}
     if not isinstance(config, dict):
         raise ApiError(400, "invalid_value", f"'{param}' must be a JSON object.", param=param)
     config = {"type": "realtime", **config}
+    if upstream:
+        return _check_for_upstream(config, param)
     parsed = ce.parse_client_event(json.dumps({"type": "session.update", "session": config}))
     if isinstance(parsed, ce.ParseError):
         raise ApiError(400, parsed.code, parsed.message, param=_param(param, parsed.param))
@@ -75,6 +85,39 @@ def check_session(config: Any, *, param: str = "session") -> CheckedSession:
     except ProtocolError as exc:
         raise ApiError(400, exc.code, exc.message, param=_param(param, exc.param)) from None
     return CheckedSession(kind, model, config, settings.render())
+
+
+def _check_for_upstream(config: dict[str, Any], param: str) -> CheckedSession:
+    kind: SessionType = "transcription" if config["type"] == "transcription" else "realtime"
+    schema: type[BaseModel] = (
+        RealtimeTranscriptionSessionCreateRequest
+        if kind == "transcription"
+        else RealtimeSessionCreateRequest
+    )
+    try:
+        schema.model_validate(config)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"] if _is_field(p))
+        raise ApiError(400, "invalid_value", first["msg"], param=f"{param}.{where}") from None
+    model = config.get("model") if kind == "realtime" else None
+    if model is not None:
+        try:
+            resolve_realtime_model(model)  # our names: the gateway maps them to theirs
+        except UnsupportedModelError as exc:
+            raise ApiError(400, "unsupported_model", str(exc), param=f"{param}.model") from None
+    return CheckedSession(kind, model, config, dict(config))
+
+
+_TYPE_TAGS = frozenset({"int", "str", "float", "bool", "dict", "list", "none"})
+
+
+def _is_field(part: str | int) -> bool:
+    """A path part of a validation error that names a field or index (pydantic also puts
+    the union member it tried there: `RealtimeFunctionTool`, `int`, `literal['inf']`)."""
+    if isinstance(part, int):
+        return True
+    return part.isidentifier() and part.islower() and part not in _TYPE_TAGS
 
 
 def check_translation_session(config: Any, *, param: str = "session") -> dict[str, Any]:

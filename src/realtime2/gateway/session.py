@@ -19,12 +19,26 @@ from realtime2.accounts.ledger import InsufficientCreditsError
 from realtime2.accounts.metering import SessionMeter
 from realtime2.gateway.connect import open_socket
 from realtime2.gateway.upstream import Upstream
+from realtime2.protocol.models import UnsupportedModelError, resolve_realtime_model
 
 
 def gateway_of(conn: HTTPConnection) -> Upstream | None:
     """The app's upstream (set at start-up by `create_app`), or None."""
     upstream: Upstream | None = getattr(conn.app.state, "gateway", None)
     return upstream
+
+
+def relays(conn: HTTPConnection, model: str | None) -> bool:
+    """Whether a realtime session of `model` (ours; None: the default) goes upstream, so
+    its session config is the upstream's to judge (`check_session(upstream=True)`)."""
+    upstream = gateway_of(conn)
+    if upstream is None:
+        return False
+    try:
+        tier = resolve_realtime_model(model)
+    except UnsupportedModelError:
+        return False  # the local check names the model
+    return upstream.their_model(tier) is not None
 
 
 async def check_start_credit(meter: SessionMeter) -> None:

@@ -23,11 +23,16 @@ from realtime2.calls.lookup import find_call
 from realtime2.calls.open import CallRequest, invalid_sdp, principal_sessions
 from realtime2.calls.records import CallRecord
 from realtime2.edge.sdp import MAX_SDP_BYTES
-from realtime2.edge.session_config import CheckedSession, check_bound_model, check_session
+from realtime2.edge.session_config import (
+    CheckedSession,
+    bound_model,
+    check_bound_model,
+    check_session,
+)
 from realtime2.engine.voices import DEFAULT_VOICE, is_supported_voice
 from realtime2.errors import ApiError, invalid_request
 from realtime2.gateway.call_open import open_upstream_call
-from realtime2.gateway.session import gateway_of
+from realtime2.gateway.session import gateway_of, relays
 from realtime2.http.auth import RealtimePrincipal
 from realtime2.http.pipeline import unsupported_voice
 from realtime2.protocol.models import (
@@ -127,9 +132,14 @@ async def _open(
 @router.post("/v1/realtime/calls", status_code=201)
 async def create_call(request: Request, principal: RealtimePrincipal) -> Response:
     sdp, session = await _read_call_body(request)
-    sessions = principal_sessions(principal)
+    # The model the call will have (as `_call_tier` picks it) decides whose rules apply:
+    # a call the gateway relays is checked against what the upstream serves.
+    named = session.get("model") if isinstance(session, dict) else None
+    model_name = named or bound_model(principal.session_config) or request.query_params.get("model")
+    upstream = relays(request, model_name if isinstance(model_name, str) else None)
+    sessions = principal_sessions(principal, upstream=upstream)
     if session is not None:
-        sessions.append(check_session(session))
+        sessions.append(check_session(session, upstream=upstream))
     model, tier = _call_tier(sessions, request.query_params.get("model"))
     call, answer = await _open(request, principal, CallRequest(sdp, tier, model, sessions))
     return Response(

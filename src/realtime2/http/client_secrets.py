@@ -24,6 +24,7 @@ from realtime2.accounts.client_secrets import (
 )
 from realtime2.edge.session_config import check_session, check_translation_session
 from realtime2.errors import ApiError
+from realtime2.gateway.session import relays
 from realtime2.http.auth import CurrentPrincipal
 from realtime2.state import services_of
 
@@ -85,7 +86,10 @@ async def create_client_secret(request: Request, principal: CurrentPrincipal) ->
     body = await _body(request)
     ttl = _ttl(body.get("expires_after"))
     session = body.get("session")
-    checked = check_session(session)
+    named = session.get("model") if isinstance(session, dict) else None
+    checked = check_session(
+        session, upstream=relays(request, named if isinstance(named, str) else None)
+    )
     services = services_of(request)
     minted = await ClientSecrets(services.db, services.keys.hash).create(
         principal.user_id,

@@ -1,0 +1,87 @@
+"""In gateway mode a relayed session's config is judged by what the upstream serves (the
+SDK's session types), not by the embedded engine's rules: client secrets and
+`/v1/realtime/calls` accept `tools` of type `mcp` for a relayed model, still refuse what
+no upstream takes, and the local rules stay for sessions served here (issue 23)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection
+
+from tests.support.accounts import new_account
+from tests.support.fakes import fake_engines
+from tests.support.gateway import created_event, fake_upstream, gateway_to
+from tests.support.server import build_services, serve_app
+
+MCP = {"type": "mcp", "server_label": "docs", "server_url": "https://mcp.example.com/sse"}
+SESSION: dict[str, Any] = {"type": "realtime", "model": "gpt-realtime", "tools": [MCP]}
+SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+
+
+async def echo(ws: ServerConnection) -> None:
+    await ws.send(created_event())
+    async for frame in ws:
+        await ws.send(frame)
+
+
+async def test_relayed_client_secret_takes_mcp_tools_to_the_upstream(tmp_path: Path) -> None:
+    async with fake_upstream(echo) as upstream, gateway_to(tmp_path, upstream.url, "sk-up") as a:
+        user = await new_account(a.services, credits=1000)
+        async with httpx.AsyncClient(base_url=a.url) as http:
+            headers = {"x-api-key": user.key}
+            minted = await http.post(
+                "/v1/realtime/client_secrets", headers=headers, json={"session": SESSION}
+            )
+            assert minted.status_code == 200, minted.text
+            assert minted.json()["session"]["tools"] == [MCP]
+            bogus = {"type": "realtime", "tools": [{"type": "bogus"}]}
+            refused = await http.post(
+                "/v1/realtime/client_secrets", headers=headers, json={"session": bogus}
+            )
+            assert refused.status_code == 400
+            assert refused.json()["error"]["param"] == "session.tools.0.type"
+        secret = minted.json()["value"]
+        protocols = ["realtime", f"openai-insecure-api-key.{secret}"]
+        async with connect(
+            a.ws_url + "?model=gpt-realtime",
+            subprotocols=protocols,  # type: ignore[arg-type]
+        ) as ws:
+            assert json.loads(await ws.recv())["type"] == "session.created"
+            bound = json.loads(await ws.recv())  # what reached the upstream, echoed
+        assert bound["session"]["tools"] == [MCP]
+
+
+async def test_relayed_call_is_not_refused_for_mcp_tools(tmp_path: Path) -> None:
+    async with fake_upstream(echo) as upstream, gateway_to(tmp_path, upstream.url, "sk-up") as a:
+        user = await new_account(a.services, credits=10_000)
+        async with httpx.AsyncClient(base_url=a.url) as http:
+            headers = {"x-api-key": user.key}
+            files = {"sdp": (None, SDP), "session": (None, json.dumps(SESSION))}
+            response = await http.post("/v1/realtime/calls", headers=headers, files=files)
+            # The upstream (a socket-only fake here) cannot take the call; what matters is
+            # that the gateway did not refuse the config by the embedded engine's rules.
+            assert response.json().get("error", {}).get("param") != "session.tools.0.type"
+            bogus = {"type": "realtime", "tools": [{"type": "bogus"}]}
+            files = {"sdp": (None, SDP), "session": (None, json.dumps(bogus))}
+            response = await http.post("/v1/realtime/calls", headers=headers, files=files)
+            assert response.status_code == 400
+            assert response.json()["error"]["param"] == "session.tools.0.type"
+
+
+async def test_sessions_served_here_keep_the_local_rules(tmp_path: Path) -> None:
+    svc = await build_services(tmp_path, fake_engines())
+    async for live in serve_app(svc):
+        user = await new_account(svc, credits=1000)
+        async with httpx.AsyncClient(base_url=live.url) as http:
+            refused = await http.post(
+                "/v1/realtime/client_secrets",
+                headers={"x-api-key": user.key},
+                json={"session": SESSION},
+            )
+        assert refused.status_code == 400
+        assert refused.json()["error"]["param"] == "session.tools.0.type"
