@@ -16,7 +16,14 @@ from pydantic import SecretStr
 
 from realtime2.backends.openai.llm import OpenAILLM
 from realtime2.backends.openai.settings import RemoteRole
-from realtime2.engine.interfaces import LLMDone, LLMRequest, TextDelta, TokenUsage
+from realtime2.engine.interfaces import (
+    ChatMessage,
+    LLMDone,
+    LLMRequest,
+    TextDelta,
+    TokenUsage,
+    ToolSpec,
+)
 from realtime2.protocol import commands as cmd
 from tests.support.fake_openai import KEY, FakeOpenAI, serve
 from tests.support.harness import Harness
@@ -89,3 +96,13 @@ def test_the_fake_upstream_refuses_an_unanswered_call() -> None:
         {"role": "tool", "tool_call_id": "c", "content": "1"},
     ]
     assert unanswered_tool_calls(answered) is None
+
+
+async def test_parallel_tool_calls_is_sent_with_the_tools(upstream: tuple[FakeOpenAI, str]) -> None:
+    fake, url = upstream
+    llm = OpenAILLM(RemoteRole(base_url=url, api_key=SecretStr(KEY), model="m", timeout_s=5))
+    tool = ToolSpec("weather", "", {"type": "object", "properties": {}})
+    for parallel in (None, False, True):
+        request = LLMRequest([ChatMessage("user", "hi")], [tool], parallel_tool_calls=parallel)
+        _ = [e async for e in llm.stream(request)]
+        assert fake.requests[-1].get("parallel_tool_calls") == parallel
