@@ -44,6 +44,7 @@ from realtime2.engine.interfaces import (
 )
 from realtime2.engine.scheduler import JOB_OBSERVER
 from realtime2.observability import metrics
+from realtime2.observability.tracing import SessionTracer
 from realtime2.protocol import commands as cmd
 from realtime2.protocol.limits import ConversationLimits
 from realtime2.protocol.session import AudioOut, RealtimeSession, TurnTiming
@@ -121,7 +122,9 @@ class SessionRunner:
         self.drafts_adopted = 0
         self.drafts_audio_ready = 0  # adopted with audio already synthesised
         # Where each answered turn's time went (realtime.stages), also as metrics.
-        self.stages = StageTracker(on_turn=metrics.turn_stages)
+        self.stages = StageTracker(on_turn=self._turn_done)
+        # The session's `tracing`: OpenTelemetry spans per session and turn.
+        self.tracing = SessionTracer(self.session.id, str(self.session.settings.data.get("model")))
         self._partial: asyncio.Task[None] | None = None
         self._timer: asyncio.Task[None] | None = None
         self._ended = False
@@ -187,6 +190,11 @@ class SessionRunner:
         self.session.close()
         self._flush()
         await self._stop_tasks()
+        self.tracing.close()
+
+    def _turn_done(self, turn: TurnStages) -> None:
+        metrics.turn_stages(turn)
+        self.tracing.turn(self.session.settings.data.get("tracing"), turn)
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -214,6 +222,7 @@ class SessionRunner:
                 if event["type"] == "response.done" and self._rate_limits is not None:
                     self._spawn(self._refresh_rate_limits())  # credits used by it
             self.stages.events(events)
+            self.tracing.events(events)
             for command in commands:
                 self._execute(command)
 
@@ -301,6 +310,8 @@ class SessionRunner:
         return audio if rate == stt_rate else resample(audio, rate, stt_rate)
 
     async def _transcribe(self, c: cmd.TranscribeTurn) -> None:
+        if self.tracing.enabled:  # this task's own context: its STT job joins the turn's trace
+            JOB_OBSERVER.set(self.tracing.observe)
         stt = self.engines.stt
         # An STT without logprobs is never asked (its transcribe may not take the flag).
         extra = {"logprobs": True} if c.logprobs and stt.capabilities.logprobs else {}
