@@ -13,7 +13,11 @@ start until the next overflow.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+from realtime2.engine.interfaces import ContextTruncation
+
+MESSAGE_OVERHEAD = 5  # tokens a chat template adds around one message's content
 
 
 def retained_start(counts: Sequence[int], limit: int, ratio: float) -> int:
@@ -31,3 +35,25 @@ def retained_start(counts: Sequence[int], limit: int, ratio: float) -> int:
                 total -= counts[start]
                 start += 1
     return start
+
+
+def retained_messages(
+    messages: list[dict[str, str]],
+    room: int,
+    truncation: ContextTruncation,
+    count_tokens: Callable[[str], int],
+) -> list[dict[str, str]]:
+    """The system messages and the turns a retention ratio keeps.
+
+    `room`: tokens the context leaves the turns after the instructions (and the reply);
+    `token_limits.post_instructions` may lower it.
+    """
+    system = [m for m in messages if m["role"] == "system"]
+    turns = [m for m in messages if m["role"] != "system"]
+    limit = room
+    if truncation.post_instructions_tokens is not None:
+        limit = min(limit, truncation.post_instructions_tokens)
+    # A message's own tokens plus its template framing (role header, end marker).
+    counts = [count_tokens(m["content"] or "") + MESSAGE_OVERHEAD for m in turns]
+    start = retained_start(counts, max(limit, 1), truncation.retention_ratio)
+    return system + turns[start:]

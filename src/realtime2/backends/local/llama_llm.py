@@ -32,7 +32,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from realtime2.backends.local.chat_prompt import render_prompt, to_template_messages
 from realtime2.backends.local.context_shift import DroppedSpan, find_dropped_span
-from realtime2.backends.local.context_window import retained_start
+from realtime2.backends.local.context_window import retained_messages
 from realtime2.backends.local.kv_snapshots import KvSnapshots, Snapshot, Tokens, common_prefix
 from realtime2.backends.local.llama_cpu import ensure_cpu_backend
 from realtime2.backends.local.models import default_llm_gguf, existing, require_module
@@ -66,7 +66,6 @@ SNAPSHOT_MIN_TOKENS = 32
 PROMPT_CHUNK_TOKENS = 32
 # A conversation too long for the context loses its oldest messages this many at a time.
 DROP_BLOCK = 8
-MESSAGE_OVERHEAD = 5  # tokens a chat template adds around one message's content
 
 
 def _without_oldest(messages: list[dict[str, str]], count: int) -> list[dict[str, str]]:
@@ -306,7 +305,7 @@ class LlamaLLM:
         self,
         messages: list[dict[str, str]],
         max_tokens: int,
-        truncation: ContextTruncation = ContextTruncation(),
+        truncation: ContextTruncation,
     ) -> list[int]:
         """The rendered prompt, oldest turns dropped until it leaves room for the reply.
 
@@ -328,7 +327,14 @@ class LlamaLLM:
                 )
             return tokens
         if truncation.mode == "retention_ratio":
-            messages = self._retained(messages, budget, truncation)
+            system = [m for m in messages if m["role"] == "system"]
+            rendered = render_prompt(self._template, system, "", "")
+            messages = retained_messages(
+                messages,
+                budget - len(self._tokenize(rendered)),
+                truncation,
+                lambda text: len(self._tokenize(text)),
+            )
         dropped = 0
         while True:
             kept = _without_oldest(messages, dropped)
@@ -342,21 +348,6 @@ class LlamaLLM:
     def _tokenize(self, text: str) -> list[int]:
         tokens: list[int] = self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
         return tokens
-
-    def _retained(
-        self, messages: list[dict[str, str]], budget: int, truncation: ContextTruncation
-    ) -> list[dict[str, str]]:
-        """The system messages and the turns a retention ratio keeps."""
-        system = [m for m in messages if m["role"] == "system"]
-        turns = [m for m in messages if m["role"] != "system"]
-        instructions = len(self._tokenize(render_prompt(self._template, system, "", "")))
-        limit = budget - instructions
-        if truncation.post_instructions_tokens is not None:
-            limit = min(limit, truncation.post_instructions_tokens)
-        # A message's own tokens plus its template framing (role header, end marker).
-        counts = [len(self._tokenize(m["content"] or "")) + MESSAGE_OVERHEAD for m in turns]
-        start = retained_start(counts, max(limit, 1), truncation.retention_ratio)
-        return system + turns[start:]
 
     def _should_yield(self, priority: Priority | Urgency, started: float) -> bool:
         """While catching up a prompt: let more urgent work in, or equal work after a quantum."""
