@@ -38,6 +38,7 @@ from openai.types.realtime.realtime_translation_session_update_request import (
 )
 from pydantic import BaseModel
 
+from tests.protocol.field_coverage_b import COVERAGE as B
 from tests.support.harness import Harness
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -241,10 +242,10 @@ SESSION_FIELDS = {
         session(tools=[{"type": "function", "name": "f", "allowed_callers": ["x"]}]),
         "session.tools.0.allowed_callers",
     ),
-    "tracing": todo("23-B: OpenTelemetry spans named by workflow_name/group_id/metadata"),
-    "tracing.workflow_name": todo("23-B"),
-    "tracing.group_id": todo("23-B"),
-    "tracing.metadata": todo("23-B"),
+    "tracing": hint(*B["session.tracing"], note="sent by openai-agents: OpenTelemetry spans"),
+    "tracing.workflow_name": hint(*B["session.tracing.workflow_name"]),
+    "tracing.group_id": hint(*B["session.tracing.group_id"]),
+    "tracing.metadata": hint(*B["session.tracing.metadata"]),
     "truncation": covered(
         "tests/realtime/test_truncation.py::test_disabled_fails_the_response_with_context_length_exceeded",
         "tests/backends/local/test_context_window.py::test_disabled_fails_a_conversation_that_no_longer_fits",
@@ -349,7 +350,7 @@ ITEM_FIELDS = {
         "tests/protocol/test_images.py::test_image_is_refused_naming_the_part_without_vision",
         "tests/backends/openai/test_llm_features.py::test_images_are_sent_as_image_url_parts",
     ),
-    "content.detail": todo("23-B: input_image detail is stored but not passed to a vision LLM"),
+    "content.detail": covered(*B["item.content.detail"]),
     "name": covered("tests/realtime/test_runner.py::test_function_call_round_trip"),
     "arguments": covered("tests/realtime/test_runner.py::test_function_call_round_trip"),
     "call_id": covered(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from realtime2.engine.interfaces import ChatMessage
+from realtime2.engine.interfaces import ChatMessage, ImageInput
 from realtime2.protocol import commands as cmd
 from realtime2.protocol.conversation import to_messages
 from realtime2.protocol.limits import ConversationLimits
@@ -50,7 +50,8 @@ def test_image_reaches_the_llm_request_with_vision() -> None:
     h.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
     start = next(c for c in h.commands if isinstance(c, cmd.StartResponse))
     user = [m for m in start.request.messages if m.role == "user"]
-    assert user == [ChatMessage("user", "What is in this picture?", images=(PNG,))]
+    image = ImageInput(PNG, "low")  # the client's detail travels with the image
+    assert user == [ChatMessage("user", "What is in this picture?", images=(image,))]
 
 
 def test_image_only_message_is_kept() -> None:
@@ -60,4 +61,4 @@ def test_image_only_message_is_kept() -> None:
         "role": "user",
         "content": [{"type": "input_image", "image_url": PNG}],
     }
-    assert to_messages([item]) == [ChatMessage("user", "", images=(PNG,))]
+    assert to_messages([item]) == [ChatMessage("user", "", images=(ImageInput(PNG, "auto"),))]

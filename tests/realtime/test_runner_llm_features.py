@@ -3,7 +3,7 @@ client's `reasoning.effort` to the LLM request (issue 23)."""
 
 from __future__ import annotations
 
-from realtime2.engine.interfaces import LLMCapabilities
+from realtime2.engine.interfaces import ImageInput, LLMCapabilities
 from realtime2.realtime.runner import SessionRunner
 from tests.support.fakes import FakeLLM, fake_engines
 from tests.support.images import PNG
@@ -29,7 +29,7 @@ async def test_images_reach_a_vision_llm() -> None:
     await client.send(IMAGE_ITEM)
     await client.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
     await client.wait_for("response.done")
-    assert llm.requests[-1].messages[-1].images == (PNG,)
+    assert llm.requests[-1].messages[-1].images == (ImageInput(PNG),)
     await runner.close()
 
 

@@ -163,13 +163,21 @@ class ToolCall:
 
 
 @dataclass(frozen=True)
+class ImageInput:
+    """An image a message shows (a Realtime `input_image` part)."""
+
+    url: str  # https or data: URL
+    detail: str = "auto"  # "auto" | "low" | "high": how closely the model should look
+
+
+@dataclass(frozen=True)
 class ChatMessage:
     role: Literal["system", "user", "assistant", "tool"]
     content: str
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None  # for role == "tool"
-    # Image URLs (https or data:) the message shows; only for an LLM with `vision`.
-    images: tuple[str, ...] = ()
+    # Images the message shows; only for an LLM with `vision`.
+    images: tuple[ImageInput, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from realtime2.engine.interfaces import ChatMessage, ToolCall
+from realtime2.engine.interfaces import ChatMessage, ImageInput, ToolCall
 from realtime2.protocol.limits import ConversationLimits, check_item, check_room
 from realtime2.protocol.server_events import ProtocolError, new_id
 
@@ -157,7 +157,7 @@ def to_messages(items: list[Item]) -> list[ChatMessage]:
         elif kind == "message":
             text = message_text(item)
             images = tuple(
-                str(part["image_url"])
+                ImageInput(str(part["image_url"]), str(part.get("detail") or "auto"))
                 for part in item.get("content", [])
                 if part.get("type") == "input_image" and part.get("image_url")
             )

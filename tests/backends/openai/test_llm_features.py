@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from realtime2.backends.openai.llm import OpenAILLM, build
 from realtime2.backends.openai.settings import RemoteLLMSettings, RemoteRole
-from realtime2.engine.interfaces import ChatMessage, LLMRequest, TextDelta
+from realtime2.engine.interfaces import ChatMessage, ImageInput, LLMRequest, TextDelta
 from tests.support.fake_openai import KEY, FakeOpenAI, serve
 
 PNG = "data:image/png;base64,iVBORw0KGgo="
@@ -37,8 +37,8 @@ async def test_images_are_sent_as_image_url_parts(upstream: tuple[FakeOpenAI, st
     assert llm.capabilities.vision
     request = LLMRequest(
         [
-            ChatMessage("user", "What is this?", images=(PNG,)),
-            ChatMessage("user", "", images=(PNG,)),
+            ChatMessage("user", "What is this?", images=(ImageInput(PNG, "high"),)),
+            ChatMessage("user", "", images=(ImageInput(PNG),)),
         ]
     )
     text = "".join([e.text async for e in llm.stream(request) if isinstance(e, TextDelta)])
@@ -46,9 +46,10 @@ async def test_images_are_sent_as_image_url_parts(upstream: tuple[FakeOpenAI, st
     sent = fake.requests[-1]["messages"]
     assert sent[0]["content"] == [
         {"type": "text", "text": "What is this?"},
-        {"type": "image_url", "image_url": {"url": PNG}},
+        {"type": "image_url", "image_url": {"url": PNG, "detail": "high"}},
     ]
-    assert sent[1]["content"] == [{"type": "image_url", "image_url": {"url": PNG}}]
+    image = {"type": "image_url", "image_url": {"url": PNG, "detail": "auto"}}
+    assert sent[1]["content"] == [image]
 
 
 async def test_reasoning_effort_is_sent_when_declared(upstream: tuple[FakeOpenAI, str]) -> None:

@@ -167,7 +167,10 @@ def _message(message: ChatMessage) -> dict[str, Any]:
     out: dict[str, Any] = {"role": message.role, "content": message.content}
     if message.images:
         parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}]
-        parts += [{"type": "image_url", "image_url": {"url": url}} for url in message.images]
+        parts += [
+            {"type": "image_url", "image_url": {"url": image.url, "detail": image.detail}}
+            for image in message.images
+        ]
         out["content"] = parts if message.content else parts[1:]
     if message.tool_calls:
         out["tool_calls"] = [
