@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from websockets.asyncio.client import connect
-from websockets.asyncio.server import ServerConnection
-
 from tests.support.accounts import new_account
 from tests.support.fakes import fake_engines
 from tests.support.gateway import created_event, fake_upstream, gateway_to
 from tests.support.server import build_services, serve_app
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection
 
 MCP = {"type": "mcp", "server_label": "docs", "server_url": "https://mcp.example.com/sse"}
 SESSION: dict[str, Any] = {"type": "realtime", "model": "gpt-realtime", "tools": [MCP]}
@@ -85,3 +84,31 @@ async def test_sessions_served_here_keep_the_local_rules(tmp_path: Path) -> None
             )
         assert refused.status_code == 400
         assert refused.json()["error"]["param"] == "session.tools.0.type"
+
+
+async def test_translation_secret_session_goes_to_a_relayed_upstream(tmp_path: Path) -> None:
+    b_services = await build_services(tmp_path / "b", fake_engines())
+    async for b in serve_app(b_services):
+        upstream = await new_account(b.services, credits=100_000)
+        models = "translation=gpt-realtime-translate"
+        async with gateway_to(tmp_path, b.url + "/v1", upstream.key, upstream_models=models) as a:
+            user = await new_account(a.services, credits=1000)
+            async with httpx.AsyncClient(base_url=a.url) as http:
+                minted = await http.post(
+                    "/v1/realtime/translations/client_secrets",
+                    headers={"x-api-key": user.key},
+                    json={
+                        "session": {
+                            "model": "gpt-realtime-translate",
+                            "audio": {"output": {"language": "fr"}},
+                        }
+                    },
+                )
+            assert minted.status_code == 200, minted.text
+            headers = {"Authorization": f"Bearer {minted.json()['value']}"}
+            url = a.url.replace("http://", "ws://") + "/v1/realtime/translations"
+            async with connect(url, additional_headers=headers) as ws:
+                assert json.loads(await ws.recv())["type"] == "session.created"
+                updated = json.loads(await ws.recv())  # B applied the secret's session
+            assert updated["type"] == "session.updated"
+            assert updated["session"]["audio"]["output"]["language"] == "fr"

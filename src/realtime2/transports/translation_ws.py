@@ -75,15 +75,19 @@ async def translation_websocket(websocket: WebSocket) -> None:
             return
         engines, model, meter = admitted.engines, admitted.model, admitted.meter
         assert model is not None and meter is not None
+        bound = admitted.principal.session_config
+        bound_update: list[str] = []
+        if bound is not None and bound.get("type") == "translation":
+            # A translation client secret's session, applied before the client speaks (here
+            # or, relayed, upstream); its model chose the session's in the URL.
+            config = {key: value for key, value in bound.items() if key not in ("model", "type")}
+            bound_update = [json.dumps({"type": "session.update", "session": config})]
 
         async def serve_locally() -> None:
             assert engines is not None and model is not None and meter is not None
             runner = TranslationRunner(engines, voice_book(websocket), model=model.client_model)
-            bound = admitted.principal.session_config
-            if bound is not None and bound.get("type") == "translation":
-                # A translation client secret's session: applied before the client speaks.
-                config = {key: value for key, value in bound.items() if key != "model"}
-                await runner.feed_text(json.dumps({"type": "session.update", "session": config}))
+            for update in bound_update:  # a translation secret's session, before the client's
+                await runner.feed_text(update)
             await pump(websocket, runner, meter)
 
         await run_metered(
@@ -93,4 +97,5 @@ async def translation_websocket(websocket: WebSocket) -> None:
             upstream=gateway,
             their_model=admitted.their_model,
             upstream_path="realtime/translations",
+            first_upstream_events=bound_update,
         )
