@@ -31,6 +31,7 @@ LOGPROBS: Final = [
     f"{_LOGPROBS}::test_no_logprobs_unless_included",
     f"{_LOGPROBS}::test_logprobs_session_skips_speculative_drafts",
     "tests/realtime/test_runner_logprobs.py::test_completed_transcription_carries_the_stt_logprobs",
+    "tests/realtime/test_runner_logprobs.py::test_an_stt_without_logprobs_says_so_once_by_name",
     "tests/backends/local/test_whisper_logprobs.py::test_logprobs_are_finite_and_one_per_token",
 ]
 REASONING: Final = [

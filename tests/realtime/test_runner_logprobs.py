@@ -57,3 +57,25 @@ async def test_completed_transcription_carries_the_stt_logprobs() -> None:
     assert all(math.isfinite(p["logprob"]) for p in logprobs)
     assert logprobs[0]["bytes"] == list(b" hello")
     await runner.close()
+
+
+async def test_an_stt_without_logprobs_says_so_once_by_name() -> None:
+    runner = SessionRunner(fake_engines())  # FakeSTT declares no logprobs
+    runner.start()
+    client = Client(runner)
+    session = {
+        "type": "realtime",
+        "include": ["item.input_audio_transcription.logprobs"],
+        "audio": {"input": {"transcription": {"model": "whisper-1"}}},
+    }
+    await client.send({"type": "session.update", "session": session})
+    for _ in range(2):
+        for chunk in (silence(100), tone(500), silence(700)):
+            await client.send({"type": "input_audio_buffer.append", "audio": b64(chunk)})
+    done = await client.wait_for("conversation.item.input_audio_transcription.completed", 2)
+    assert done["logprobs"] is None and done["transcript"]  # the transcript still comes
+    errors = [e for e in client.events if e["type"] == "error"]
+    assert len(errors) == 1
+    assert errors[0]["error"]["param"] == "session.include"
+    assert errors[0]["error"]["code"] == "unsupported_parameter"
+    await runner.close()

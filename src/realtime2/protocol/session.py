@@ -363,6 +363,11 @@ class RealtimeSession:
         self.turns.transcript_done(item_id, text, audio_seconds, logprobs)
         self._transcripts_changed()
 
+    def on_unsupported(self, code: str, message: str, param: str) -> None:
+        """The engines cannot honour a setting the client chose (found when work ran): an
+        `error` event naming it; the session goes on."""
+        self.outbox.emit(ProtocolError(code, message, param=param).to_event(None))
+
     def on_transcript_failed(self, item_id: str, code: str, message: str) -> None:
         self.turns.transcript_failed(item_id, code, message)
         self._transcripts_changed()

@@ -128,6 +128,7 @@ class SessionRunner:
         self._partial: asyncio.Task[None] | None = None
         self._timer: asyncio.Task[None] | None = None
         self._ended = False
+        self._logprobs_refused = False  # said once per session (see `_transcribe`)
 
     @property
     def turn_timings(self) -> list[TurnTiming]:
@@ -313,8 +314,17 @@ class SessionRunner:
         if self.tracing.enabled:  # this task's own context: its STT job joins the turn's trace
             JOB_OBSERVER.set(self.tracing.observe)
         stt = self.engines.stt
-        # An STT without logprobs is never asked (its transcribe may not take the flag).
+        # An STT without logprobs is never asked (its transcribe may not take the flag); the
+        # client hears once that its `include` gets no log-probabilities here.
         extra = {"logprobs": True} if c.logprobs and stt.capabilities.logprobs else {}
+        if c.logprobs and not extra and not self._logprobs_refused:
+            self._logprobs_refused = True
+            self.session.on_unsupported(
+                "unsupported_parameter",
+                f"The transcription model here ({stt.name}) gives no log-probabilities: "
+                "transcripts come without them.",
+                "session.include",
+            )
         try:
             result = await stt.transcribe(
                 self._stt_audio(c.audio, c.sample_rate),
