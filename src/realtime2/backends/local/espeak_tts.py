@@ -35,6 +35,7 @@ _EE_OK = 0
 _ESPEAK_RATE = 1  # espeak_PARAMETER espeakRATE: words per minute
 _RATE_DEFAULT = 175  # espeak-ng's normal rate, speed 1.0
 _RATE_MIN, _RATE_MAX = 80, 450  # what espeak-ng accepts
+_ESPEAK_WORDGAP = 7  # espeakWORDGAP: extra pause between words, in 10 ms units
 
 _SynthCallback = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
@@ -90,8 +91,7 @@ class EspeakSynth:
     def speak(self, language: str, text: str, speed: float = 1.0) -> bytes:
         """Synthesize `text` with the espeak-ng voice for `language` (blocking).
 
-        `speed` scales espeak-ng's rate (175 words a minute); its own limits, 80-450, make
-        0.46 the slowest speed it reaches (slower asks are spoken at 0.46).
+        `speed` scales espeak-ng's rate (175 words a minute, `_rate_and_gap`).
         """
         if language not in self.languages:
             raise ValueError(f"espeak-ng has no voice for {language!r}")
@@ -101,8 +101,9 @@ class EspeakSynth:
             if self._lib.espeak_SetVoiceByName(voice_id.encode()) != _EE_OK:
                 raise ValueError(f"espeak-ng has no voice for {language!r}")
             self._chunks = []
-            rate = min(max(round(_RATE_DEFAULT * speed), _RATE_MIN), _RATE_MAX)
+            rate, gap = _rate_and_gap(speed)
             self._lib.espeak_SetParameter(_ESPEAK_RATE, rate, 0)
+            self._lib.espeak_SetParameter(_ESPEAK_WORDGAP, gap, 0)
             status = self._lib.espeak_Synth(
                 encoded, len(encoded) + 1, 0, 0, 0, _ESPEAK_CHARS_UTF8, None, None
             )
@@ -110,6 +111,19 @@ class EspeakSynth:
         if status != _EE_OK:
             raise RuntimeError(f"espeak-ng synthesis failed ({status})")
         return pcm
+
+
+def _rate_and_gap(speed: float) -> tuple[int, int]:
+    """espeak-ng's words-per-minute rate for `speed`, and the pause to add between words.
+
+    Its slowest rate, 80 words a minute, is speed 0.46; below that each word gets the
+    pause that brings it to the asked-for time per word.
+    """
+    wanted = _RATE_DEFAULT * speed
+    rate = min(max(round(wanted), _RATE_MIN), _RATE_MAX)
+    gap_ms = 60_000 / wanted - 60_000 / rate if wanted < _RATE_MIN else 0.0
+    # A gap unit lasts ~36 ms at the slowest rate (measured; nominally 10 ms at 175 wpm).
+    return rate, round(gap_ms / 36)
 
 
 def _languages(data: Path) -> dict[str, tuple[str, str]]:
