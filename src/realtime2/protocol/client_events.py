@@ -3,8 +3,9 @@
 The SDK's own models are lenient (they suit a client). Here every event is a pydantic model
 with `extra="forbid"` and strict types, and the union is discriminated on `type`, so a
 wrong field type or an unknown field is a clean `invalid_request_error`, never a crash.
-Fields mirror `openai.types.realtime.*` (GA); the ones we accept but do not act on
-(reasoning, prompt, tracing, truncation…) are kept loosely typed and echoed back.
+Fields mirror `openai.types.realtime.*` (GA). Every field parsed here either has its effect
+or is refused by name after parsing (`protocol.refusals`); `docs/compatibility.md` says
+which, and `tests/protocol/test_field_coverage.py` keeps the two in step with the SDK.
 """
 
 from __future__ import annotations
@@ -150,7 +151,8 @@ class RealtimeSessionConfig(_Strict):
     max_output_tokens: MaxTokens | None = None
     include: list[Literal["item.input_audio_transcription.logprobs"]] | None = None
     parallel_tool_calls: bool | None = None
-    # Accepted for compatibility and echoed; the embedded engine does not act on them.
+    # reasoning and tracing: default-sent hints (docs/compatibility.md); a stored prompt
+    # is refused by name (protocol.refusals).
     reasoning: dict[str, Any] | None = None
     prompt: PromptReference | None = None
     tracing: Literal["auto"] | dict[str, Any] | None = None
