@@ -143,8 +143,8 @@ SESSION_FIELDS = {
         f"{T_REFUSALS}::test_transcription_keywords_and_one_language_reach_the_stt",
         f"{T_REFUSALS}::test_transcription_fields_the_stt_cannot_honour_are_refused",
     ),
-    "audio.input.transcription.delay": refused(
-        transcription(delay="low"), "session.audio.input.transcription.delay"
+    "audio.input.transcription.delay": covered(
+        "tests/protocol/test_live_transcription.py::test_delay_sets_the_interval_between_hypotheses"
     ),
     "audio.input.turn_detection": covered(f"{T_SESSION}::test_server_vad_turn_cycle"),
     "audio.input.turn_detection.type": covered(
@@ -287,19 +287,6 @@ TRANSCRIPTION_SESSION_FIELDS = {
         if name.startswith("audio.input") or name == "audio"
     },
 }
-TRANSCRIPTION_SESSION_FIELDS["audio.input.transcription.delay"] = Field(
-    "refused",
-    example={
-        "type": "session.update",
-        "session": {
-            "type": "transcription",
-            "audio": {"input": {"transcription": {"model": "whisper-1", "delay": "low"}}},
-        },
-    },
-    param="session.audio.input.transcription.delay",
-    subtree=True,
-)
-
 TRANSLATION_SESSION_FIELDS = {
     "audio": covered(f"{T_TRANSLATION}::test_created_then_updated_with_language_and_transcription"),
     "audio.input": covered(

@@ -127,8 +127,6 @@ def test_transcription_fields_the_stt_cannot_honour_are_refused() -> None:
     assert error["param"] == "session.audio.input.transcription.languages"
     error = _error(_transcription(h, language="en", languages=["fr"]))
     assert error["param"] == "session.audio.input.transcription.languages"
-    error = _error(_transcription(h, delay="low"))
-    assert error["param"] == "session.audio.input.transcription.delay"
     error = _error(_transcription(h, model="gpt-4o-transcribe-diarize"))
     assert error["code"] == "unsupported_model"
     assert error["param"] == "session.audio.input.transcription.model"
@@ -142,8 +140,10 @@ def test_transcription_sessions_refuse_the_same_fields() -> None:
             "type": "session.update",
             "session": {
                 "type": "transcription",
-                "audio": {"input": {"transcription": {"model": "whisper-1", "delay": "low"}}},
+                "audio": {
+                    "input": {"transcription": {"model": "whisper-1", "languages": ["en", "fr"]}}
+                },
             },
         }
     )
-    assert _error(events)["param"] == "session.audio.input.transcription.delay"
+    assert _error(events)["param"] == "session.audio.input.transcription.languages"

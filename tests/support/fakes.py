@@ -100,6 +100,51 @@ class FakeSTT:
         return Transcript(self.text, "en", len(audio) / VAD_RATE)
 
 
+class FakeStreamingSTT:
+    """A streaming STT (it continues a `prefix`) for live transcription: `words_per_s` of
+    `text` are heard per second of audio; a hypothesis (BACKGROUND) garbles its last word,
+    as whisper does with a word cut off mid-way, and any other call hears the audio whole.
+    It counts how many hypotheses (BACKGROUND calls) run at once (`max_running`)."""
+
+    name = "fake-streaming-stt"
+    capabilities = STTCapabilities(streaming=True, sample_rate=VAD_RATE, languages=("en",))
+
+    def __init__(self, text: str, *, words_per_s: float = 2.0, delay: float = 0.0) -> None:
+        self.words = text.split()
+        self.words_per_s = words_per_s
+        self.delay = delay
+        self.calls: list[tuple[float, Priority, str | None]] = []  # seconds, priority, prefix
+        self.running = 0
+        self.max_running = 0
+
+    async def transcribe(
+        self,
+        audio: FloatAudio,
+        *,
+        language: str | None = None,
+        prompt: str | None = None,
+        priority: Priority = Priority.INTERACTIVE,
+        logprobs: bool = False,
+        prefix: str | None = None,
+    ) -> Transcript:
+        seconds = len(audio) / VAD_RATE
+        self.calls.append((seconds, priority, prefix))
+        hypothesis = priority == Priority.BACKGROUND
+        self.running += hypothesis
+        self.max_running = max(self.max_running, self.running)
+        try:
+            await asyncio.sleep(self.delay)
+        finally:
+            self.running -= hypothesis
+        done = len(prompt.split()) if prompt else 0  # closed chunks' words come as the prompt
+        heard = self.words[done : done + int(seconds * self.words_per_s)]
+        if priority == Priority.BACKGROUND and heard:
+            heard = [*heard[:-1], heard[-1][:2] + "~"]
+        kept = prefix.split() if prefix else []
+        text = " ".join([*kept, *heard[len(kept) :]])
+        return Transcript(text, "en", seconds)
+
+
 @dataclass
 class FakeLLM:
     """Replies with `script` (text pieces, or ToolCallDelta), one delta per step."""

@@ -101,6 +101,8 @@ class VAD(Protocol):
 
 @dataclass(frozen=True)
 class STTCapabilities:
+    # `transcribe(prefix=…)` continues a transcript already sent (live transcription:
+    # hypotheses of a growing turn, each decoded after the words committed so far).
     streaming: bool
     sample_rate: int
     languages: tuple[str, ...]
@@ -137,11 +139,15 @@ class STT(Protocol):
         prompt: str | None = None,
         priority: Priority = Priority.INTERACTIVE,
         logprobs: bool = False,
+        prefix: str | None = None,
     ) -> Transcript:
         """Transcribe mono float32 audio at `capabilities.sample_rate`.
 
         `logprobs=True` (only for an STT whose capabilities say `logprobs`) also returns
-        each token's log-probability."""
+        each token's log-probability. `prefix` (only for an STT whose capabilities say
+        `streaming`): words already decided for the start of this audio; the transcript
+        starts with them and continues after them. `Priority.BACKGROUND` work (live
+        hypotheses) may run on a separate worker so it never holds up urgent jobs."""
         ...
 
 

@@ -23,16 +23,29 @@ class TranscribeTurn:
     language: str | None
     prompt: str | None
     logprobs: bool = False  # the session includes `item.input_audio_transcription.logprobs`
+    # Live transcription (protocol.live_transcription): `audio` is the turn's open chunk,
+    # its transcript must continue `prefix`, and the item's is `head` joined with it.
+    prefix: str | None = None
+    head: str = ""
 
 
 @dataclass(frozen=True)
 class TranscribePartial:
-    """Transcribe the speech so far (semantic VAD); answer with `on_partial_transcript`."""
+    """Transcribe the speech so far (semantic VAD); answer with `on_partial_transcript`.
+
+    With `live`, a hypothesis of a turn's open chunk for live transcription
+    (`protocol.live_transcription`): background work unless `urgent` (semantic VAD waits
+    for it), continuing `prefix`; answer with `on_live_transcript` / `on_live_failed`."""
 
     item_id: str
     audio: FloatAudio
     sample_rate: int
     language: str | None
+    live: bool = False
+    request_id: int = 0
+    prompt: str | None = None
+    prefix: str | None = None
+    urgent: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,9 @@ class PrepareDraft:
     language: str | None
     prompt: str | None
     reply: DraftReply | None
+    # Live transcription: as in `TranscribeTurn` (the transcript reported is the whole turn's).
+    prefix: str | None = None
+    head: str = ""
 
 
 @dataclass(frozen=True)

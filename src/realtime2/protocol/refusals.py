@@ -35,8 +35,9 @@ def check_transcription(tr: dict[str, Any] | None, param: str) -> None:
     """What the embedded STT can do with `audio.input.transcription`.
 
     `language`, `prompt` and `keywords` (a vocabulary hint added to the prompt) are used;
-    `languages` may name one language (used as `language`); a streaming `delay` and a
-    diarizing model are refused.
+    `languages` may name one language (used as `language`); `delay` sets how live
+    transcription trades latency for stability (`protocol.live_transcription`); a
+    diarizing model is refused.
     """
     if tr is None:
         return
@@ -47,12 +48,6 @@ def check_transcription(tr: dict[str, Any] | None, param: str) -> None:
             f"The model '{model}' (speaker diarization) is not supported in realtime sessions "
             "on this server.",
             param=f"{param}.model",
-        )
-    if tr.get("delay") is not None:
-        raise _refuse(
-            f"{param}.delay",
-            "the transcription model here transcribes each committed turn; it has no "
-            "streaming delay to set.",
         )
     languages = tr.get("languages")
     if languages is not None:

@@ -85,11 +85,14 @@ class RealtimeSession:
         speculative: bool = True,
         limits: ConversationLimits | None = None,
         token_cap: int | None = None,
+        live_transcription: bool = False,
     ) -> None:
         """`clock`: monotonic seconds, for the session's deadlines; `wall_clock`: Unix
         seconds, for `expires_at`; `audio_out`: how reply audio leaves (`Responses`);
         `speculative`: draft each VAD turn during its silence window (`user_turns`);
-        `token_cap`: the LLM's reply cap when a client asks for "inf" (shown as such)."""
+        `token_cap`: the LLM's reply cap when a client asks for "inf" (shown as such);
+        `live_transcription`: the STT can continue a transcript, so transcription deltas
+        go out while the user speaks (`protocol.live_transcription`)."""
         resolve_realtime_model(model)  # the transport checked it; this guards direct use
         self.clock = clock
         self.audio_out: AudioOut = audio_out
@@ -109,7 +112,12 @@ class RealtimeSession:
         self.input = InputAudio(vad, vad_rate, vad_frame_samples)
         self.outbox = Outbox()
         self.turns = UserTurns(
-            self.settings, self.conversation, self.input, self.outbox, speculative=speculative
+            self.settings,
+            self.conversation,
+            self.input,
+            self.outbox,
+            speculative=speculative,
+            live=live_transcription,
         )
         self.responses = Responses(self.settings, self.conversation, self.outbox, audio_out)
         self.closed = False
@@ -280,6 +288,7 @@ class RealtimeSession:
     def _append(self, samples: np.ndarray, rate: int) -> None:
         signals = self.input.append(samples, rate)
         self._handle_signals(signals)
+        self.turns.live_tick()
         if not self.turns.speaking and self.settings.turn_detection is not None:
             pad = int(self.settings.turn_detection.get("prefix_padding_ms") or 300)
             self.input.drop_before(self.input.now_ms - pad)
@@ -293,9 +302,11 @@ class RealtimeSession:
                 if interrupt and active is not None:
                     self._cancel(active, "turn_detected")
             elif isinstance(signal, PauseStarted):
-                self.turns.pause_started(responding=self.responses.active is not None)
+                self.turns.pause_started(
+                    responding=self.responses.active is not None, end_ms=signal.end_ms
+                )
             elif isinstance(signal, SpeechResumed):
-                self.turns.discard_draft()
+                self.turns.speech_resumed()
             elif isinstance(signal, SilenceProbe):
                 self.turns.request_partial()
             elif isinstance(signal, SpeechStopped):
@@ -349,6 +360,13 @@ class RealtimeSession:
     def on_draft_failed(self, draft_id: str, code: str, message: str) -> None:
         self.turns.draft_failed(draft_id, code, message)
         self._transcripts_changed()
+
+    def on_live_transcript(self, item_id: str, request_id: int, text: str) -> None:
+        """A live hypothesis (`TranscribePartial` with `live`): the open chunk's text."""
+        self.turns.live_transcript(item_id, request_id, text)
+
+    def on_live_failed(self, item_id: str, request_id: int) -> None:
+        self.turns.live_failed(item_id, request_id)
 
     def on_transcript_delta(self, item_id: str, delta: str) -> None:
         self.turns.transcript_delta(item_id, delta)

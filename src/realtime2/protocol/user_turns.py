@@ -12,6 +12,10 @@ audio: any sound loud enough to reset the silence window also discards the draft
 never the session: where a turn should lead to a response it says so in its return value
 (`speech_started`, `speech_stopped`, `idle_timeout`), and the session acts on it. Whether
 a response is already running comes in as an argument, as does the time.
+
+Live transcription (`protocol.live_transcription`, a session that transcribes with an STT
+that can continue a transcript): while the turn is spoken its stable words go out as
+deltas; drafts and the final pass transcribe only the turn's open chunk after them.
 """
 
 from __future__ import annotations
@@ -36,6 +40,13 @@ from realtime2.protocol.conversation import Conversation
 from realtime2.protocol.input_audio import InputAudio
 from realtime2.protocol.items import build_item
 from realtime2.protocol.limits import MAX_ITEM_AUDIO_BYTES
+from realtime2.protocol.live_transcription import (
+    CHUNK_CLOSE_MS,
+    LiveTurn,
+    continuation,
+    join,
+    profile,
+)
 from realtime2.protocol.outbox import Outbox
 from realtime2.protocol.requests import draft_reply
 from realtime2.protocol.responses import ResponseState
@@ -53,6 +64,8 @@ class Draft:
     id: str
     has_reply: bool
     transcript: str | None = None  # known once the runner reports it
+    end_ms: int = 0  # audio end it covers
+    chunk: int = 0  # the live chunk it transcribes
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,7 @@ class UserTurns:
         outbox: Outbox,
         *,
         speculative: bool,
+        live: bool = False,
     ) -> None:
         self._settings = settings
         self._conversation = conversation
@@ -84,6 +98,10 @@ class UserTurns:
         self._sent: dict[str, str] = {}  # transcript text already sent as deltas
         self.draft: Draft | None = None  # draft of the current, uncommitted turn
         self._draft_items: dict[str, tuple[str, float]] = {}  # committed draft -> item, secs
+        self._live_capable = live  # the STT can continue a transcript (`prefix`)
+        self.live: LiveTurn | None = None  # live transcript of the turn being spoken
+        self._pause_ms: int | None = None  # where the current pause began (audio time)
+        self._seconds: dict[str, float] = {}  # a live item's whole audio (its usage)
 
     @property
     def _td(self) -> dict[str, Any]:
@@ -95,6 +113,15 @@ class UserTurns:
         settings = self._settings
         return settings.kind == "transcription" or settings.transcription is not None
 
+    @property
+    def _live_enabled(self) -> bool:
+        # Deltas carry no log-probabilities: such a session is transcribed once committed.
+        return self._live_capable and self._emitting and not self._settings.logprobs
+
+    def _start_live(self, item_id: str, start_ms: int) -> None:
+        delay = (self._settings.transcription or {}).get("delay")
+        self.live = LiveTurn(item_id, start_ms, profile(delay)) if self._live_enabled else None
+
     # --- VAD --------------------------------------------------------------------------
 
     def speech_started(self, start_ms: int) -> bool:
@@ -104,6 +131,8 @@ class UserTurns:
         self._turn_start_ms = padded
         self.speaking = True
         self.current_item_id = new_id("item")
+        self._pause_ms = None
+        self._start_live(self.current_item_id, padded)
         self._out.emit(
             event(
                 "input_audio_buffer.speech_started",
@@ -113,8 +142,14 @@ class UserTurns:
         )
         return bool(self._td.get("interrupt_response", True))
 
-    def pause_started(self, *, responding: bool) -> None:
+    def pause_started(self, *, responding: bool, end_ms: int | None = None) -> None:
         """The user went quiet: draft the turn while the silence window runs."""
+        self._pause_ms = end_ms
+        live = self.live
+        if live is not None and end_ms is not None:
+            # A long chunk closes here: by the draft's transcript, or a closing request.
+            long_chunk = end_ms - live.chunk_start_ms >= CHUNK_CLOSE_MS
+            live.close_at = end_ms if long_chunk else live.close_at
         # A draft's transcript carries no log-probabilities: a session that asked for them
         # is transcribed once the turn is committed.
         if self.current_item_id is None or not self._speculative or self._settings.logprobs:
@@ -125,7 +160,22 @@ class UserTurns:
             settings.kind == "realtime" and self._td.get("create_response", True) and not responding
         )
         reply = draft_reply(settings, self._conversation) if answer else None
-        self.draft = Draft(new_id("draft"), reply is not None)
+        self.draft = Draft(new_id("draft"), reply is not None, end_ms=self._input.now_ms)
+        if live is not None:
+            self.draft.chunk = live.chunk
+            self._out.command(
+                PrepareDraft(
+                    self.draft.id,
+                    self._input.peek(live.chunk_start_ms),
+                    self._input.rate,
+                    self._settings.transcription_language,
+                    live.context(self._settings.transcription_prompt),
+                    reply,
+                    prefix=live.prefix,
+                    head=live.head,
+                )
+            )
+            return
         self._out.command(
             PrepareDraft(
                 self.draft.id,
@@ -143,6 +193,11 @@ class UserTurns:
             self._out.command(DiscardDraft(self.draft.id))
             self.draft = None
 
+    def speech_resumed(self) -> None:
+        """The pause was not the end of the turn."""
+        self._pause_ms = None
+        self.discard_draft()
+
     def draft_transcript(self, draft_id: str, text: str) -> None:
         if draft_id in self._draft_items:  # the turn was committed before the text came
             item_id, seconds = self._draft_items.pop(draft_id)
@@ -151,6 +206,19 @@ class UserTurns:
             self.draft.transcript = text
             if self._input.detector is not None:  # semantic VAD: no separate partial run
                 self._input.detector.set_completeness(completeness(text))
+            self._live_from_draft(self.draft, text)
+
+    def _live_from_draft(self, draft: Draft, text: str) -> None:
+        """A draft's transcript is the best hypothesis of the open chunk: it closes the chunk
+        at a long chunk's pause, and otherwise counts towards agreement."""
+        live = self.live
+        if live is None or draft.chunk != live.chunk or not text.startswith(live.head):
+            return
+        chunk_text = text[len(live.head) :].strip()
+        if live.close_at is not None:
+            self._live_delta(live.item_id, live.close(chunk_text, draft.end_ms))
+        else:
+            self._live_delta(live.item_id, live.hypothesis(chunk_text))
 
     def draft_failed(self, draft_id: str, code: str, message: str) -> None:
         if draft_id in self._draft_items:
@@ -164,6 +232,10 @@ class UserTurns:
             return
         if self.draft is not None:
             return  # the draft's transcript sets the completeness estimate
+        if self.live is not None:  # the live hypotheses set it: ask for one now
+            if self.live.outstanding is None:
+                self._live_request(urgent=True)
+            return
         self._out.command(
             TranscribePartial(
                 self.current_item_id,
@@ -183,7 +255,9 @@ class UserTurns:
             event("input_audio_buffer.speech_stopped", audio_end_ms=end_ms, item_id=item_id)
         )
         draft, self.draft = self.draft, None
-        self._commit(self._input.take(end_ms), item_id, draft)
+        live, self.live = self.live, None
+        start_ms = self._input.now_ms - self._input.buffered_ms
+        self._commit(self._input.take(end_ms), item_id, draft, live=(live, start_ms))
         if (
             self._td.get("create_response", True)
             and self._settings.kind == "realtime"
@@ -235,15 +309,95 @@ class UserTurns:
         self.discard_draft()
         if self._input.detector is not None:
             self._input.detector.reset()
-        self._commit(self._input.take(), item_id)
+        live, self.live = self.live, None
+        start_ms = self._input.now_ms - self._input.buffered_ms
+        self._commit(self._input.take(), item_id, live=(live, start_ms))
 
     def clear(self) -> None:
         self.discard_draft()
         self._input.clear()
         self.speaking = False
         self.current_item_id = None
+        self.live = None
 
-    def _commit(self, audio: np.ndarray, item_id: str, draft: Draft | None = None) -> None:
+    # --- live transcription -------------------------------------------------------------
+
+    def live_tick(self) -> None:
+        """Audio arrived: ask for the next hypothesis of the turn when one is due."""
+        manual = self._settings.turn_detection is None and self._input.buffered_ms > 0
+        if manual and self.live is None and self._live_enabled:  # a turn per commit
+            self.current_item_id = self.current_item_id or new_id("item")
+            self._start_live(self.current_item_id, self._input.now_ms - self._input.buffered_ms)
+        live = self.live
+        if live is None or self.draft is not None:  # a draft is transcribing the pause
+            return
+        if live.due(self._input.now_ms) or (live.close_at is not None and not live.outstanding):
+            self._live_request(urgent=False)
+
+    def _live_request(self, *, urgent: bool) -> None:
+        live = self.live
+        assert live is not None
+        request = live.request(self._input.now_ms)
+        start, end = self._input.sample(live.chunk_start_ms), self._input.sample(request.end_ms)
+        audio = self._input.peek(live.chunk_start_ms)[: max(0, end - start)]
+        self._out.command(
+            TranscribePartial(
+                live.item_id,
+                audio,
+                self._input.rate,
+                self._settings.transcription_language,
+                live=True,
+                request_id=request.id,
+                prompt=live.context(self._settings.transcription_prompt),
+                prefix=live.prefix,
+                urgent=urgent,
+            )
+        )
+
+    def live_transcript(self, item_id: str, request_id: int, text: str) -> None:
+        """A live hypothesis of the open chunk arrived (`text` continues its prefix)."""
+        live = self.live
+        if live is None or live.item_id != item_id:
+            return
+        request = live.answered(request_id)
+        if request is None:
+            return
+        detector = self._input.detector
+        if detector is not None and self._pause_ms is not None and request.end_ms >= self._pause_ms:
+            detector.set_completeness(completeness(join(live.head, text)))  # semantic VAD
+        if self.draft is not None:
+            return  # the draft's transcript decides (it covers the pause)
+        if request.close:
+            self._live_delta(item_id, live.close(text, request.end_ms))
+        else:
+            self._live_delta(item_id, live.hypothesis(text))
+        self.live_tick()
+
+    def live_failed(self, item_id: str, request_id: int) -> None:
+        if self.live is not None and self.live.item_id == item_id:
+            self.live.answered(request_id)
+
+    def _live_delta(self, item_id: str, delta: str) -> None:
+        if not delta:
+            return
+        self._sent[item_id] = self._sent.get(item_id, "") + delta
+        self._out.emit(
+            event(
+                "conversation.item.input_audio_transcription.delta",
+                item_id=item_id,
+                content_index=0,
+                delta=delta,
+            )
+        )
+
+    def _commit(
+        self,
+        audio: np.ndarray,
+        item_id: str,
+        draft: Draft | None = None,
+        *,
+        live: tuple[LiveTurn | None, int] = (None, 0),
+    ) -> None:
         item = {
             "id": item_id,
             "object": "realtime.item",
@@ -264,8 +418,11 @@ class UserTurns:
                 item=self._conversation.snapshot(item_id),
             )
         )
+        turn, start_ms = live
+        if turn is not None and turn.item_id != item_id:
+            turn = None
         if draft is None:
-            self._transcribe(item_id, audio)
+            self._transcribe(item_id, audio, turn, start_ms)
             return
         seconds = audio.size / self._input.rate
         self.pending.add(item_id)
@@ -315,10 +472,27 @@ class UserTurns:
 
     # --- transcripts --------------------------------------------------------------------
 
-    def _transcribe(self, item_id: str, audio: np.ndarray) -> None:
+    def _transcribe(
+        self, item_id: str, audio: np.ndarray, live: LiveTurn | None = None, start_ms: int = 0
+    ) -> None:
         self.pending.add(item_id)
         if audio.size == 0:
             self.transcript_done(item_id, "", 0.0)
+            return
+        if live is not None:  # only the open chunk, after the words already sent
+            self._seconds[item_id] = audio.size / self._input.rate
+            skip = max(0, self._input.sample(live.chunk_start_ms - start_ms))
+            self._out.command(
+                TranscribeTurn(
+                    item_id,
+                    audio[skip:],
+                    self._input.rate,
+                    self._settings.transcription_language,
+                    live.context(self._settings.transcription_prompt),
+                    prefix=live.prefix,
+                    head=live.head,
+                )
+            )
             return
         self._out.command(
             TranscribeTurn(
@@ -361,14 +535,16 @@ class UserTurns:
             return
         self.pending.discard(item_id)
         sent = self._sent.pop(item_id, "")
+        audio_seconds = self._seconds.pop(item_id, audio_seconds)
+        # Deltas only ever append: the transcript is what was sent plus what follows it.
+        rest = continuation(sent, text)
+        text = sent + rest
         if item_id in self._conversation:
             for part in self._conversation.get(item_id)["content"]:
                 if part["type"] == "input_audio":
                     part["transcript"] = text
                     break
         if self._emitting:
-            # Deltas only ever append: send what the streamed deltas did not cover yet.
-            rest = text[len(sent) :] if text.startswith(sent) else ""
             if rest:
                 self._out.emit(
                     event(
@@ -395,6 +571,7 @@ class UserTurns:
             return
         self.pending.discard(item_id)
         self._sent.pop(item_id, None)
+        self._seconds.pop(item_id, None)
         if self._emitting:
             self._out.emit(
                 event(

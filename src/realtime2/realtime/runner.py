@@ -47,6 +47,7 @@ from realtime2.observability import metrics
 from realtime2.observability.tracing import SessionTracer
 from realtime2.protocol import commands as cmd
 from realtime2.protocol.limits import ConversationLimits
+from realtime2.protocol.live_transcription import join
 from realtime2.protocol.session import AudioOut, RealtimeSession, TurnTiming
 from realtime2.protocol.session_config import SessionType
 from realtime2.realtime.drafts import RunningDraft
@@ -106,6 +107,7 @@ class SessionRunner:
             speculative=speculative,
             limits=replace(limits or ConversationLimits(), images=engines.llm.capabilities.vision),
             token_cap=engines.llm.capabilities.max_output_tokens,
+            live_transcription=engines.stt.capabilities.streaming,
             **extra,
         )
         self.closed = asyncio.Event()
@@ -121,6 +123,7 @@ class SessionRunner:
         self.drafts_prepared = 0
         self.drafts_adopted = 0
         self.drafts_audio_ready = 0  # adopted with audio already synthesised
+        self.live_hypotheses = 0  # live transcription hypotheses decoded
         # Where each answered turn's time went (realtime.stages), also as metrics.
         self.stages = StageTracker(on_turn=self._turn_done)
         # The session's `tracing`: OpenTelemetry spans per session and turn.
@@ -230,6 +233,8 @@ class SessionRunner:
     def _execute(self, command: cmd.Command) -> None:
         if isinstance(command, cmd.TranscribeTurn):
             self._spawn(self._transcribe(command))
+        elif isinstance(command, cmd.TranscribePartial) and command.live:
+            self._spawn(self._transcribe_live(command))  # the session keeps one per turn
         elif isinstance(command, cmd.TranscribePartial):
             if self._partial is not None:
                 self._partial.cancel()
@@ -310,13 +315,19 @@ class SessionRunner:
         stt_rate = self.engines.stt.capabilities.sample_rate
         return audio if rate == stt_rate else resample(audio, rate, stt_rate)
 
+    def _prefix(self, prefix: str | None) -> dict[str, Any]:
+        """`prefix=` for an STT that continues transcripts (never asked of another)."""
+        return {"prefix": prefix} if prefix and self.engines.stt.capabilities.streaming else {}
+
     async def _transcribe(self, c: cmd.TranscribeTurn) -> None:
         if self.tracing.enabled:  # this task's own context: its STT job joins the turn's trace
             JOB_OBSERVER.set(self.tracing.observe)
         stt = self.engines.stt
         # An STT without logprobs is never asked (its transcribe may not take the flag); the
         # client hears once that its `include` gets no log-probabilities here.
-        extra = {"logprobs": True} if c.logprobs and stt.capabilities.logprobs else {}
+        extra: dict[str, Any] = (
+            {"logprobs": True} if c.logprobs and stt.capabilities.logprobs else {}
+        )
         if c.logprobs and not extra and not self._logprobs_refused:
             self._logprobs_refused = True
             self.session.on_unsupported(
@@ -325,6 +336,7 @@ class SessionRunner:
                 "transcripts come without them.",
                 "session.include",
             )
+        extra |= self._prefix(c.prefix)
         try:
             result = await stt.transcribe(
                 self._stt_audio(c.audio, c.sample_rate),
@@ -344,7 +356,7 @@ class SessionRunner:
             scores = getattr(result, "logprobs", None)
             self.session.on_transcript_done(
                 c.item_id,
-                result.text.strip(),
+                join(c.head, result.text),
                 result.audio_seconds,
                 None if scores is None else [asdict(t) | {"bytes": list(t.bytes)} for t in scores],
             )
@@ -362,6 +374,26 @@ class SessionRunner:
             log.warning("partial transcription failed in session %s", self.session.id)
             return
         self.session.on_partial_transcript(c.item_id, result.text)
+        self._flush()
+
+    async def _transcribe_live(self, c: cmd.TranscribePartial) -> None:
+        """A live hypothesis: background work, unless semantic VAD is waiting for it."""
+        try:
+            result = await self.engines.stt.transcribe(
+                self._stt_audio(c.audio, c.sample_rate),
+                language=c.language,
+                prompt=c.prompt,
+                priority=Priority.INTERACTIVE if c.urgent else Priority.BACKGROUND,
+                **self._prefix(c.prefix),
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("live transcription failed in session %s", self.session.id)
+            self.session.on_live_failed(c.item_id, c.request_id)
+        else:
+            self.live_hypotheses += 1
+            self.session.on_live_transcript(c.item_id, c.request_id, result.text.strip())
         self._flush()
 
     # --- drafts ---------------------------------------------------------------------------
@@ -394,6 +426,7 @@ class SessionRunner:
                 language=c.language,
                 prompt=c.prompt,
                 priority=Priority.FIRST_AUDIO,  # the first stage of the turn's first audio
+                **self._prefix(c.prefix),
             )
         except asyncio.CancelledError:
             raise
@@ -404,7 +437,7 @@ class SessionRunner:
             self.session.on_draft_failed(c.draft_id, code, "Transcription failed.")
             self._flush()
             return None
-        draft.text = result.text.strip()
+        draft.text = join(c.head, result.text)
         if c.reply is None:  # a transcript-only draft has nothing left to claim
             self._drafts.pop(c.draft_id, None)
         # The session may claim the draft (StartResponse) during this flush.

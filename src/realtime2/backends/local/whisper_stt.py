@@ -2,11 +2,18 @@
 
 Short clips go through `whisper_window` first (a shorter, much cheaper encoder window);
 when it is unsure, faster-whisper's own full 30 s path decides.
+
+Live transcription (`prefix`, capabilities `streaming`): each hypothesis is decoded after
+the words already sent. Background jobs (live hypotheses) run on their own worker with a
+second copy of the model, so a hypothesis being decoded never holds up another session's
+first-audio transcription on this model; the CPU gate still runs them last.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +50,16 @@ class WhisperSTT:
         beam_size: int = 1,
         worker: ModelWorker | None = None,
         short_window: bool = True,
+        live_model: Callable[[], Any] | None = None,
     ) -> None:
         self._model = model
+        # Background (live) jobs: a second model, loaded on first use, on its own worker.
+        self._live_factory = live_model
+        self._live_model: Any = None
+        self._live_lock = threading.Lock()
+        self._live_worker: ModelWorker | None = (
+            ModelWorker("stt-live", gate=process_gate()) if live_model is not None else None
+        )
         self._beam_size = beam_size
         self._short_window = short_window  # see whisper_window.py
         self._worker = worker or ModelWorker("stt", gate=process_gate())
@@ -53,7 +68,7 @@ class WhisperSTT:
             tuple(model.supported_languages) if model.model.is_multilingual else ("en",)
         )
         self.capabilities = STTCapabilities(
-            streaming=False, sample_rate=SAMPLE_RATE, languages=languages, logprobs=True
+            streaming=True, sample_rate=SAMPLE_RATE, languages=languages, logprobs=True
         )
 
     @classmethod
@@ -68,15 +83,25 @@ class WhisperSTT:
         short_window: bool = True,
     ) -> WhisperSTT:
         faster_whisper = require_module("faster_whisper", "faster-whisper")
-        model = faster_whisper.WhisperModel(
-            str(model_dir),
-            device="cpu",
-            compute_type=compute_type,
-            cpu_threads=threads,
-            num_workers=1,
-            local_files_only=True,
+
+        def load_model(cpu_threads: int) -> Any:
+            return faster_whisper.WhisperModel(
+                str(model_dir),
+                device="cpu",
+                compute_type=compute_type,
+                cpu_threads=cpu_threads,
+                num_workers=1,
+                local_files_only=True,
+            )
+
+        return cls(
+            load_model(threads),
+            name=name,
+            beam_size=beam_size,
+            short_window=short_window,
+            # One thread: live hypotheses never take more than one core.
+            live_model=lambda: load_model(1),
         )
-        return cls(model, name=name, beam_size=beam_size, short_window=short_window)
 
     async def transcribe(
         self,
@@ -86,58 +111,104 @@ class WhisperSTT:
         prompt: str | None = None,
         priority: Priority = Priority.INTERACTIVE,
         logprobs: bool = False,
+        prefix: str | None = None,
     ) -> Transcript:
         samples = np.ascontiguousarray(audio, dtype=np.float32)
+        prefix = prefix.strip() if prefix else None
         seconds = samples.size / SAMPLE_RATE
         if samples.size == 0:
             return Transcript(
-                text="", language=language, audio_seconds=0.0, logprobs=() if logprobs else None
+                text=prefix or "",
+                language=language,
+                audio_seconds=0.0,
+                logprobs=() if logprobs else None,
             )
         if language is not None and language not in self.capabilities.languages:
             raise ValueError(
                 f"language {language!r} is not supported by {self.name}; "
                 f"supported: {', '.join(self.capabilities.languages[:20])}"
             )
-        text, detected, scores = await self._worker.run(
-            lambda: self._run_scored(samples, language, prompt, logprobs), priority
-        )
+        if priority == Priority.BACKGROUND and self._live_worker is not None and not logprobs:
+            text, detected = await self._live_worker.run(
+                lambda: self._run(samples, language, prompt, prefix, self._live()), priority
+            )
+            scores = None
+        else:
+            text, detected, scores = await self._worker.run(
+                lambda: self._run_scored(samples, language, prompt, logprobs, prefix), priority
+            )
         log.debug("stt: %.2f s of audio -> %d chars", seconds, len(text))
         return Transcript(text=text, language=detected, audio_seconds=seconds, logprobs=scores)
 
+    def _live(self) -> Any:
+        with self._live_lock:
+            if self._live_model is None:
+                assert self._live_factory is not None
+                self._live_model = self._live_factory()
+            return self._live_model
+
     def _run_scored(
-        self, samples: FloatAudio, language: str | None, prompt: str | None, logprobs: bool
+        self,
+        samples: FloatAudio,
+        language: str | None,
+        prompt: str | None,
+        logprobs: bool,
+        prefix: str | None = None,
     ) -> tuple[str, str | None, tuple[TokenLogprob, ...] | None]:
-        text, detected = self._run(samples, language, prompt)
+        text, detected = self._run(samples, language, prompt, prefix)
         if not logprobs:
             return text, detected, None
         scores = token_logprobs(self._model, samples, text, detected or language or "en")
         return text, detected, scores
 
     def _run(
-        self, samples: FloatAudio, language: str | None, prompt: str | None
+        self,
+        samples: FloatAudio,
+        language: str | None,
+        prompt: str | None,
+        prefix: str | None = None,
+        model: Any = None,
     ) -> tuple[str, str | None]:
-        known = language or (None if self._model.model.is_multilingual else "en")
+        model = model if model is not None else self._model
+        known = language or (None if model.model.is_multilingual else "en")
         if self._short_window and known is not None:
             text = transcribe_short(
-                self._model, samples, language=known, prompt=prompt, beam_size=self._beam_size
+                model,
+                samples,
+                language=known,
+                prompt=prompt,
+                beam_size=self._beam_size,
+                prefix=prefix,
             )
             if text is not None:
-                return text, known
-        segments, info = self._model.transcribe(
+                return _continuing(prefix, text), known
+        segments, info = model.transcribe(
             samples,
             language=known,
             beam_size=self._beam_size,
             initial_prompt=prompt or None,
+            prefix=prefix,
             condition_on_previous_text=False,
             without_timestamps=True,
             vad_filter=False,
         )
         # `segments` is lazy: decoding happens while iterating, on this worker thread.
         text = " ".join(segment.text.strip() for segment in segments).strip()
-        return text, info.language
+        return _continuing(prefix, text), info.language
 
     def close(self) -> None:
         self._worker.close()
+        if self._live_worker is not None:
+            self._live_worker.close()
+
+
+def _continuing(prefix: str | None, text: str) -> str:
+    """`text` starting with `prefix` (the decoder was forced through it; should the
+    tokenizer's round trip differ, the prefix is kept and the rest follows it)."""
+    if not prefix or text.startswith(prefix):
+        return text
+    words = text.split()[len(prefix.split()) :]
+    return " ".join([prefix, *words])
 
 
 class WhisperSettings(BaseSettings):

@@ -50,10 +50,13 @@ def transcribe_short(
     language: str,
     prompt: str | None,
     beam_size: int,
+    prefix: str | None = None,
 ) -> str | None:
     """The clip's text from a short-window decode, or None when the full path must decide.
 
     `model` is a faster_whisper.WhisperModel; `language` must be known (no detection here).
+    With `prefix` the decoder is forced through those words first and the text starts
+    with them (live transcription continues what it already sent).
     """
     from faster_whisper.tokenizer import Tokenizer
     from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
@@ -71,8 +74,10 @@ def transcribe_short(
         model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language
     )
     previous = tokenizer.encode(" " + prompt.strip()) if prompt and prompt.strip() else []
-    prompt_tokens = model.get_prompt(tokenizer, previous, without_timestamps=True)
-    budget = MIN_TOKENS + math.ceil(seconds * TOKENS_PER_SECOND)
+    prefix = prefix.strip() if prefix else None
+    prompt_tokens = model.get_prompt(tokenizer, previous, without_timestamps=True, prefix=prefix)
+    forced = len(tokenizer.encode(" " + prefix)) if prefix else 0
+    budget = MIN_TOKENS + math.ceil(seconds * TOKENS_PER_SECOND) + forced
     result = model.model.generate(
         model.encode(features),
         [prompt_tokens],
@@ -83,7 +88,7 @@ def transcribe_short(
         suppress_blank=True,
         suppress_tokens=get_suppressed_tokens(tokenizer, (-1,)),
     )[0]
-    tokens: list[int] = result.sequences_ids[0]
+    tokens: list[int] = result.sequences_ids[0]  # the forced prefix included
     if len(tokens) >= budget:
         return None  # never reached end-of-text: looping
     avg_log_prob = result.scores[0] * len(tokens) / (len(tokens) + 1)
