@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
+
+import pytest
 
 from realtime2.engine.interfaces import (
     AudioChunk,
@@ -150,3 +153,51 @@ async def test_a_spoken_turn_records_its_stages_and_feeds_the_metrics() -> None:
 
 def _sample(name: str, **labels: str) -> float:
     return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+@pytest.mark.models
+async def test_real_engines_answer_a_recorded_human_question_with_its_stages() -> None:
+    from realtime2.engine.config import EngineSettings
+    from realtime2.engine.registry import build_engines
+    from tests.support.human_speech import human_turns
+
+    engines = await asyncio.to_thread(build_engines, EngineSettings(_env_file=None))  # type: ignore[call-arg]
+    (question, _) = human_turns(24000, kinds=("question",))
+    runner = SessionRunner(engines, model="gpt-realtime")
+    runner.start()
+    events: list[dict[str, Any]] = []
+
+    async def read() -> None:
+        async for event in runner.events():
+            events.append(event)
+            if event["type"] == "response.done":
+                return
+
+    reader = asyncio.create_task(read())
+    await runner.feed_text(
+        json.dumps(
+            {
+                "type": "session.update",
+                "session": {
+                    "type": "realtime",
+                    "instructions": "Answer in one short sentence.",
+                    "audio": {"input": {"transcription": {"model": "whisper-1"}}},
+                },
+            }
+        )
+    )
+    stream = b"\0" * 9600 + question.pcm + b"\0" * 24000 * 2
+    for start in range(0, len(stream), 4800):  # 100 ms appends, faster than real time
+        chunk = base64.b64encode(stream[start : start + 4800]).decode()
+        await runner.feed_text(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
+    await asyncio.wait_for(reader, 120)
+    await runner.close()
+    transcript = next(
+        e for e in events if e["type"] == "conversation.item.input_audio_transcription.completed"
+    )["transcript"]
+    assert "folder" in transcript.lower()  # a real voice, 8 kHz telephone audio
+    (turn,) = runner.turn_stages
+    stages = turn.breakdown()
+    assert stages["stt_done"] is not None and stages["first_llm_text"] is not None
+    assert stages["stt_done"] <= stages["first_llm_text"] <= stages["first_audio_sent"]
+    assert stages["busy_s"]["stt"] > 0 and stages["busy_s"]["llm"] > 0
