@@ -214,6 +214,41 @@ async def test_transcription_session(real_server: LiveServer) -> None:
     assert not [t for t in events.types() if t.startswith("response.")]
 
 
+async def test_transcription_session_shows_live_words(real_server: LiveServer) -> None:
+    """gpt-realtime-whisper: words arrive while the speaker is still talking (issue 16)."""
+    async with session(real_server, intent="transcription") as (conn, events):
+        await conn.session.update(
+            session={
+                "type": "transcription",
+                "audio": {
+                    "input": {
+                        "transcription": {
+                            "model": "gpt-realtime-whisper",
+                            "language": "en",
+                            "delay": "minimal",
+                        },
+                        "turn_detection": {"type": "server_vad", "silence_duration_ms": 1000},
+                    }
+                },
+            }
+        )
+        await _speak(
+            conn,
+            "Please remind me to buy milk, bread and fresh eggs tomorrow morning before work, "
+            "and then call my sister about the birthday party next weekend.",
+            tail_ms=1500,
+        )
+        at = await events.wait_for("conversation.item.input_audio_transcription.completed")
+    types = events.types()
+    stopped = types.index("input_audio_buffer.speech_stopped")
+    deltas = events.of("conversation.item.input_audio_transcription.delta")
+    early = [e for e in deltas if events.events.index(e) < stopped]
+    assert early, types  # live words before the end of the turn
+    transcript = events.events[at]["transcript"]
+    assert "".join(e["delta"] for e in deltas) == transcript
+    assert "milk" in transcript.lower() and "sister" in transcript.lower(), transcript
+
+
 async def test_g711_in_and_out(real_server: LiveServer) -> None:
     async with session(real_server) as (conn, events):
         await conn.session.update(
