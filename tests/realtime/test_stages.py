@@ -109,7 +109,10 @@ def test_the_tracker_pairs_a_turn_with_the_work_it_adopted_not_a_discarded_draft
     # A reply nobody spoke for (response.create) is no turn.
     tracker.responding("resp_x")
     tracker.events([{"type": "response.output_audio.delta"}])
-    assert tracker.turns == seen
+    assert list(tracker.turns) == seen
+    # The turn's clock stops keeping jobs once its first audio was sent.
+    kept.observe("llm", 0, 1.0, 1.0, 2.0)
+    assert kept.jobs == []
 
 
 async def test_a_spoken_turn_records_its_stages_and_feeds_the_metrics() -> None:

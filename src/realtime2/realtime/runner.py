@@ -139,7 +139,7 @@ class SessionRunner:
 
     @property
     def turn_stages(self) -> list[TurnStages]:
-        return self.stages.turns
+        return list(self.stages.turns)
 
     # --- transport API -----------------------------------------------------------------
 

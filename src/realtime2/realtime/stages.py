@@ -19,6 +19,7 @@ All times are `time.perf_counter()`.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,11 +40,14 @@ class WorkClock:
     first_sentence: float | None = None  # first sentence (or clause) sent to the TTS
     first_tts: float | None = None  # first chunk of reply audio ready (drafts only)
     jobs: list[tuple[str, float, float, float]] = field(default_factory=list)
+    closed: bool = False  # the turn's first audio was sent: later jobs are not kept
 
     def observe(
         self, model: str, priority: int, queued: float, started: float, ended: float
     ) -> None:
         del priority
+        if self.closed:
+            return
         self.jobs.append((model, queued, started, ended))
         if self.first_job is None:
             self.first_job = started
@@ -120,8 +124,10 @@ class TurnStages:
 class StageTracker:
     """Pairs each turn (speech_stopped → first reply audio) with the work that answered it."""
 
+    KEEP = 256  # the latest turns kept (a 60-minute session has ~200)
+
     def __init__(self, on_turn: Callable[[TurnStages], None] | None = None) -> None:
-        self.turns: list[TurnStages] = []
+        self.turns: deque[TurnStages] = deque(maxlen=self.KEEP)
         self._on_turn = on_turn
         self._clocks: dict[str, WorkClock] = {}  # by draft or response id
         self._stopped: float | None = None
@@ -161,6 +167,8 @@ class StageTracker:
                 "output_audio_buffer.started",
             ):
                 turn = TurnStages(self._stopped, time.perf_counter(), self._path, self._work)
+                if self._work is not None:
+                    self._work.closed = True  # a long reply's later jobs are not kept
                 self._stopped, self._work = None, None
                 self.turns.append(turn)
                 if self._on_turn is not None:
