@@ -288,3 +288,34 @@ def test_a_draft_transcribes_only_after_the_sent_words(long_chunk: bool) -> None
     _append(h, silence(600))
     assert h.take(cmd.TranscribeTurn) == []  # the draft's transcript is the item's
     assert h.of(COMPLETED)[0]["transcript"] == _deltas(h) == text
+
+
+@pytest.mark.parametrize(("words", "quick"), [("Book a table for two?", True), ("So, um", False)])
+def test_semantic_vad_reads_completeness_from_the_live_hypothesis(words: str, quick: bool) -> None:
+    h = _session()
+    h.send(
+        {
+            "type": "session.update",
+            "session": {
+                "type": "transcription",
+                "audio": {
+                    "input": {"turn_detection": {"type": "semantic_vad", "eagerness": "high"}}
+                },
+            },
+        }
+    )
+    _append(h, silence(200))
+    _speak(h, 600)
+    assert h.take(cmd.TranscribePartial) == []  # less than a second: no hypothesis yet
+    asked: list[cmd.TranscribePartial] = []
+    waited = 0
+    while not h.of("input_audio_buffer.speech_stopped") and waited < 3000:
+        _append(h, silence(50))
+        waited += 50
+        for c in h.take(cmd.TranscribePartial):
+            asked.append(c)
+            h.session.on_live_transcript(c.item_id, c.request_id, words)
+            h.drain()
+    # The pause's probe is a live hypothesis, asked for at once (not background work).
+    assert asked[0].live and asked[0].urgent
+    assert (waited < 600) is quick, waited

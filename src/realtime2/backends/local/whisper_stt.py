@@ -68,7 +68,10 @@ class WhisperSTT:
             tuple(model.supported_languages) if model.model.is_multilingual else ("en",)
         )
         self.capabilities = STTCapabilities(
-            streaming=True, sample_rate=SAMPLE_RATE, languages=languages, logprobs=True
+            streaming=live_model is not None,
+            sample_rate=SAMPLE_RATE,
+            languages=languages,
+            logprobs=True,
         )
 
     @classmethod
@@ -81,6 +84,7 @@ class WhisperSTT:
         compute_type: str = "int8",
         beam_size: int = 1,
         short_window: bool = True,
+        live: bool = True,
     ) -> WhisperSTT:
         faster_whisper = require_module("faster_whisper", "faster-whisper")
 
@@ -100,7 +104,7 @@ class WhisperSTT:
             beam_size=beam_size,
             short_window=short_window,
             # One thread: live hypotheses never take more than one core.
-            live_model=lambda: load_model(1),
+            live_model=(lambda: load_model(1)) if live else None,
         )
 
     async def transcribe(
@@ -222,6 +226,9 @@ class WhisperSettings(BaseSettings):
     beam_size: int = Field(default=1, ge=1, le=10)
     # Encode short clips on a shortened window (whisper_window.py); off = always 30 s.
     short_window: bool = True
+    # Live transcription (words while the user speaks): hypotheses on a second model copy.
+    # Off: transcripts come once a turn is committed, and no background STT work runs.
+    live: bool = True
 
 
 def build(settings: WhisperSettings, shared: Shared) -> WhisperSTT:
@@ -237,6 +244,7 @@ def build(settings: WhisperSettings, shared: Shared) -> WhisperSTT:
         compute_type=settings.compute_type,
         beam_size=settings.beam_size,
         short_window=settings.short_window,
+        live=settings.live,
     )
 
 
