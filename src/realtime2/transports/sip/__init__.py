@@ -1,0 +1,1 @@
+"""Telephony over SIP: messages, SDP, RTP (issue 19)."""
