@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     # unless a user has their own (`limits set`); 0 turns the default off. Enforced per
     # process (see realtime2.edge.ratelimit).
     rate_limit_rpm: int = 600
+    # Shared state for several replicas (docs/operations.md): e.g. redis://127.0.0.1:6379/0.
+    # Set, the rate limits and the login throttle are counted in Redis across every replica
+    # pointed at it; empty, each process counts in its own memory.
+    redis_url: str = ""
     # Page origins, besides this server's own, whose WebSockets the login cookie may
     # authenticate (comma-separated, e.g. "https://app.example.com"; realtime2.edge.origins).
     allowed_origins: str = ""

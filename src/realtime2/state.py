@@ -27,6 +27,9 @@ class Services:
     # realtime2.engine.registry.EngineHost once the engine is wired in; None in tests that
     # need only the accounts layer.
     engines: Any = None
+    # A Redis client (redis.asyncio) when REALTIME2_REDIS_URL is set: the rate limits and
+    # the login throttle shared by every replica. None: in-process counting.
+    redis: Any = None
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -38,10 +41,23 @@ class Services:
             keys=KeyStore(db, settings.effective_secret_key()),
             ledger=Ledger(db),
             web_sessions=WebSessions(db),
+            redis=_redis_client(settings.redis_url),
         )
 
     async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
         await self.db.dispose()
+
+
+def _redis_client(url: str) -> Any:
+    """A client for `url` (connects on first use), or None when no URL is set."""
+    if not url:
+        return None
+    import redis.asyncio
+
+    # Short timeouts: a limit check must not hold a request up for long if Redis is away.
+    return redis.asyncio.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
 
 
 def services_of(conn: HTTPConnection) -> Services:

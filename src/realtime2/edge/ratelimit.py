@@ -10,24 +10,32 @@ accepted (see `realtime2.edge.auth.authenticate`). The limit is the user's own `
 (`realtime2 limits set EMAIL --rpm N`) or `REALTIME2_RATE_LIMIT_RPM` (600); a default of 0
 turns limiting off.
 
-State lives in this process's memory only, bounded by `max_tracked` buckets (least recently
-used forgotten first — a forgotten bucket starts full again, which errs towards allowing).
-With several replicas each enforces its own share: the effective limit is the per-replica
-limit times the number of replicas a client's requests reach (see docs/operations.md).
+Without Redis, state lives in this process's memory only, bounded by `max_tracked` buckets
+(least recently used forgotten first — a forgotten bucket starts full again, which errs
+towards allowing). With `REALTIME2_REDIS_URL` set, the buckets live in Redis and every
+replica spends from the same one: a Lua script (`_TOKEN_BUCKET`) refills and spends
+atomically on Redis's own clock, so replicas' clocks never disagree; a bucket expires once
+it would be full again. The result is mirrored into the local bucket so `peek` (the
+session's `rate_limits.updated`) shows the last known state. If Redis cannot be reached the
+local bucket decides (errs towards allowing, logged) rather than refusing every request.
 Concurrent realtime sessions are limited separately by `edge.admission.SessionSlots`.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from redis.exceptions import RedisError
 from starlette.requests import HTTPConnection
 
 from realtime2.errors import ApiError
+
+log = logging.getLogger(__name__)
 
 MAX_TRACKED = 50_000
 # A user's own limit is read from the database at most this often per process, so
@@ -35,6 +43,29 @@ MAX_TRACKED = 50_000
 LIMIT_CACHE_SECONDS = 10.0
 
 LimitLookup = Callable[[int], Awaitable[int | None]]
+
+# KEYS[1] the bucket; ARGV[1] the limit. Returns {allowed (0/1), tokens left (string)}.
+_TOKEN_BUCKET = """
+local limit = tonumber(ARGV[1])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'updated', 'limit')
+local tokens = tonumber(b[1])
+if tokens == nil or tonumber(b[3]) ~= limit then
+  tokens = limit
+else
+  tokens = math.min(limit, tokens + math.max(0, now - tonumber(b[2])) * limit / 60)
+end
+local allowed = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'updated', tostring(now), 'limit', limit)
+redis.call('EXPIRE', KEYS[1], 61 + math.ceil(60 * (limit - tokens) / limit))
+return {allowed, tostring(tokens)}
+"""
+REDIS_PREFIX = "realtime2:rl:"
 
 
 @dataclass
@@ -95,6 +126,24 @@ class RateLimiter:
             return 0.0
         return (1.0 - bucket.tokens) / (limit / 60.0)
 
+    async def take_shared(self, redis: object, key: str, limit: int) -> float:
+        """`take` counted in Redis (shared by every replica); the local bucket on failure."""
+        if limit <= 0:
+            return 0.0
+        try:
+            allowed, left = await redis.eval(  # type: ignore[attr-defined]
+                _TOKEN_BUCKET, 1, REDIS_PREFIX + key, limit
+            )
+        except (RedisError, OSError) as exc:
+            log.warning("rate limit store unreachable (%s); counting in this process", exc)
+            return self.take(key, limit)
+        tokens = float(left)
+        self._buckets[key] = _Bucket(tokens, self.clock(), limit)
+        self._buckets.move_to_end(key)
+        while len(self._buckets) > self.max_tracked:
+            self._buckets.popitem(last=False)
+        return 0.0 if int(allowed) else (1.0 - tokens) / (limit / 60.0)
+
     def peek(self, key: str, limit: int) -> tuple[int, float]:
         """(Requests left now, seconds until the bucket is full again), spending nothing."""
         bucket = self._buckets.get(key)
@@ -136,6 +185,10 @@ async def enforce(conn: HTTPConnection, user_id: int) -> None:
 
     limit = await limiter.limit_for(user_id, lookup)
     # Keyed on the user, never the key: extra keys must not multiply the limit.
-    wait = limiter.take(f"user:{user_id}", limit)
+    redis = conn.app.state.services.redis
+    key = f"user:{user_id}"
+    wait = (
+        limiter.take(key, limit) if redis is None else await limiter.take_shared(redis, key, limit)
+    )
     if wait > 0:
         raise rate_limited(limit, wait)

@@ -19,7 +19,12 @@ from realtime2.accounts.keys import KeyInfo, KeyNotFoundError
 from realtime2.accounts.web_sessions import SESSION_TTL, LoginSession
 from realtime2.db.models import LedgerEntry
 from realtime2.edge.auth import SESSION_COOKIE
-from realtime2.http.dashboard_ratelimit import LoginLimiter
+from realtime2.http.dashboard_ratelimit import (
+    LocalLoginThrottle,
+    LoginLimiter,
+    LoginThrottle,
+    RedisLoginThrottle,
+)
 from realtime2.http.dashboard_web import (
     STATIC_DIR,
     PageRoute,
@@ -45,13 +50,16 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 router.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
 
-def login_limiter(request: Request) -> LoginLimiter:
-    """The app's limiter, made on first use (tests may put their own on app.state first)."""
+def login_limiter(request: Request) -> LoginThrottle:
+    """The app's login throttle, made on first use (tests may put their own `LoginLimiter` on
+    app.state first); in Redis when REALTIME2_REDIS_URL is set, else in this process."""
+    services = services_of(request)
     limiter: LoginLimiter | None = getattr(request.app.state, "login_limiter", None)
     if limiter is None:
-        settings = services_of(request).settings
-        limiter = request.app.state.login_limiter = LoginLimiter.from_settings(settings)
-    return limiter
+        limiter = request.app.state.login_limiter = LoginLimiter.from_settings(services.settings)
+    if services.redis is None:
+        return LocalLoginThrottle(limiter)
+    return RedisLoginThrottle(services.redis, limiter)
 
 
 @router.get("/")
@@ -99,7 +107,7 @@ async def login_submit(request: Request) -> Response:
 
     limiter = login_limiter(request)
     address = client_ip(request)
-    wait = limiter.retry_after(email, address)
+    wait = await limiter.retry_after(email, address)
     if wait:
         later = f"{wait} second(s)" if wait < 60 else f"{(wait + 59) // 60} minute(s)"
         error = f"Too many failed attempts. Try again in {later}."
@@ -110,11 +118,11 @@ async def login_submit(request: Request) -> Response:
     services = services_of(request)
     user = await services.users.verify_password(email, password) if email and password else None
     if user is None:
-        limiter.record_failure(email, address)
+        await limiter.record_failure(email, address)
         error = "Wrong email or password."
         return _login_page(request, status=401, error=error, email=email, next_url=next_url)
 
-    limiter.succeeded(email, address)
+    await limiter.succeeded(email, address)
     old = request.cookies.get(SESSION_COOKIE)
     if old:  # a fresh session id on every login (no session fixation)
         await services.web_sessions.delete(old)

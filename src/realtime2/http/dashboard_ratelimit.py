@@ -9,21 +9,31 @@ A successful login clears its (email, address) pair only — clearing the addres
 let an attacker reset their own counter by logging into an account of their own between
 guesses. A key idle for `forget_after` seconds is forgotten.
 
-State lives in this process's memory only: with several worker processes each one counts
-on its own, and a restart forgets everything. That is acceptable for a brake on password
-guessing (argon2 already makes each guess cost the server most of a second); a shared store
-would be needed for a strict global limit.
+`LoginLimiter` keeps the counts in this process's memory (a restart forgets them).
+`RedisLoginThrottle`, used when `REALTIME2_REDIS_URL` is set, keeps them in Redis so every
+replica counts the same failures: each key is a hash (count, time of the last failure on
+Redis's clock) that expires `forget_after` seconds after its last failure, updated by one
+Lua script; keys are hashed, so no email or address is stored in clear. If Redis cannot be
+reached the in-process counts decide (logged). The dashboard reaches either through
+`LoginThrottle`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
+
+from redis.exceptions import RedisError
 
 from realtime2.config import Settings
+
+log = logging.getLogger(__name__)
 
 # Bounds memory: past this many tracked keys the least recently failed is forgotten.
 MAX_TRACKED = 10_000
@@ -117,3 +127,94 @@ class LoginLimiter:
             del self._failures[key]
             return None
         return seen
+
+
+class LoginThrottle(Protocol):
+    async def retry_after(self, email: str, address: str) -> int: ...
+    async def record_failure(self, email: str, address: str) -> None: ...
+    async def succeeded(self, email: str, address: str) -> None: ...
+
+
+class LocalLoginThrottle:
+    """A `LoginLimiter` (this process's memory) as a `LoginThrottle`."""
+
+    def __init__(self, limiter: LoginLimiter) -> None:
+        self.limiter = limiter
+
+    async def retry_after(self, email: str, address: str) -> int:
+        return self.limiter.retry_after(email, address)
+
+    async def record_failure(self, email: str, address: str) -> None:
+        self.limiter.record_failure(email, address)
+
+    async def succeeded(self, email: str, address: str) -> None:
+        self.limiter.succeeded(email, address)
+
+
+# KEYS: the failure hashes; ARGV[1]: seconds to keep a key after its last failure.
+_RECORD = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+for _, key in ipairs(KEYS) do
+  redis.call('HINCRBY', key, 'count', 1)
+  redis.call('HSET', key, 'last', tostring(now))
+  redis.call('EXPIRE', key, ARGV[1])
+end
+return 1
+"""
+# KEYS: the failure hashes. Returns {now, count1, last1, count2, last2, ...} as strings.
+_READ = """
+local clock = redis.call('TIME')
+local out = {tostring(tonumber(clock[1]) + tonumber(clock[2]) / 1000000)}
+for _, key in ipairs(KEYS) do
+  local h = redis.call('HMGET', key, 'count', 'last')
+  out[#out + 1] = h[1] or '0'
+  out[#out + 1] = h[2] or '0'
+end
+return out
+"""
+REDIS_PREFIX = "realtime2:login:"
+
+
+class RedisLoginThrottle:
+    """The same backoff as `LoginLimiter`, counted in Redis across replicas."""
+
+    def __init__(self, redis: Any, fallback: LoginLimiter) -> None:
+        self.redis = redis
+        self.fallback = fallback  # also holds the backoff settings
+
+    def _keys(self, email: str, address: str) -> list[tuple[str, Backoff]]:
+        return [
+            (REDIS_PREFIX + hashlib.sha256(key.encode()).hexdigest(), backoff)
+            for key, backoff in self.fallback._keys(email, address)
+        ]
+
+    async def retry_after(self, email: str, address: str) -> int:
+        keys = self._keys(email, address)
+        try:
+            out = await self.redis.eval(_READ, len(keys), *(k for k, _ in keys))
+        except (RedisError, OSError) as exc:
+            log.warning("login throttle store unreachable (%s); counting in this process", exc)
+            return self.fallback.retry_after(email, address)
+        now, wait = float(out[0]), 0.0
+        for i, (_, backoff) in enumerate(keys):
+            count, last = int(out[1 + 2 * i]), float(out[2 + 2 * i])
+            if count:
+                wait = max(wait, last + backoff.delay(count) - now)
+        return math.ceil(wait) if wait > 0 else 0
+
+    async def record_failure(self, email: str, address: str) -> None:
+        keys = self._keys(email, address)
+        forget = max(1, math.ceil(self.fallback.forget_after))
+        try:
+            await self.redis.eval(_RECORD, len(keys), *(k for k, _ in keys), forget)
+        except (RedisError, OSError) as exc:
+            log.warning("login throttle store unreachable (%s); counting in this process", exc)
+            self.fallback.record_failure(email, address)
+
+    async def succeeded(self, email: str, address: str) -> None:
+        self.fallback.succeeded(email, address)
+        try:
+            await self.redis.delete(self._keys(email, address)[0][0])
+        except (RedisError, OSError) as exc:
+            log.warning("login throttle store unreachable (%s)", exc)
