@@ -1,0 +1,76 @@
+"""A real MCP server (the `mcp` SDK's MCPServer) on loopback, for the MCP client tests.
+
+Tools: `add` (a + b), `boom` (raises), `slow` (sleeps `seconds`), `big` (`n` bytes of text).
+`requests` records the path and headers of every HTTP request the server received, so a
+test can say that nothing was fetched, or which headers arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+
+from tests.support.server import running
+
+
+def build_server() -> MCPServer:
+    server = MCPServer("realtime2-test")
+
+    @server.tool()
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    @server.tool()
+    def boom() -> str:
+        """Always fails."""
+        raise ValueError("the boom tool failed")
+
+    @server.tool()
+    async def slow(seconds: float) -> str:
+        """Answer after `seconds`."""
+        await asyncio.sleep(seconds)
+        return "finally"
+
+    @server.tool()
+    def big(n: int) -> str:
+        """`n` bytes of text."""
+        return "x" * n
+
+    return server
+
+
+@dataclass
+class LiveMcp:
+    port: int
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/mcp"
+
+    @property
+    def sse_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/sse"
+
+
+@asynccontextmanager
+async def live_mcp(*, sse: bool = False) -> AsyncIterator[LiveMcp]:
+    server = build_server()
+    inner = server.sse_app() if sse else server.streamable_http_app()
+    live = LiveMcp(port=0)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+            live.requests.append((scope["path"], headers))
+        await inner(scope, receive, send)
+
+    async with running(app, log_level="warning") as uv:
+        live.port = uv.config.port
+        yield live
