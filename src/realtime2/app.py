@@ -40,10 +40,11 @@ HOLD_SWEEP_SECONDS = 30.0
 
 
 async def _sweep_expired_holds(services: Services) -> None:
-    """Settle holds left open by a process that died (they stop being renewed)."""
+    """Settle holds left open by a process that died (they stop being renewed); one replica
+    at a time (`Ledger.sweep_expired`: the others skip this round)."""
     while True:
         try:
-            closed = await services.ledger.expire_holds()
+            closed = await services.ledger.sweep_expired()
             if closed:
                 log.info("settled %d expired holds", closed)
         except Exception:

@@ -7,8 +7,14 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
-from realtime2.accounts.ledger import HoldNotOpenError, InsufficientCreditsError, Ledger
+from realtime2.accounts.ledger import (
+    SWEEP_LOCK,
+    HoldNotOpenError,
+    InsufficientCreditsError,
+    Ledger,
+)
 from realtime2.state import Services
 from tests.support.accounts import new_account
 
@@ -132,3 +138,20 @@ async def test_same_idempotency_key_concurrently_charges_once(services: Services
     assert all(not isinstance(r, BaseException) for r in results), results
     assert (await services.ledger.balance(acct.user_id)).posted == 40
     await assert_reconciled(services.ledger, acct.user_id)
+
+
+async def test_one_sweeper_at_a_time(services: Services) -> None:
+    """`sweep_expired`: while one replica sweeps (holds the lock), another skips the round."""
+    acct = await new_account(services, credits=100)
+    now = datetime.now(UTC)
+    ledger = Ledger(services.db, clock=lambda: now)
+    await ledger.place_hold(acct.user_id, 30, model="m", reference="a", ttl_seconds=5)
+    now += timedelta(seconds=6)
+    if not services.db.is_sqlite:
+        async with services.db.engine.connect() as other, other.begin():
+            lock = text("SELECT pg_try_advisory_xact_lock(:key)")
+            assert (await other.execute(lock, {"key": SWEEP_LOCK})).scalar()
+            assert await ledger.sweep_expired() is None  # another replica is sweeping
+    assert await ledger.sweep_expired() == 1
+    assert await ledger.sweep_expired() == 0
+    await assert_reconciled(ledger, acct.user_id)

@@ -23,7 +23,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -51,6 +51,8 @@ __all__ = [
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")
+# pg advisory lock key held by the replica sweeping expired holds.
+SWEEP_LOCK = 0x7265616C_73776570  # "realswep"
 
 
 def _now() -> datetime:
@@ -358,6 +360,20 @@ class Ledger:
             except HoldNotOpenError:
                 continue
         return closed
+
+    async def sweep_expired(self, *, limit: int = 100) -> int | None:
+        """`expire_holds` by one replica at a time: None when another is sweeping now.
+
+        On PostgreSQL a transaction-scoped advisory lock is tried (never waited for) on a
+        connection of its own and held while the sweep runs; it is released when that
+        transaction ends, so a replica killed mid-sweep frees it. SQLite: no lock needed."""
+        if self.db.is_sqlite:
+            return await self.expire_holds(limit=limit)
+        async with self.db.engine.connect() as conn, conn.begin():
+            lock = text("SELECT pg_try_advisory_xact_lock(:key)")
+            if not (await conn.execute(lock, {"key": SWEEP_LOCK})).scalar():
+                return None
+            return await self.expire_holds(limit=limit)
 
     # --- internals --------------------------------------------------------------------
 

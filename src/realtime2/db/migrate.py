@@ -1,4 +1,10 @@
-"""Apply Alembic migrations programmatically (used by `realtime2 migrate` and `serve`)."""
+"""Apply Alembic migrations programmatically (used by `realtime2 migrate` and `serve`).
+
+On PostgreSQL the upgrade runs under a transaction-scoped advisory lock, so replicas that
+start at once on an empty database take turns: the first creates the schema, the others
+wait for its commit and then find nothing to do (without the lock, two of three crashed with
+`UniqueViolationError` creating the same tables). SQLite serialises writers by itself.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,13 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from realtime2.db.engine import Database
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+# pg_advisory_xact_lock key for schema upgrades (any constant unique to this purpose).
+MIGRATION_LOCK = 0x7265616C_74696D65  # "realtime"
 
 
 def _alembic_config(connection: Connection | None = None) -> Config:
@@ -22,6 +30,9 @@ def _alembic_config(connection: Connection | None = None) -> Config:
 
 
 def _upgrade(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        # Held until this transaction commits, i.e. until the schema is complete.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     command.upgrade(_alembic_config(connection), "head")
 
 
