@@ -180,3 +180,31 @@ def test_two_slots_run_two_jobs_at_once() -> None:
     assert all(f.exception() is None for f in futures)
     a.close()
     b.close()
+
+
+def test_a_worker_with_a_spare_core_waits_until_it_would_leave_one_free() -> None:
+    gate = CpuGate(2)
+    llm, live, tts = (
+        ModelWorker("llm", gate=gate),
+        ModelWorker("stt-live", gate=gate, spare_cores=1),
+        ModelWorker("tts", gate=gate),
+    )
+    release, _ = blocker(llm)  # one core busy, one free
+    hypothesis = live.submit(lambda: None, Priority.BACKGROUND)
+    time.sleep(0.05)
+    assert not hypothesis.done()  # starting it would leave no core for urgent work
+    # It holds nobody up: the free core still goes to other work, even less urgent.
+    other = tts.submit(lambda: None, Priority.BACKGROUND)
+    assert other.result(timeout=5) is None
+    assert not hypothesis.done()
+    release.set()
+    assert hypothesis.result(timeout=5) is None  # all quiet: it runs
+    for worker in (llm, live, tts):
+        worker.close()
+
+
+def test_spare_cores_never_starve_a_one_core_machine() -> None:
+    gate = CpuGate(1)
+    live = ModelWorker("stt-live", gate=gate, spare_cores=1)
+    assert live.submit(lambda: 7, Priority.BACKGROUND).result(timeout=5) == 7
+    live.close()

@@ -16,6 +16,10 @@ cores with another session's background LLM and TTS work. So the workers of the 
 models share a `CpuGate`: at most one job per core runs at a time, and a free core goes to
 the most urgent waiting job of any model. A long job sees, through `most_urgent_waiting()`,
 the jobs waiting at the gate too, and yields to them.
+
+A worker may also keep cores spare (`spare_cores`): its jobs start only while that many
+cores stay free for others, so work nobody waits for (live transcription hypotheses) never
+holds the core a first-audio job is about to need; it waits for a quiet moment instead.
 """
 
 from __future__ import annotations
@@ -73,13 +77,20 @@ class CpuGate:
     def acquire(self, worker: ModelWorker, priority: int) -> None:
         with self._cond:
             self._waiting[worker] = (priority, next(self._seq))
-            while (
-                self._running >= self.slots
-                or min(self._waiting.values()) != (self._waiting[worker])
-            ):
+            while not self._may_start(worker):
                 self._cond.wait()
             del self._waiting[worker]
             self._running += 1
+
+    def _startable(self, worker: ModelWorker) -> bool:
+        return self._running + min(worker.spare_cores, self.slots - 1) < self.slots
+
+    def _may_start(self, worker: ModelWorker) -> bool:
+        """A core is free for it, and no startable waiting job is more urgent."""
+        if not self._startable(worker):
+            return False
+        mine = self._waiting[worker]
+        return all(v >= mine for w, v in self._waiting.items() if self._startable(w))
 
     def release(self) -> None:
         with self._cond:
@@ -124,9 +135,10 @@ def process_gate() -> CpuGate:
 class ModelWorker:
     """Runs submitted callables on one dedicated thread, highest priority first."""
 
-    def __init__(self, name: str, *, gate: CpuGate | None = None) -> None:
+    def __init__(self, name: str, *, gate: CpuGate | None = None, spare_cores: int = 0) -> None:
         self.name = name
         self._gate = gate
+        self.spare_cores = spare_cores  # the gate starts its jobs only with this many free
         self._heap: list[_Job] = []
         self._seq = itertools.count()
         self._cond = threading.Condition()

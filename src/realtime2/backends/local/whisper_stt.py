@@ -58,7 +58,9 @@ class WhisperSTT:
         self._live_model: Any = None
         self._live_lock = threading.Lock()
         self._live_worker: ModelWorker | None = (
-            ModelWorker("stt-live", gate=process_gate()) if live_model is not None else None
+            ModelWorker("stt-live", gate=process_gate(), spare_cores=1)
+            if live_model is not None
+            else None
         )
         self._beam_size = beam_size
         self._short_window = short_window  # see whisper_window.py
@@ -186,6 +188,10 @@ class WhisperSTT:
             )
             if text is not None:
                 return _continuing(prefix, text), known
+            if model is self._live_model:
+                # A hypothesis the short window is unsure of (silence, a word cut off) adds
+                # nothing: the next one will see more, and the full window costs 4x.
+                return prefix or "", known
         segments, info = model.transcribe(
             samples,
             language=known,
