@@ -145,6 +145,12 @@ class KeyStore:
                 key.revoked_at = datetime.now(UTC)
             return KeyInfo.of(key)
 
+    async def is_active(self, key_id: str) -> bool:
+        """Whether the key exists and is not revoked (a live session's check at renewal)."""
+        query = select(_keys.c.revoked_at).where(_keys.c.id == key_id)
+        rows = await self.db.run(lambda conn: conn.execute(query).all(), write=False, inline=True)
+        return bool(rows) and rows[0].revoked_at is None
+
     async def authenticate(self, raw: str) -> KeyOwner:
         if not is_well_formed(raw):
             raise InvalidApiKeyError("malformed")

@@ -10,6 +10,11 @@ renewal is charged its first interval rather than nothing; a crash costs the cli
 `renew_every_seconds` beyond its real use, never the server that use. It never lets a
 session run past the credit it has reserved: `deadline` says when the reserve runs out and
 `renew()` reports when it cannot be extended.
+
+A meter given a `credential_check` (the session's API key still active?) asks it at every
+renewal, so a key revoked on any replica ends its live sessions within one renewal interval:
+`renew()` reports False and `stop_code` says why ("api_key_revoked", else
+"insufficient_credits"); the session is settled as usual.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +31,12 @@ from realtime2.accounts.ledger import HoldNotOpenError, InsufficientCreditsError
 
 log = logging.getLogger(__name__)
 MonotonicClock = Callable[[], float]
+CredentialCheck = Callable[[], Awaitable[bool]]
+# Why `keep_alive` returned: the code and message of the error event the session ends with.
+STOP_MESSAGES = {
+    "insufficient_credits": "The credit balance ran out",
+    "api_key_revoked": "The API key of this session was revoked",
+}
 
 
 @dataclass(frozen=True)
@@ -53,8 +64,11 @@ class SessionMeter:
         api_key_id: str | None = None,
         policy: MeterPolicy | None = None,
         clock: MonotonicClock = time.monotonic,
+        credential_check: CredentialCheck | None = None,
     ) -> None:
         self.ledger = ledger
+        self.credential_check = credential_check
+        self.stop_code = "insufficient_credits"
         self.user_id = user_id
         self.model = model
         self.rate = rate
@@ -134,6 +148,10 @@ class SessionMeter:
         async with self._lock:
             if self.hold_id is None or self.settlement is not None:
                 return False
+            if not await self._credential_active():
+                self.stop_code = "api_key_revoked"
+                log.info("meter %s: credential revoked, ending", self.reference)
+                return False
             used = self.used_credits()
             ahead = math.ceil(self.policy.window_seconds) * self.rate
             extra = max(0, used + ahead - self.reserved)
@@ -159,6 +177,19 @@ class SessionMeter:
             except HoldNotOpenError:
                 return False
             return self.clock() < self.deadline
+
+    @property
+    def stop_message(self) -> str:
+        return STOP_MESSAGES[self.stop_code]
+
+    async def _credential_active(self) -> bool:
+        if self.credential_check is None:
+            return True
+        try:
+            return await self.credential_check()
+        except Exception:  # the database is away: the ledger write will tell; keep going
+            log.warning("meter %s: credential check failed", self.reference)
+            return True
 
     async def charge_so_far(self) -> Settlement:
         """Capture what has been used since the last charge (the `/charge` endpoint).

@@ -23,7 +23,7 @@ from realtime2.accounts.pricing import rate_for
 from realtime2.calls.base import Call
 from realtime2.calls.records import CallRecords
 from realtime2.calls.registry import CallRegistry
-from realtime2.edge.admission import SessionSlots
+from realtime2.edge.admission import SessionSlots, key_check
 from realtime2.edge.auth import Principal
 from realtime2.edge.sdp import InvalidSdpError, check_offer
 from realtime2.edge.session_config import CheckedSession, check_session
@@ -113,6 +113,7 @@ def call_meter(
         reference=call_id,
         api_key_id=principal.key_id,
         policy=CALL_METER_POLICY,
+        credential_check=key_check(services_of(conn), principal.key_id),
     )
 
 

@@ -12,6 +12,7 @@ from collections import Counter
 
 from fastapi import WebSocket
 
+from realtime2.accounts.metering import CredentialCheck
 from realtime2.engine.interfaces import Engines, EngineUnavailableError
 from realtime2.errors import ApiError
 from realtime2.state import Services
@@ -52,6 +53,18 @@ class SessionSlots:
 
 
 ENGINE_WAIT_SECONDS = 60.0
+
+
+def key_check(services: Services, key_id: str | None) -> CredentialCheck | None:
+    """A session meter's check, at each renewal, that its API key (or the key that minted
+    its client secret) is still active; None for a dashboard login (no key to revoke)."""
+    if key_id is None:
+        return None
+
+    async def active() -> bool:
+        return await services.keys.is_active(key_id)
+
+    return active
 
 
 async def ready_engines(services: Services) -> Engines:

@@ -24,7 +24,7 @@ from starlette.websockets import WebSocket
 
 from realtime2.accounts.metering import SessionMeter
 from realtime2.accounts.pricing import rate_for
-from realtime2.edge.admission import SessionSlots, ready_engines, refuse_handshake
+from realtime2.edge.admission import SessionSlots, key_check, ready_engines, refuse_handshake
 from realtime2.edge.auth import Principal, authenticate
 from realtime2.edge.session_config import check_bound_model
 from realtime2.engine.interfaces import Engines
@@ -98,6 +98,7 @@ async def admit_socket(
                 rate=rate_for(model.billing_model, services.settings.resolved_rates()),
                 reference=f"{reference_prefix}_{secrets.token_hex(10)}",
                 api_key_id=principal.key_id,
+                credential_check=key_check(services, principal.key_id),
             )
         yield AdmittedSocket(principal, services, model, their_model, engines, meter)
     finally:

@@ -122,8 +122,9 @@ class UpstreamCall(CallBase):
 
     async def _keep_metering(self) -> None:
         await self.meter.keep_alive()
-        log.info("call %s: credit ran out; hanging up upstream", self.id)
-        self._end("insufficient_credits")
+        code = self.meter.stop_code  # insufficient_credits, or api_key_revoked
+        log.info("call %s: %s; hanging up upstream", self.id, code)
+        self._end(code)
 
     def _deliver(self, frame: str) -> None:
         try:

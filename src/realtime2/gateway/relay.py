@@ -135,14 +135,13 @@ class Relay:
 
     async def _meter_credit(self) -> Ending:
         await self.meter.keep_alive()
+        code = self.meter.stop_code  # insufficient_credits, or api_key_revoked
         await self._send_event(
             error_event(
-                "insufficient_credits",
-                "The credit balance ran out; the session is closing.",
-                error_type="insufficient_credits",
+                code, f"{self.meter.stop_message}; the session is closing.", error_type=code
             )
         )
-        return Ending("insufficient_credits", 1000, "insufficient_credits")
+        return Ending(code, 1000, code)
 
     # --- endings -----------------------------------------------------------------------
 

@@ -119,12 +119,13 @@ async def pump(
 
     async def meter_credit() -> None:
         await meter.keep_alive()
-        # The reserve is spent and cannot be renewed: tell the client, then end cleanly.
+        # The reserve is spent and cannot be renewed, or the key was revoked: tell the
+        # client, then end cleanly.
         await send(
             error_event(
-                "insufficient_credits",
-                "The credit balance ran out; the session is closing.",
-                error_type="insufficient_credits",
+                meter.stop_code,
+                f"{meter.stop_message}; the session is closing.",
+                error_type=meter.stop_code,
             )
         )
 
