@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     # Set, the rate limits and the login throttle are counted in Redis across every replica
     # pointed at it; empty, each process counts in its own memory.
     redis_url: str = ""
+    # Proxies (load balancers) whose X-Forwarded-For / X-Forwarded-Proto are believed:
+    # comma-separated addresses or networks ("10.0.0.0/8,127.0.0.1"), "*" for any. From a
+    # trusted proxy the client address (login throttle, logs) is the last address in
+    # X-Forwarded-For that is not itself a trusted proxy; from anyone else the header is
+    # ignored. Empty: uvicorn's default (FORWARDED_ALLOW_IPS, else 127.0.0.1).
+    trusted_proxies: str = ""
     # Page origins, besides this server's own, whose WebSockets the login cookie may
     # authenticate (comma-separated, e.g. "https://app.example.com"; realtime2.edge.origins).
     allowed_origins: str = ""

@@ -110,7 +110,12 @@ def http_protocol(settings: Settings) -> type[GuardedHttpProtocol]:
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for `uvicorn.run`/`uvicorn.Config` besides the app and TLS."""
+    proxies: dict[str, Any] = {}
+    if settings.trusted_proxies.strip():
+        # uvicorn's ProxyHeadersMiddleware: addresses and CIDR networks, or "*".
+        proxies = {"proxy_headers": True, "forwarded_allow_ips": settings.trusted_proxies}
     return {
+        **proxies,
         "host": settings.host,
         "port": settings.port,
         "log_config": None,

@@ -131,6 +131,6 @@ def cookie_secure(request: Request) -> bool:
 
 
 def client_ip(request: Request) -> str:
-    # Behind a reverse proxy this is the proxy's address unless uvicorn is told to trust
-    # its X-Forwarded-For (--forwarded-allow-ips).
+    # Behind a reverse proxy this is the proxy's address unless the proxy is trusted
+    # (REALTIME2_TRUSTED_PROXIES; uvicorn then takes the client from X-Forwarded-For).
     return request.client.host if request.client else "unknown"
