@@ -16,11 +16,12 @@ import sys
 import uvicorn
 from tests.support.fakes import FakeLLM, FakeSTT, FakeTTS, fake_engines
 
-from realtime2.app import create_app
+from realtime2.app import create_app, drain_app
 from realtime2.config import Settings
 from realtime2.db.migrate import upgrade
 from realtime2.engine.registry import EngineHost
 from realtime2.logging_setup import configure_logging
+from realtime2.serving import DrainingServer
 from realtime2.state import Services
 
 
@@ -37,7 +38,11 @@ def main() -> None:
     services.engines = EngineHost.with_engines(engines)
     app = create_app(settings, services)
     print(f"soak server on {port}", flush=True)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, ws_max_size=20 * 1024 * 1024)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, ws_max_size=20 * 1024 * 1024
+    )
+    # As `realtime2 serve`: SIGTERM drains (realtime2.edge.drain) before stopping.
+    DrainingServer(config, lambda: drain_app(app)).run()
 
 
 if __name__ == "__main__":

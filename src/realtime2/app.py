@@ -13,6 +13,7 @@ from realtime2 import __version__
 from realtime2.calls.registry import CallRegistry
 from realtime2.config import Settings, get_settings
 from realtime2.edge.admission import SessionSlots
+from realtime2.edge.drain import Drain
 from realtime2.errors import install_error_handlers
 from realtime2.gateway.pipeline import engine_settings
 from realtime2.gateway.upstream import Upstream
@@ -27,6 +28,7 @@ from realtime2.http import (
     openai_chat,
     pipeline,
     playground,
+    sip_calls,
 )
 from realtime2.http.body_limit import BodyLimitMiddleware
 from realtime2.http.exposure import docs_exposed, metrics_exposed, metrics_guard
@@ -34,6 +36,8 @@ from realtime2.observability import metrics
 from realtime2.observability.middleware import ObservabilityMiddleware
 from realtime2.state import Services
 from realtime2.transports import translation_ws, websocket
+from realtime2.transports.sip.server import start_sip
+from realtime2.transports.sip.settings import SipSettings
 
 log = logging.getLogger(__name__)
 HOLD_SWEEP_SECONDS = 30.0
@@ -50,6 +54,17 @@ async def _sweep_expired_holds(services: Services) -> None:
         except Exception:
             log.exception("hold sweep failed")
         await asyncio.sleep(HOLD_SWEEP_SECONDS)
+
+
+async def drain_app(app: FastAPI) -> int:
+    """Before the server stops (SIGTERM): end every session cleanly and let it settle.
+    Returns how many were still running at `REALTIME2_DRAIN_TIMEOUT_S`."""
+    drain: Drain = app.state.drain
+    return await drain.run(
+        app.state.session_slots,
+        hang_up_calls=lambda seconds: app.state.calls.close_all(wait_seconds=seconds),
+        seconds=app.state.services.settings.drain_timeout_s,
+    )
 
 
 def create_app(
@@ -73,10 +88,13 @@ def create_app(
             )
             svc.engines.start()
         sweeper = asyncio.create_task(_sweep_expired_holds(svc))
+        app.state.sip = await start_sip(app)  # None unless REALTIME2_SIP_LISTEN is set
         try:
             yield
         finally:
             await app.state.calls.close_all()
+            if app.state.sip is not None:
+                await app.state.sip.close()
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
@@ -96,7 +114,9 @@ def create_app(
     app.state.services = services or Services.build(settings)
     app.state.session_slots = SessionSlots(settings.max_sessions, settings.max_sessions_per_user)
     app.state.calls = CallRegistry()
+    app.state.drain = Drain()
     app.state.gateway = Upstream.from_settings(settings)  # gateway mode, or None
+    app.state.sip_settings = SipSettings()  # telephony (transports.sip), off by default
     install_error_handlers(app)
     # The last added wraps the others: observability sees every answer, body-limit refusals too.
     app.add_middleware(BodyLimitMiddleware, limits=settings.body_limits)
@@ -114,6 +134,7 @@ def create_app(
         websocket,
         translation_ws,
         calls,
+        sip_calls,
         charge,
         client_secrets,
     ):

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     # X-Forwarded-For that is not itself a trusted proxy; from anyone else the header is
     # ignored. Empty: uvicorn's default (FORWARDED_ALLOW_IPS, else 127.0.0.1).
     trusted_proxies: str = ""
+    # On SIGTERM (realtime2.edge.drain): refuse new sessions, end live ones with an
+    # `error` event `server_shutting_down`, and wait up to this long for them to settle.
+    drain_timeout_s: float = Field(default=20.0, ge=0)
     # Page origins, besides this server's own, whose WebSockets the login cookie may
     # authenticate (comma-separated, e.g. "https://app.example.com"; realtime2.edge.origins).
     allowed_origins: str = ""

@@ -19,8 +19,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import socket
+from collections.abc import Awaitable, Callable
+from types import FrameType
 from typing import Any
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from realtime2.config import Settings
@@ -144,3 +148,39 @@ def raise_file_limit(settings: Settings) -> None:
                 new,
                 SPARE_FILES,
             )
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, draining before it stops: the first SIGTERM or SIGINT runs
+    `before_exit` (the app's drain: realtime2.edge.drain) and only then lets uvicorn shut
+    down; a second signal stops at once, as uvicorn does."""
+
+    def __init__(self, config: uvicorn.Config, before_exit: Callable[[], Awaitable[Any]]) -> None:
+        super().__init__(config)
+        self.before_exit = before_exit
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._draining = False
+        self._drain: asyncio.Task[None] | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._loop is None or self._draining or not self.started:
+            super().handle_exit(sig, frame)
+            return
+        self._draining = True
+        loop = self._loop
+
+        def start() -> None:
+            self._drain = loop.create_task(self._drain_then_exit(sig, frame))
+
+        loop.call_soon_threadsafe(start)
+
+    async def _drain_then_exit(self, sig: int, frame: FrameType | None) -> None:
+        try:
+            await self.before_exit()
+        except Exception:
+            log.exception("drain failed")
+        super().handle_exit(sig, frame)

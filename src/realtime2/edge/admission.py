@@ -24,10 +24,18 @@ class SessionSlots:
         self.max_per_user = max_per_user
         self.active = 0
         self._per_user: Counter[int] = Counter()
+        self.draining = False  # set by `edge.drain.Drain`: the process is shutting down
 
     def acquire(self, user_id: int, user_limit: int | None = None) -> None:
         """Take a slot or raise ApiError; pair every success with `release`."""
         limit = user_limit if user_limit else self.max_per_user
+        if self.draining:
+            raise ApiError(
+                503,
+                "server_draining",
+                "This server is shutting down; retry and another replica will answer.",
+                headers={"Retry-After": "1"},
+            )
         if self.active >= self.max_sessions:
             raise ApiError(
                 503,

@@ -26,6 +26,9 @@ async def readyz(request: Request) -> JSONResponse:
     if services.engines is not None:
         engines = services.engines.status()
         engines_ready = bool(services.engines.ready)
-    ready = database and engines_ready
+    draining = request.app.state.session_slots.draining  # shutting down: send no more work
+    ready = database and engines_ready and not draining
     body = {"ready": ready, "database": "ok" if database else "unreachable", "engines": engines}
+    if draining:
+        body["draining"] = True
     return JSONResponse(body, status_code=200 if ready else 503)

@@ -21,6 +21,7 @@ from realtime2.edge.admission import (
     refuse_handshake,
     selected_subprotocol,
 )
+from realtime2.edge.drain import SHUTDOWN_MESSAGE, Drain
 from realtime2.edge.frames import frame_payload, stop_and_close
 from realtime2.errors import ApiError
 from realtime2.gateway.relay import Relay
@@ -117,6 +118,10 @@ async def pump(
             if out is not None:
                 await send(out)
 
+    async def shutting_down(drain: Drain) -> None:
+        await drain.started.wait()
+        await send(error_event("server_shutting_down", SHUTDOWN_MESSAGE, error_type="server_error"))
+
     async def meter_credit() -> None:
         await meter.keep_alive()
         # The reserve is spent and cannot be renewed, or the key was revoked: tell the
@@ -137,6 +142,9 @@ async def pump(
     }
     if ended is not None:
         tasks.add(asyncio.create_task(ended.wait(), name="runner-ended"))
+    drain: Drain | None = getattr(websocket.app.state, "drain", None)
+    if drain is not None:
+        tasks.add(asyncio.create_task(shutting_down(drain), name="socket-drain"))
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
