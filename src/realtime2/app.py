@@ -28,6 +28,7 @@ from realtime2.http import (
     openai_chat,
     pipeline,
     playground,
+    sip_calls,
 )
 from realtime2.http.body_limit import BodyLimitMiddleware
 from realtime2.http.exposure import docs_exposed, metrics_exposed, metrics_guard
@@ -35,6 +36,8 @@ from realtime2.observability import metrics
 from realtime2.observability.middleware import ObservabilityMiddleware
 from realtime2.state import Services
 from realtime2.transports import translation_ws, websocket
+from realtime2.transports.sip.server import start_sip
+from realtime2.transports.sip.settings import SipSettings
 
 log = logging.getLogger(__name__)
 HOLD_SWEEP_SECONDS = 30.0
@@ -85,10 +88,13 @@ def create_app(
             )
             svc.engines.start()
         sweeper = asyncio.create_task(_sweep_expired_holds(svc))
+        app.state.sip = await start_sip(app)  # None unless REALTIME2_SIP_LISTEN is set
         try:
             yield
         finally:
             await app.state.calls.close_all()
+            if app.state.sip is not None:
+                await app.state.sip.close()
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
@@ -110,6 +116,7 @@ def create_app(
     app.state.calls = CallRegistry()
     app.state.drain = Drain()
     app.state.gateway = Upstream.from_settings(settings)  # gateway mode, or None
+    app.state.sip_settings = SipSettings()  # telephony (transports.sip), off by default
     install_error_handlers(app)
     # The last added wraps the others: observability sees every answer, body-limit refusals too.
     app.add_middleware(BodyLimitMiddleware, limits=settings.body_limits)
@@ -127,6 +134,7 @@ def create_app(
         websocket,
         translation_ws,
         calls,
+        sip_calls,
         charge,
         client_secrets,
     ):

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from realtime2.accounts.keys import KeyNotFoundError
 from realtime2.accounts.ledger import InsufficientCreditsError
 from realtime2.accounts.users import UnknownUserError, UserExistsError
+from realtime2.calls.sip_endpoints import InvalidEndpointError, SipEndpoints
 from realtime2.config import Settings, get_settings
 from realtime2.db.migrate import upgrade
 from realtime2.db.models import User
@@ -115,6 +116,26 @@ async def cmd_limits_set(services: Services, args: argparse.Namespace) -> None:
 
 async def cmd_migrate(services: Services, args: argparse.Namespace) -> None:
     print(f"database is at the latest schema ({services.db.url.get_backend_name()})")
+
+
+async def cmd_sip_add(services: Services, args: argparse.Namespace) -> None:
+    user = await _require_user(services, args.email)
+    try:
+        endpoint = await SipEndpoints(services.db).add(user.id, args.webhook_url, args.allow)
+    except InvalidEndpointError as exc:
+        raise CliError(str(exc)) from None
+    sources = ", ".join(endpoint.allowed_sources) if endpoint.allowed_sources else "any"
+    print(f"created SIP endpoint {endpoint.id} for {user.email}")
+    print(f"SIP URI user: {endpoint.uri_user}  (sip:{endpoint.uri_user}@<this server>)")
+    print(f"webhook: {endpoint.webhook_url}  sources: {sources}")
+    print(endpoint.webhook_secret)
+
+
+async def cmd_sip_list(services: Services, args: argparse.Namespace) -> None:
+    user = await _require_user(services, args.email)
+    for endpoint in await SipEndpoints(services.db).of_user(user.id):
+        sources = ", ".join(endpoint.allowed_sources) if endpoint.allowed_sources else "any"
+        print(f"{endpoint.id}  {endpoint.uri_user}  {endpoint.webhook_url}  sources: {sources}")
 
 
 async def _require_user(services: Services, email: str) -> User:
@@ -225,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--ssl-certfile", help="PEM certificate (chain): serve https and wss")
     p.add_argument("--ssl-keyfile", help="PEM private key for --ssl-certfile")
+    p.add_argument("--sip", metavar="HOST:PORT", help="listen for SIP phone calls (UDP)")
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(run=cmd_migrate)
 
@@ -256,6 +278,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("key")
     p.set_defaults(run=cmd_keys_revoke)
 
+    sip = sub.add_parser("sip", help="SIP endpoints for phone calls").add_subparsers(
+        dest="sub", required=True
+    )
+    p = sip.add_parser("add", help="give a user a SIP URI and a webhook (secret printed once)")
+    p.add_argument("email")
+    p.add_argument("--webhook-url", required=True)
+    p.add_argument(
+        "--allow", action="append", metavar="CIDR", help="a source address or network (repeat)"
+    )
+    p.set_defaults(run=cmd_sip_add)
+    p = sip.add_parser("list", help="list a user's SIP endpoints")
+    p.add_argument("email")
+    p.set_defaults(run=cmd_sip_list)
+
     limits = sub.add_parser("limits", help="per-user rate limits")
     lsub = limits.add_subparsers(dest="sub", required=True)
     p = lsub.add_parser("set", help="set a user's limits")
@@ -277,6 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("ssl_keyfile", args.ssl_keyfile),
         )
         overrides = {k: v for k, v in given if v}
+        if args.sip:  # read by the app's SipSettings (transports.sip.settings)
+            os.environ["REALTIME2_SIP_LISTEN"] = args.sip
         serve(settings.model_copy(update=overrides), bootstrap=args.bootstrap_demo)
         return 0
     try:

@@ -183,3 +183,21 @@ class RealtimeCall(Base):
     end_reason: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column()
+
+
+class SipEndpoint(Base):
+    """A user's SIP endpoint (issue 19): INVITEs to `sip:{uri_user}@<our host>` are this
+    user's calls, announced to `webhook_url` signed with `webhook_secret` (kept in clear: it
+    signs every delivery, as OpenAI's webhook secrets do)."""
+
+    __tablename__ = "sip_endpoints"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    uri_user: Mapped[str] = mapped_column(String(64), unique=True)
+    webhook_url: Mapped[str] = mapped_column(String(2000))
+    webhook_secret: Mapped[str] = mapped_column(String(100))
+    # Source addresses or networks (CIDR) INVITEs may come from; None: any.
+    allowed_sources: Mapped[list[str] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column()
