@@ -221,3 +221,45 @@ async def test_flood_from_a_disallowed_address_leaves_a_call_alone(tmp_path: Pat
             assert (await caller.response(200)).status == 200
             await asyncio.wait_for(call.wait_ended(), WAIT)
         assert hooks.received.empty()  # the flood announced nothing
+
+
+async def test_credit_running_out_hangs_up_and_bills_what_was_had(tmp_path: Path) -> None:
+    svc = await services(tmp_path)
+    rate = 4  # realtime-mini
+    account = await new_account(svc, credits=8 * rate)
+    async with webhook_receiver() as hooks, sip_server(svc) as (live, sip):
+        endpoint = await add_endpoint(svc, account.user_id, hooks.url)
+        async with phone(sip) as caller, api(live.url, account) as client:
+            caller.invite(endpoint.uri_user)
+            call_id = await incoming_call_id(hooks, endpoint.webhook_secret)
+            accepted = await client.post(
+                f"/v1/realtime/calls/{call_id}/accept",
+                json={"type": "realtime", "model": "gpt-realtime-mini"},
+            )
+            assert accepted.status_code == 200, accepted.text
+            await caller.response(200)
+            caller.ack()
+            call = live.calls.get(call_id)
+            assert call is not None
+            events = call.subscribe()
+
+            async def keep_talking() -> None:
+                while True:
+                    await caller.speak(float_to_pcm16(silence(200, 8000)))
+
+            talking = asyncio.create_task(keep_talking())
+            try:
+                await caller.request("BYE")
+                await asyncio.wait_for(call.wait_ended(), WAIT)
+            finally:
+                talking.cancel()
+            assert call.end_reason == "insufficient_credits"
+            errors = []
+            while not events.empty():
+                event = events.get_nowait()
+                if event is not None and event["type"] == "error":
+                    errors.append(event["error"]["code"])
+            assert errors == ["insufficient_credits"]
+        assert call.meter.rate == rate
+        assert await settled(svc, account.user_id) == 8 * rate
+        assert (await svc.ledger.balance(account.user_id)).available == 0

@@ -247,17 +247,14 @@ class SipCall(CallBase):
 
     async def _keep_metering(self) -> None:
         await self.meter.keep_alive()
-        self._out_of_credit()
+        self._out_of_credit()  # or the key was revoked: the meter's stop_code says which
 
     def _out_of_credit(self) -> None:
+        code = self.meter.stop_code  # insufficient_credits, or api_key_revoked
         self._deliver(
-            error_event(
-                "insufficient_credits",
-                "The credit balance ran out; the call is ending.",
-                error_type="insufficient_credits",
-            )
+            error_event(code, f"{self.meter.stop_message}; the call is ending.", error_type=code)
         )
-        self._end("insufficient_credits")
+        self._end(code)
 
     def on_key(self, key: str) -> None:
         """A keypad press (RFC 4733) on the answered call."""

@@ -14,7 +14,7 @@ from starlette.requests import HTTPConnection
 
 from realtime2.accounts.metering import MeterPolicy, SessionMeter
 from realtime2.accounts.pricing import rate_for
-from realtime2.edge.admission import SessionSlots, ready_engines
+from realtime2.edge.admission import SessionSlots, key_check, ready_engines
 from realtime2.edge.auth import Principal
 from realtime2.edge.session_config import CheckedSession
 from realtime2.edge.session_limits import session_rate_limits
@@ -62,6 +62,7 @@ async def accept_call(
             reference=call.id,
             api_key_id=principal.key_id,
             policy=SIP_METER_POLICY,
+            credential_check=key_check(services, principal.key_id),
         )
         runner = SessionRunner(
             engines,
