@@ -6,6 +6,8 @@ behind a real balancer is tests/security/test_multi_replica.py."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,13 +15,16 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
 
 from realtime2.app import create_app
 from realtime2.db.migrate import upgrade
+from realtime2.engine.registry import EngineHost
 from realtime2.state import Services
-from tests.support.accounts import make_settings, new_account
+from tests.support.accounts import make_settings, new_account, settled
+from tests.support.fakes import fake_engines
 from tests.support.pages import post_login
-from tests.support.server import free_port
+from tests.support.server import free_port, refused, serve_app
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 # A database of its own, emptied before each test (keys are per user id, which repeat).
@@ -110,3 +115,45 @@ async def test_without_redis_each_process_still_limits(tmp_path: Path) -> None:
         for _ in range(5):
             assert (await post_login(a, acct.email, "wrong password!")).status_code == 401
         assert (await post_login(a, acct.email)).status_code == 429
+
+
+async def test_session_cap_counts_sessions_on_every_replica(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    a, b = Services.build(settings), Services.build(settings)
+    await upgrade(a.db)
+    for svc in (a, b):
+        svc.engines = EngineHost.with_engines(fake_engines())
+    acct = await new_account(a, credits=100_000)
+    await a.users.set_limits(acct.user_id, max_sessions=2)
+    headers = {"x-api-key": acct.key}
+    try:
+        async for live_a in serve_app(a):
+            async for live_b in serve_app(b):
+                url_a = live_a.ws_url + "?model=realtime-mini"
+                url_b = live_b.ws_url + "?model=realtime-mini"
+                async with connect(url_a, additional_headers=headers) as one:
+                    assert json.loads(await one.recv())["type"] == "session.created"
+                    async with connect(url_b, additional_headers=headers) as two:
+                        assert json.loads(await two.recv())["type"] == "session.created"
+                        # Each replica runs one, the user's cap is 2: a third is refused
+                        # on either (it was allowed on both with per-process counts).
+                        for url in (url_a, url_b):
+                            status, body = await refused(url, additional_headers=headers)
+                            assert (status, body["error"]["code"]) == (429, "too_many_sessions")
+                # Slots free as sessions end; a dead replica's hold frees its slot once
+                # it expires (no renewal), before any sweep.
+                await settled(a, acct.user_id)
+                await a.ledger.place_hold(
+                    acct.user_id, 40, model="realtime-mini", reference="rt_dead", ttl_seconds=1
+                )
+                async with connect(url_b, additional_headers=headers) as three:
+                    assert json.loads(await three.recv())["type"] == "session.created"
+                    status, _ = await refused(url_a, additional_headers=headers)
+                    assert status == 429  # the dead replica's hold still counts...
+                    await asyncio.sleep(1.1)
+                    async with connect(url_a, additional_headers=headers) as four:
+                        # ...until it expires.
+                        assert json.loads(await four.recv())["type"] == "session.created"
+    finally:
+        await b.close()
+        await a.close()

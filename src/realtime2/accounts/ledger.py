@@ -23,7 +23,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -83,6 +83,17 @@ class Ledger:
             return Balance(row.posted, row.held) if row else Balance(0, 0)
 
         return await self.db.run(read, write=False, inline=True)
+
+    async def open_holds(self, user_id: int, prefixes: tuple[str, ...]) -> int:
+        """The user's open, unexpired holds whose reference starts with one of `prefixes`:
+        on every replica together, and a dead replica's stop counting once they expire."""
+        query = select(func.count()).where(
+            sql.hold_cols.user_id == user_id,
+            sql.hold_cols.status == "open",
+            sql.hold_cols.expires_at > self.clock(),
+            or_(*(sql.hold_cols.reference.startswith(p, autoescape=True) for p in prefixes)),
+        )
+        return await self.db.run(lambda conn: int(conn.scalar(query) or 0), write=False)
 
     async def entries(
         self, user_id: int, *, limit: int = 100, before_id: int | None = None

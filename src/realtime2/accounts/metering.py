@@ -32,6 +32,9 @@ from realtime2.accounts.ledger import HoldNotOpenError, InsufficientCreditsError
 log = logging.getLogger(__name__)
 MonotonicClock = Callable[[], float]
 CredentialCheck = Callable[[], Awaitable[bool]]
+# References of the holds meters place (sockets `rt_`, translations `tr_`, calls `rtc_`):
+# counting a user's open ones counts their live sessions on every replica.
+SESSION_REFERENCES = ("rt_", "tr_", "rtc_")
 # Why `keep_alive` returned: the code and message of the error event the session ends with.
 STOP_MESSAGES = {
     "insufficient_credits": "The credit balance ran out",

@@ -23,7 +23,7 @@ from realtime2.accounts.pricing import rate_for
 from realtime2.calls.base import Call
 from realtime2.calls.records import CallRecords
 from realtime2.calls.registry import CallRegistry
-from realtime2.edge.admission import SessionSlots, key_check
+from realtime2.edge.admission import SessionSlots, key_check, take_slot
 from realtime2.edge.auth import Principal
 from realtime2.edge.sdp import InvalidSdpError, check_offer
 from realtime2.edge.session_config import CheckedSession, check_session
@@ -80,7 +80,7 @@ async def admit_call(conn: HTTPConnection, principal: Principal, tier: Tier) -> 
     services = services_of(conn)
     user = await services.users.get(principal.user_id)
     slots: SessionSlots = conn.app.state.session_slots
-    slots.acquire(principal.user_id, user.max_sessions if user else None)
+    await take_slot(services, slots, principal.user_id, user.max_sessions if user else None)
     try:
         rate = rate_for(tier, services.settings.resolved_rates())
         policy = CALL_METER_POLICY

@@ -1,8 +1,8 @@
 """Admission control: per-process and per-user limits on concurrent realtime sessions.
 
 New sessions beyond a limit are refused with a clear error; sessions already running are
-never degraded by a newcomer. Counts are per process (several replicas each enforce their
-own share).
+never degraded by a newcomer. The per-process cap is this process's; the per-user cap is
+counted over every replica from the open session holds in the shared ledger (`take_slot`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections import Counter
 
 from fastapi import WebSocket
 
-from realtime2.accounts.metering import CredentialCheck
+from realtime2.accounts.metering import SESSION_REFERENCES, CredentialCheck
 from realtime2.engine.interfaces import Engines, EngineUnavailableError
 from realtime2.errors import ApiError
 from realtime2.state import Services
@@ -26,8 +26,9 @@ class SessionSlots:
         self._per_user: Counter[int] = Counter()
         self.draining = False  # set by `edge.drain.Drain`: the process is shutting down
 
-    def acquire(self, user_id: int, user_limit: int | None = None) -> None:
-        """Take a slot or raise ApiError; pair every success with `release`."""
+    def acquire(self, user_id: int, user_limit: int | None = None, *, elsewhere: int = 0) -> None:
+        """Take a slot or raise ApiError; pair every success with `release`. `elsewhere`:
+        the user's sessions counted on every replica (`take_slot`)."""
         limit = user_limit if user_limit else self.max_per_user
         if self.draining:
             raise ApiError(
@@ -43,7 +44,7 @@ class SessionSlots:
                 f"This server is at its limit of {self.max_sessions} concurrent sessions.",
                 headers={"Retry-After": "5"},
             )
-        if self._per_user[user_id] >= limit:
+        if max(self._per_user[user_id], elsewhere) >= limit:
             raise ApiError(
                 429,
                 "too_many_sessions",
@@ -58,6 +59,18 @@ class SessionSlots:
         self._per_user[user_id] -= 1
         if self._per_user[user_id] <= 0:
             del self._per_user[user_id]
+
+
+async def take_slot(
+    services: Services, slots: SessionSlots, user_id: int, user_limit: int | None
+) -> None:
+    """`slots.acquire`, with the user's cap counted over every replica: the open session
+    holds in the shared ledger (a dead replica's expire, freeing its slots), or this
+    process's own count when larger (sessions admitted here whose hold is not placed yet,
+    sideband sockets). Two replicas admitting the same user in the same instant can both
+    pass: the cap may be overshot by the handshakes in flight, never by more."""
+    elsewhere = await services.ledger.open_holds(user_id, SESSION_REFERENCES)
+    slots.acquire(user_id, user_limit, elsewhere=elsewhere)
 
 
 ENGINE_WAIT_SECONDS = 60.0

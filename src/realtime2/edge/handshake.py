@@ -24,7 +24,13 @@ from starlette.websockets import WebSocket
 
 from realtime2.accounts.metering import SessionMeter
 from realtime2.accounts.pricing import rate_for
-from realtime2.edge.admission import SessionSlots, key_check, ready_engines, refuse_handshake
+from realtime2.edge.admission import (
+    SessionSlots,
+    key_check,
+    ready_engines,
+    refuse_handshake,
+    take_slot,
+)
 from realtime2.edge.auth import Principal, authenticate
 from realtime2.edge.session_config import check_bound_model
 from realtime2.engine.interfaces import Engines
@@ -83,7 +89,7 @@ async def admit_socket(
             their_model = upstream_model(model) if upstream_model is not None else None
             engines = await ready_engines(services) if their_model is None else None
         user = await services.users.get(principal.user_id)
-        slots.acquire(principal.user_id, user.max_sessions if user else None)
+        await take_slot(services, slots, principal.user_id, user.max_sessions if user else None)
     except ApiError as error:
         await refuse_handshake(websocket, error)
         yield None
