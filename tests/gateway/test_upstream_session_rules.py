@@ -1,7 +1,8 @@
 """In gateway mode a relayed session's config is judged by what the upstream serves (the
 SDK's session types), not by the embedded engine's rules: client secrets and
 `/v1/realtime/calls` accept `tools` of type `mcp` for a relayed model, still refuse what
-no upstream takes, and the local rules stay for sessions served here (issue 23)."""
+no upstream takes, and the local rules stay for sessions served here (issue 23; MCP tools
+are served here too since issue 21, by the local rules)."""
 
 from __future__ import annotations
 
@@ -73,17 +74,29 @@ async def test_relayed_call_is_not_refused_for_mcp_tools(tmp_path: Path) -> None
 
 
 async def test_sessions_served_here_keep_the_local_rules(tmp_path: Path) -> None:
+    """MCP tools are served here too (issue 21), by the local rules: OpenAI's connectors
+    are refused by name, and the session shown never carries the authorization."""
     svc = await build_services(tmp_path, fake_engines())
     async for live in serve_app(svc):
         user = await new_account(svc, credits=1000)
         async with httpx.AsyncClient(base_url=live.url) as http:
+            secret_tool = {**MCP, "authorization": "tok-1"}
+            minted = await http.post(
+                "/v1/realtime/client_secrets",
+                headers={"x-api-key": user.key},
+                json={"session": {**SESSION, "tools": [secret_tool]}},
+            )
+            connector = {**MCP, "connector_id": "connector_gmail"}
             refused = await http.post(
                 "/v1/realtime/client_secrets",
                 headers={"x-api-key": user.key},
-                json={"session": SESSION},
+                json={"session": {**SESSION, "tools": [connector]}},
             )
+        assert minted.status_code == 200, minted.text
+        assert minted.json()["session"]["tools"][0]["server_label"] == "docs"
+        assert "tok-1" not in minted.text
         assert refused.status_code == 400
-        assert refused.json()["error"]["param"] == "session.tools.0.type"
+        assert refused.json()["error"]["param"] == "session.tools.0.connector_id"
 
 
 async def test_translation_secret_session_goes_to_a_relayed_upstream(tmp_path: Path) -> None:

@@ -106,6 +106,8 @@ T_SESSION = "tests/protocol/test_session.py"
 T_REFUSALS = "tests/protocol/test_refusals.py"
 T_EFFECTS = "tests/protocol/test_field_effects.py"
 T_TRANSLATION = "tests/translation/test_session.py"
+T_MCP = "tests/protocol/test_mcp.py"
+T_MCP_RUN = "tests/realtime/test_mcp_runner.py"
 
 SESSION_FIELDS = {
     "type": covered(
@@ -226,9 +228,7 @@ SESSION_FIELDS = {
     "tool_choice.name": covered(
         f"{T_EFFECTS}::test_response_tools_tool_choice_and_format_are_the_responses_own"
     ),
-    "tool_choice.server_label": refused(
-        session(tool_choice={"type": "mcp", "server_label": "docs"}), "session.tool_choice"
-    ),
+    "tool_choice.server_label": covered(f"{T_MCP}::test_mcp_tool_choice_forces_the_tool_once"),
     "tools": covered("tests/realtime/test_runner.py::test_function_call_round_trip"),
     "tools.type": covered("tests/realtime/test_runner.py::test_function_call_round_trip"),
     "tools.name": covered("tests/realtime/test_runner.py::test_function_call_round_trip"),
@@ -264,19 +264,44 @@ SESSION_FIELDS = {
         subtree=True,
     ),
 }
-# Fields only an MCP tool has: MCP tools are refused (no MCP client in this server).
-for _name in (
-    "server_label",
-    "server_url",
-    "server_description",
-    "connector_id",
-    "authorization",
-    "headers",
-    "require_approval",
-    "allowed_tools",
-    "tunnel_id",
-):
-    SESSION_FIELDS[f"tools.{_name}"] = refused(session(tools=[MCP_TOOL]), "session.tools.0")
+# Fields only an MCP tool has (realtime2.realtime.mcp; docs/compatibility.md, MCP tools).
+SESSION_FIELDS |= {
+    "tools.server_label": covered(
+        f"{T_MCP}::test_session_update_lists_the_servers_tools_into_an_item",
+        f"{T_MCP_RUN}::test_a_spoken_response_calls_the_tool_and_speaks_its_result",
+    ),
+    "tools.server_url": covered(
+        f"{T_MCP_RUN}::test_a_spoken_response_calls_the_tool_and_speaks_its_result",
+        f"{T_MCP_RUN}::test_a_host_outside_the_allow_list_fails_the_listing_and_nothing_is_fetched",
+    ),
+    "tools.server_description": covered(
+        f"{T_MCP}::test_server_description_and_response_tools_reach_the_llm"
+    ),
+    "tools.authorization": covered(
+        f"{T_MCP}::test_session_update_lists_the_servers_tools_into_an_item",
+        "tests/realtime/test_mcp_client.py::test_headers_reach_the_server_and_never_the_logs",
+    ),
+    "tools.headers": covered(
+        f"{T_MCP}::test_session_update_lists_the_servers_tools_into_an_item",
+        "tests/realtime/test_mcp_client.py::test_headers_reach_the_server_and_never_the_logs",
+    ),
+    "tools.require_approval": covered(
+        f"{T_MCP}::test_approval_request_then_approved_call_in_the_next_response",
+        f"{T_MCP}::test_a_denied_approval_is_what_the_llm_reads",
+        subtree=True,
+    ),
+    "tools.allowed_tools": covered(
+        f"{T_MCP}::test_allowed_tools_filters_what_the_llm_is_offered", subtree=True
+    ),
+    # OpenAI's own connectors and tunnels: nothing here reaches them.
+    "tools.connector_id": refused(
+        session(tools=[{**MCP_TOOL, "connector_id": "connector_gmail"}]),
+        "session.tools.0.connector_id",
+    ),
+    "tools.tunnel_id": refused(
+        session(tools=[{**MCP_TOOL, "tunnel_id": "t1"}]), "session.tools.0.tunnel_id"
+    ),
+}
 
 TRANSCRIPTION_SESSION_FIELDS = {
     "type": covered(f"{T_SESSION}::test_transcription_session"),
@@ -348,13 +373,19 @@ ITEM_FIELDS = {
         "tests/realtime/test_runner.py::test_function_call_round_trip",
         "tests/backends/openai/test_pending_calls.py::test_conversation_goes_on_while_a_call_is_pending",
     ),
-    # MCP items: refused (the server runs no MCP client).
+    # MCP items the server makes (mcp_call, mcp_list_tools): a client may not create them.
     "server_label": refused(item(**MCP_CALL), "item"),
     "error": refused(item(**MCP_CALL, error={"type": "protocol_error", "code": 1}), "item"),
     "tools": refused(item(**MCP_LIST), "item"),
-    "approval_request_id": refused(item(**MCP_APPROVAL), "item"),
-    "approve": refused(item(**MCP_APPROVAL), "item"),
-    "reason": refused(item(**MCP_APPROVAL, reason="no"), "item"),
+    # A client's mcp_approval_response answers the server's mcp_approval_request.
+    "approval_request_id": covered(
+        f"{T_MCP}::test_approval_request_then_approved_call_in_the_next_response"
+    ),
+    "approve": covered(
+        f"{T_MCP}::test_approval_request_then_approved_call_in_the_next_response",
+        f"{T_MCP}::test_a_denied_approval_is_what_the_llm_reads",
+    ),
+    "reason": covered(f"{T_MCP}::test_a_denied_approval_is_what_the_llm_reads"),
 }
 
 RESPONSE_FIELDS: dict[str, Field] = {
@@ -399,9 +430,7 @@ RESPONSE_FIELDS: dict[str, Field] = {
     "tool_choice.name": covered(
         f"{T_EFFECTS}::test_response_tools_tool_choice_and_format_are_the_responses_own"
     ),
-    "tool_choice.server_label": refused(
-        response(tool_choice={"type": "mcp", "server_label": "docs"}), "response.tool_choice"
-    ),
+    "tool_choice.server_label": covered(f"{T_MCP}::test_mcp_tool_choice_forces_the_tool_once"),
     "tools": covered(
         f"{T_EFFECTS}::test_response_tools_tool_choice_and_format_are_the_responses_own"
     ),
@@ -412,9 +441,15 @@ for _name, _verdict in SESSION_FIELDS.items():
             assert _verdict.example is not None
             tools = _verdict.example["session"]["tools"]
             RESPONSE_FIELDS[_name] = refused(response(tools=tools), "response.tools.0")
-        else:
+        elif _name in ("tools.type", "tools.name", "tools.parameters", "tools.description"):
             RESPONSE_FIELDS[_name] = covered(
                 f"{T_EFFECTS}::test_response_tools_tool_choice_and_format_are_the_responses_own"
+            )
+        else:  # an MCP tool's: the session's servers, used by one response
+            RESPONSE_FIELDS[_name] = covered(
+                f"{T_MCP}::test_server_description_and_response_tools_reach_the_llm",
+                f"{T_MCP}::test_refusals_name_the_field",
+                subtree=_verdict.subtree,
             )
 # Items given inline in response.input: the item table, under response.input.
 for _name, _verdict in ITEM_FIELDS.items():
@@ -422,6 +457,9 @@ for _name, _verdict in ITEM_FIELDS.items():
         assert _verdict.example is not None
         inline = response(input=[_verdict.example["item"]])
         RESPONSE_FIELDS[f"input.{_name}"] = refused(inline, "response.input")
+    elif _name in ("approval_request_id", "approve", "reason"):  # only with item.create
+        inline = response(input=[{**MCP_APPROVAL, "reason": "r"}])
+        RESPONSE_FIELDS[f"input.{_name}"] = refused(inline, "response.input.0")
     else:
         RESPONSE_FIELDS[f"input.{_name}"] = _verdict
 

@@ -14,7 +14,16 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+)
 
 
 def _prompt_reference(value: dict[str, Any]) -> dict[str, Any]:
@@ -121,12 +130,54 @@ class FunctionTool(_Strict):
     parameters: dict[str, Any] | None = None
 
 
+class McpToolFilter(_Strict):
+    read_only: bool | None = None
+    tool_names: list[str] | None = None
+
+
+class McpApprovalFilter(_Strict):
+    always: McpToolFilter | None = None
+    never: McpToolFilter | None = None
+
+
+class McpTool(_Strict):
+    """A remote MCP server's tools (`realtime2.realtime.mcp`; docs/compatibility.md).
+    `connector_id`, `tunnel_id`, `defer_loading` and `allowed_callers` are not declared,
+    so they are refused by name."""
+
+    type: Literal["mcp"]
+    server_label: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    server_url: str = Field(min_length=1, max_length=2048)
+    server_description: str | None = Field(default=None, max_length=1024)
+    allowed_tools: list[str] | McpToolFilter | None = None
+    require_approval: Literal["always", "never"] | McpApprovalFilter | None = None
+    headers: dict[str, str] | None = None
+    authorization: str | None = None
+
+
+def _tool_kind(value: Any) -> str:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return "mcp" if kind == "mcp" else "function"
+
+
+Tool = Annotated[
+    Annotated[FunctionTool, Tag("function")] | Annotated[McpTool, Tag("mcp")],
+    Discriminator(_tool_kind),
+]
+
+
 class ToolChoiceFunction(_Strict):
     type: Literal["function"]
     name: str
 
 
-ToolChoice = Literal["none", "auto", "required"] | ToolChoiceFunction
+class ToolChoiceMcp(_Strict):
+    type: Literal["mcp"]
+    server_label: str
+    name: str | None = None
+
+
+ToolChoice = Literal["none", "auto", "required"] | ToolChoiceFunction | ToolChoiceMcp
 MaxTokens = Annotated[int, Field(ge=1, le=4096)] | Literal["inf"]
 
 
@@ -146,7 +197,7 @@ class RealtimeSessionConfig(_Strict):
     instructions: str | None = None
     output_modalities: list[Literal["text", "audio"]] | None = Field(default=None, min_length=1)
     audio: AudioConfig | None = None
-    tools: list[FunctionTool] | None = None
+    tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None
     max_output_tokens: MaxTokens | None = None
     include: list[Literal["item.input_audio_transcription.logprobs"]] | None = None
@@ -211,16 +262,28 @@ class FunctionCallOutputItem(_ItemBase):
     output: str
 
 
+class McpApprovalResponseItem(_ItemBase):
+    type: Literal["mcp_approval_response"]
+    approval_request_id: str = Field(max_length=64)
+    approve: bool
+    reason: str | None = None
+
+
 class ItemReference(_Strict):
     type: Literal["item_reference"]
     id: str
 
 
 Item = Annotated[
-    MessageItem | FunctionCallItem | FunctionCallOutputItem, Field(discriminator="type")
+    MessageItem | FunctionCallItem | FunctionCallOutputItem | McpApprovalResponseItem,
+    Field(discriminator="type"),
 ]
 InputItem = Annotated[
-    MessageItem | FunctionCallItem | FunctionCallOutputItem | ItemReference,
+    MessageItem
+    | FunctionCallItem
+    | FunctionCallOutputItem
+    | McpApprovalResponseItem
+    | ItemReference,
     Field(discriminator="type"),
 ]
 
@@ -240,7 +303,7 @@ class ResponseConfig(_Strict):
     instructions: str | None = None
     output_modalities: list[Literal["text", "audio"]] | None = Field(default=None, min_length=1)
     audio: ResponseAudio | None = None
-    tools: list[FunctionTool] | None = None
+    tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None
     max_output_tokens: MaxTokens | None = None
     metadata: dict[str, str] | None = None
@@ -384,7 +447,7 @@ def parse_client_event(text: str | bytes) -> ClientEvent | ParseError:
 _UNION_TAGS = frozenset(
     {"realtime", "transcription", "audio/pcm", "audio/pcmu", "audio/pcma", "server_vad"}
     | {"semantic_vad", "message", "function_call", "function_call_output", "item_reference"}
-    | {"str", "int", "float", "bool", "function"}
+    | {"str", "int", "float", "bool", "function", "mcp", "mcp_approval_response"}
 )
 
 

@@ -7,7 +7,8 @@ the item or response id so late results of cancelled work can be recognised and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from realtime2.engine.interfaces import ChatMessage, FloatAudio, LLMRequest
@@ -138,6 +139,34 @@ class ClearAudio:
 
 
 @dataclass(frozen=True)
+class McpServerRef:
+    """Where an MCP server is and what to send it; `headers` stay out of the repr."""
+
+    label: str
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class ListMcpTools:
+    """List the server's tools; answer with `on_mcp_tools_listed` / `on_mcp_tools_failed`."""
+
+    item_id: str  # the `mcp_list_tools` item
+    server: McpServerRef
+
+
+@dataclass(frozen=True)
+class CallMcpTool:
+    """Call a tool for a response; answer with `on_mcp_call_done`."""
+
+    response_id: str
+    item_id: str  # the `mcp_call` item
+    server: McpServerRef
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
 class CloseSession:
     reason: Literal["expired", "closed"]
 
@@ -151,5 +180,7 @@ Command = (
     | CancelResponse
     | PlayAudio
     | ClearAudio
+    | ListMcpTools
+    | CallMcpTool
     | CloseSession
 )

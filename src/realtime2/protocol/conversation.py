@@ -110,6 +110,41 @@ class Conversation:
         return copy.deepcopy(self.get(item_id))
 
 
+def _as_function_call(item: Item, items: list[Item]) -> Item | None:
+    """An MCP item as the function call the LLM made (its answer put beside it), or None."""
+    kind = item["type"]
+    if kind == "mcp_call":
+        error = item.get("error")
+        if error is not None:
+            answer = f"Error: {error.get('message', '')}"
+        elif item.get("output") is not None:
+            answer = str(item["output"])
+        else:
+            return None  # still running
+    elif kind == "mcp_approval_request":
+        denials = [
+            i
+            for i in items
+            if i["type"] == "mcp_approval_response"
+            and i["approval_request_id"] == item["id"]
+            and not i["approve"]
+        ]
+        if not denials:
+            return None  # waiting, or approved (its mcp_call tells the rest)
+        reason = denials[0].get("reason")
+        answer = "The user did not approve this call" + (f": {reason}" if reason else ".")
+    else:
+        return None
+    return {
+        "id": item["id"],
+        "type": "function_call",
+        "name": item["name"],
+        "arguments": item["arguments"],
+        "call_id": item["id"],
+        "_output": answer,
+    }
+
+
 def _call_id(item: Item) -> str:
     return str(item.get("call_id") or item["id"])
 
@@ -121,10 +156,14 @@ def to_messages(items: list[Item]) -> list[ChatMessage]:
     call's output (wherever it sits in the conversation) follows its call's turn, and a
     call still waiting for its output is left out: the conversation goes on while it runs,
     as OpenAI's asynchronous function calling does, and the call is shown once answered.
+    MCP calls read the same way: an `mcp_call` with its output (or error) is a call and
+    its answer, and an `mcp_approval_request` the user declined is a call answered so.
     """
+    items = [_as_function_call(item, items) or item for item in items]
     outputs = {
         str(item["call_id"]): item for item in items if item["type"] == "function_call_output"
     }
+    outputs |= {str(i["call_id"]): {"output": i["_output"]} for i in items if "_output" in i}
     called = {_call_id(item) for item in items if item["type"] == "function_call"}
     messages: list[ChatMessage] = []
     answers: list[ChatMessage] = []  # outputs of the tool-call turn being built

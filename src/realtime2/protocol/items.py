@@ -7,6 +7,7 @@ from typing import Any
 from realtime2.protocol.client_events import (
     FunctionCallItem,
     FunctionCallOutputItem,
+    McpApprovalResponseItem,
     MessageItem,
 )
 from realtime2.protocol.conversation import Item
@@ -20,10 +21,20 @@ _ALLOWED_PARTS = {
 
 
 def build_item(
-    model: MessageItem | FunctionCallItem | FunctionCallOutputItem,
+    model: MessageItem | FunctionCallItem | FunctionCallOutputItem | McpApprovalResponseItem,
 ) -> tuple[Item, str | None]:
     """Returns the stored item and, for a user audio part without transcript, its base64
     audio (to be transcribed; the audio itself is not kept)."""
+    if isinstance(model, McpApprovalResponseItem):  # the SDK's item has no object/status
+        approval: Item = {
+            "id": model.id or new_id("item"),
+            "type": "mcp_approval_response",
+            "approval_request_id": model.approval_request_id,
+            "approve": model.approve,
+        }
+        if model.reason is not None:
+            approval["reason"] = model.reason
+        return approval, None
     base: Item = {"id": model.id or new_id("item"), "object": "realtime.item"}
     if isinstance(model, FunctionCallItem):
         base |= {

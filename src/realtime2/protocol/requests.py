@@ -16,6 +16,7 @@ from realtime2.protocol.commands import DraftReply, StartResponse
 from realtime2.protocol.conversation import Conversation, Item, to_messages
 from realtime2.protocol.items import build_item
 from realtime2.protocol.limits import check_item
+from realtime2.protocol.mcp import Route
 from realtime2.protocol.refusals import check_response
 from realtime2.protocol.responses import ResponseState
 from realtime2.protocol.server_events import ProtocolError
@@ -62,9 +63,13 @@ def build_request(
     tools: list[dict[str, Any]] = (
         [t.model_dump() for t in config.tools] if config.tools is not None else s.tools
     )
+    if config.tools is not None:
+        s.mcp.check_response_tools(tools, "response.tools")
     choice = config.tool_choice if config.tool_choice is not None else s.tool_choice
-    if isinstance(choice, ce.ToolChoiceFunction):
+    if isinstance(choice, ce.ToolChoiceFunction | ce.ToolChoiceMcp):
         choice = choice.model_dump()
+    where = "response.tool_choice" if config.tool_choice is not None else "session.tool_choice"
+    _check_mcp_choice(choice, tools, s.mcp.routes(tools), where)
     max_tokens: int | Literal["inf"] = s.max_output_tokens
     client_limit = s.client_max_tokens
     if config.max_output_tokens is not None:
@@ -77,6 +82,13 @@ def build_request(
     if config.input is not None:
         inline = []
         for index, entry in enumerate(config.input):
+            if isinstance(entry, ce.McpApprovalResponseItem):
+                raise ProtocolError(
+                    "unsupported_parameter",
+                    "An mcp_approval_response is added with conversation.item.create, "
+                    "not given inline.",
+                    param=f"response.input.{index}",
+                )
             if isinstance(entry, ce.ItemReference):
                 conversation.get(entry.id)  # must exist now
                 inline.append(entry.id)
@@ -100,6 +112,7 @@ def build_request(
     )
     response.context_ids = context_ids
     response.client_limit = client_limit
+    response.mcp_limit = s.mcp.max_calls
     speed = s.speed
     truncation = s.truncation
     parallel = (
@@ -118,12 +131,24 @@ def build_request(
                 for e in inline
                 if not isinstance(e, str) or e in conv
             ]
+        seen = {i["id"] for i in items}
+        items += [o for o in r.output if o["id"] not in seen]  # earlier passes (MCP calls)
         messages = [ChatMessage("system", instructions)] if instructions else []
         messages += to_messages(items)
+        r.mcp_routes = routes = s.mcp.routes(tools)  # listings are complete by now
+        specs = tool_specs(tools) + s.mcp.specs(tools)
+        name = tool_choice_name(choice)
+        if isinstance(choice, dict) and choice.get("type") == "mcp":
+            label = choice["server_label"]
+            specs = [t for t in specs if t.name in routes and routes[t.name].server.label == label]
+            if name not in routes:
+                name = "required"
+        if r.mcp_calls:  # a later pass: a forced call would loop; past the limit, no tools
+            name = "none" if r.mcp_calls >= r.mcp_limit else "auto"
         request = LLMRequest(
             messages=messages,
-            tools=tool_specs(tools),
-            tool_choice=tool_choice_name(choice),
+            tools=specs,
+            tool_choice=name,
             max_tokens=None if max_tokens == "inf" else int(max_tokens),
             reasoning_effort=str(effort) if effort is not None else None,
             truncation=truncation,
@@ -132,6 +157,30 @@ def build_request(
         return StartResponse(r.id, request, voice.engine_voice, modality, speed, r.draft_id)
 
     return response, spec
+
+
+def _check_mcp_choice(
+    choice: Any, tools: list[dict[str, Any]], routes: dict[str, Route], param: str
+) -> None:
+    """An MCP `tool_choice` must name a server among the tools and, once it is listed, one
+    of its tools; the response offers only that server's tools."""
+    if not isinstance(choice, dict) or choice.get("type") != "mcp":
+        return
+    label = choice["server_label"]
+    if not any(t.get("type") == "mcp" and t["server_label"] == label for t in tools):
+        raise ProtocolError(
+            "invalid_value",
+            f"tool_choice names MCP server '{label[:64]}', which is not among the tools.",
+            param=f"{param}.server_label",
+        )
+    names = {n for n, route in routes.items() if route.server.label == label}
+    if names and choice.get("name") is not None and choice["name"] not in names:
+        raise ProtocolError(
+            "invalid_value",
+            f"MCP server '{label[:64]}' has no tool '{str(choice['name'])[:64]}' "
+            "(or it is not listed yet, or not allowed).",
+            param=f"{param}.name",
+        )
 
 
 def draft_reply(settings: SessionSettings, conversation: Conversation) -> DraftReply:

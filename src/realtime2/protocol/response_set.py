@@ -10,6 +10,10 @@ events (WebSocket), `"media_track"` as `PlayAudio` commands for an outgoing medi
 (WebRTC, which also gets the `output_audio_buffer.*` events and may clear queued audio).
 Events carry the output format's rate (one stream resampler per response); `PlayAudio`
 carries the TTS's own rate, so the track resamples once, straight to its 48 kHz.
+
+A response that called MCP tools does not finish when its LLM pass does: the calls run
+(`CallMcpTool`), and once all are answered the same response starts another pass over
+the conversation with their results (its request rebuilt by the same spec).
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ class Responses:
         self._media_track = audio_out == "media_track"
         self._live: dict[str, ResponseState] = {}
         self._specs: dict[str, RequestSpec] = {}  # responses still waiting to start
+        self._passes: dict[str, RequestSpec] = {}  # started: the next pass after MCP calls
         self.turn_timings: list[TurnTiming] = []
         self.voice_locked = False  # set by the first audio: the voice may not change after
         self.rate_limits: list[dict[str, Any]] | None = None
@@ -135,8 +140,34 @@ class Responses:
         if not response.active or response.waiting_for:
             return
         spec = self._specs.pop(response.id, None)
-        if spec is not None:
+        if spec is None:
+            return
+        self._passes[response.id] = spec
+        for request, server in self._settings.mcp.approved(
+            self._conversation, response.context_ids
+        ):
+            self._out.emit(*response.approved_call(request, server))
+        if response.mcp_waiting:
+            self._run_calls(response)
+        else:
             self._out.command(spec(response))
+
+    def _run_calls(self, response: ResponseState) -> None:
+        events, calls = response.run_calls()
+        self._out.emit(*events)
+        self._out.command(*calls)
+        if not response.mcp_running:  # none could run: go on at once
+            self._out.command(self._passes[response.id](response))
+
+    def mcp_call_done(
+        self, response_id: str, item_id: str, output: str | None, error: dict[str, Any] | None
+    ) -> None:
+        response = self._get(response_id)
+        if response is None or item_id not in response.mcp_running:
+            return
+        self._out.emit(*response.call_done(item_id, output, error))
+        if not response.mcp_running:
+            self._out.command(self._passes[response.id](response))
 
     # --- ending ------------------------------------------------------------------------------
 
@@ -193,10 +224,12 @@ class Responses:
                 response.status = "cancelled"
                 self._out.command(cmd.CancelResponse(response.id))
         self._live.clear()
+        self._passes.clear()
 
     def _finish(self, response: ResponseState, events: list[ServerEvent]) -> None:
         self._out.emit(*events)
         self._live.pop(response.id, None)
+        self._passes.pop(response.id, None)
         if self._media_track and response.first_audio_at is not None:
             self._out.emit(event("output_audio_buffer.stopped", response_id=response.id))
 
@@ -262,6 +295,14 @@ class Responses:
         """The engines finished; returns the response when it was still live."""
         response = self._get(response_id)
         if response is None:
+            return None
+        usage = response.usage = TokenUsage(
+            response.usage.input_tokens + usage.input_tokens,
+            response.usage.output_tokens + usage.output_tokens,
+            response.usage.cached_tokens + usage.cached_tokens,
+        )
+        if response.mcp_waiting:  # MCP calls to make, then another pass
+            self._run_calls(response)
             return None
         if response.resampler is not None:
             rate = response.resampler.dst_rate

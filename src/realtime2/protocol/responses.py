@@ -4,6 +4,12 @@ A response opens at most one output item at a time: an assistant message (one au
 text content part) or a function call. Opening the next item closes the current one, and
 `finish` closes whatever is open and reports `response.done`, so every `…added` event has
 its `…done` even when the response is cancelled half-way.
+
+A call of an MCP tool (`mcp_routes`, from `protocol.mcp`) is an `mcp_call` item instead,
+or an `mcp_approval_request` when the tool needs the user's approval. An `mcp_call` stays
+open past its arguments: `run_calls` hands the calls to the runner when the LLM pass ends,
+`call_done` closes each with its output or error, and the response goes on (another LLM
+pass, which reads the results) instead of finishing.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ from typing import Any, Literal
 
 from realtime2.audio.resample import StreamResampler
 from realtime2.engine.interfaces import TokenUsage
+from realtime2.protocol.commands import CallMcpTool, McpServerRef
 from realtime2.protocol.conversation import Conversation, Item, SpokenTimeline
+from realtime2.protocol.mcp import Route
 from realtime2.protocol.server_events import ServerEvent, event, new_id
 from realtime2.protocol.session_config import FormatType
 
@@ -57,6 +65,14 @@ class ResponseState:
         self.waiting_for: set[str] = set()  # transcripts needed before the LLM can start
         self.context_ids: list[str] = []
         self.draft_id: str | None = None  # a speculative draft this response may adopt
+        # MCP (protocol.mcp): tool name → server; calls made, waiting to run, running.
+        self.mcp_routes: dict[str, Route] = {}
+        self._open_call: str | None = None  # the LLM's call id of the open MCP item
+        self.mcp_waiting: list[tuple[Item, McpServerRef]] = []
+        self.mcp_running: dict[str, Item] = {}
+        self.mcp_calls = 0
+        self.mcp_limit = 0  # set by the request builder; past it no more tools are offered
+        self.usage = TokenUsage()  # summed over the LLM passes
 
     @property
     def active(self) -> bool:
@@ -184,8 +200,12 @@ class ResponseState:
         return events
 
     def tool_call_delta(self, call_id: str, name: str, delta: str) -> list[ServerEvent]:
-        events: list[ServerEvent] = []
         item = self._open
+        if item is not None and item["type"].startswith("mcp_") and self._open_call == call_id:
+            return self._mcp_delta(item, delta)
+        if (item is None or item.get("call_id") != call_id) and name in self.mcp_routes:
+            return self._open_mcp(call_id, name, delta)
+        events: list[ServerEvent] = []
         if item is None or item["type"] != "function_call" or item["call_id"] != call_id:
             item = {
                 "id": new_id("item"),
@@ -209,6 +229,97 @@ class ResponseState:
             )
         return events
 
+    def _open_mcp(self, call_id: str, name: str, delta: str) -> list[ServerEvent]:
+        route = self.mcp_routes[name]
+        item: Item = {
+            "id": new_id("item"),
+            "type": "mcp_approval_request" if route.approval else "mcp_call",
+            "server_label": route.server.label,
+            "name": name,
+            "arguments": "",
+        }
+        events = self._add_item(item)
+        self._open_call = call_id
+        if not route.approval:
+            self.mcp_waiting.append((item, route.server))
+        return events + self._mcp_delta(item, delta)
+
+    def _mcp_delta(self, item: Item, delta: str) -> list[ServerEvent]:
+        item["arguments"] += delta
+        if not delta or item["type"] != "mcp_call":
+            return []
+        return [event("response.mcp_call_arguments.delta", **self._ids(item), delta=delta)]
+
+    def approved_call(self, request: Item, server: McpServerRef) -> list[ServerEvent]:
+        """An approved `mcp_approval_request` of an earlier response: run it in this one."""
+        item: Item = {
+            "id": new_id("item"),
+            "type": "mcp_call",
+            "server_label": request["server_label"],
+            "name": request["name"],
+            "arguments": request["arguments"],
+            "approval_request_id": request["id"],
+        }
+        events = self._add_item(item)
+        events += self._close_open("completed")
+        self.mcp_waiting.append((item, server))
+        return events
+
+    def run_calls(self) -> tuple[list[ServerEvent], list[CallMcpTool]]:
+        """Start the calls made in this pass (past the limit, they fail unrun)."""
+        events = self._close_open("completed")
+        calls: list[CallMcpTool] = []
+        for item, server in self.mcp_waiting:
+            index = self.output.index(item)
+            events.append(
+                event(
+                    "response.mcp_call.in_progress",
+                    item_id=item["id"],
+                    output_index=index,
+                )
+            )
+            self.mcp_calls += 1
+            self.mcp_running[item["id"]] = item
+            if self.mcp_calls > self.mcp_limit:
+                error = {
+                    "type": "tool_execution_error",
+                    "message": f"This response reached its limit of {self.mcp_limit} MCP calls.",
+                }
+                events += self.call_done(item["id"], None, error)
+                continue
+            calls.append(CallMcpTool(self.id, item["id"], server, item["name"], item["arguments"]))
+        self.mcp_waiting = []
+        return events, calls
+
+    def call_done(
+        self, item_id: str, output: str | None, error: dict[str, Any] | None
+    ) -> list[ServerEvent]:
+        item = self.mcp_running.pop(item_id, None)
+        if item is None:
+            return []
+        index = self.output.index(item)
+        if error is not None:
+            item["error"] = error
+            done = "response.mcp_call.failed"
+        else:
+            item["output"] = output or ""
+            done = "response.mcp_call.completed"
+        events = [event(done, item_id=item_id, output_index=index)]
+        return events + self._item_done(item, index)
+
+    def _item_done(self, item: Item, index: int) -> list[ServerEvent]:
+        events = [
+            event(
+                "response.output_item.done",
+                response_id=self.id,
+                output_index=index,
+                item=copy.deepcopy(item),
+            )
+        ]
+        if self.in_conversation and item["id"] in self._conversation:
+            events.append(event("conversation.item.done", item=copy.deepcopy(item)))
+        return events
+
     # --- closing ---------------------------------------------------------------------
 
     def _close_open(self, status: Status) -> list[ServerEvent]:
@@ -218,8 +329,13 @@ class ResponseState:
         self._open = None
         index = self.output.index(item)
         ids = {"response_id": self.id, "item_id": item["id"], "output_index": index}
-        item["status"] = "completed" if status == "completed" else "incomplete"
         events: list[ServerEvent] = []
+        if item["type"] == "mcp_call":  # stays open until its call is done (`call_done`)
+            arguments = item["arguments"]
+            return [event("response.mcp_call_arguments.done", **ids, arguments=arguments)]
+        if item["type"] == "mcp_approval_request":
+            return self._item_done(item, index)
+        item["status"] = "completed" if status == "completed" else "incomplete"
         if item["type"] == "message":
             if self.modality == "audio":
                 events.append(event("response.output_audio.done", **ids, content_index=0))
@@ -269,6 +385,12 @@ class ResponseState:
         error: dict[str, str] | None = None,
     ) -> list[ServerEvent]:
         events = self._close_open(status)
+        for item, _ in self.mcp_waiting:  # never run: done as they are
+            events += self._item_done(item, self.output.index(item))
+        for item in list(self.mcp_running.values()):
+            error = {"type": "tool_execution_error", "message": f"The response was {status}."}
+            events += self.call_done(item["id"], None, error)
+        self.mcp_waiting = []
         self.status = status
         snapshot = self._snapshot()
         if status != "completed":

@@ -227,6 +227,8 @@ class RealtimeSession:
                 self._apply_turn_detection()
             self.input.set_noise_reduction(*(self.settings.noise_reduction or (None,)))
             self.outbox.emit(event("session.updated", session=self.settings.render()))
+            if self.settings.kind == "realtime":
+                self.settings.mcp.configure(self.settings.tools, self.conversation, self.outbox)
         elif isinstance(ev, ce.InputAudioBufferAppend):
             self._append_b64(ev.audio)
         elif isinstance(ev, ce.InputAudioBufferCommit):
@@ -237,6 +239,8 @@ class RealtimeSession:
         elif isinstance(ev, ce.OutputAudioBufferClear):
             self.responses.clear_output()
         elif isinstance(ev, ce.ConversationItemCreate):
+            if isinstance(ev.item, ce.McpApprovalResponseItem):
+                self.settings.mcp.check_approval(self.conversation, ev.item.approval_request_id)
             self.turns.create_item(ev.item, ev.previous_item_id)
         elif isinstance(ev, ce.ConversationItemRetrieve):
             item = self.conversation.snapshot(ev.item_id)
@@ -327,7 +331,7 @@ class RealtimeSession:
         draft_id: str | None = None,
     ) -> None:
         self.responses.create(
-            config, pending=self.turns.pending, turn_ended_at=turn_ended_at, draft_id=draft_id
+            config, pending=self._pending(), turn_ended_at=turn_ended_at, draft_id=draft_id
         )
         self._idle_deadline = None
 
@@ -343,9 +347,13 @@ class RealtimeSession:
         if deadline is not None:
             self._idle_deadline = deadline
 
+    def _pending(self) -> set[str]:
+        """Items whose content is still coming: transcripts, MCP tool listings."""
+        return self.turns.pending | self.settings.mcp.pending
+
     def _transcripts_changed(self) -> None:
-        """A transcript settled: responses that waited for it may start now."""
-        self.responses.start_ready(self.turns.pending)
+        """A transcript (or an MCP listing) settled: responses waiting for it may start."""
+        self.responses.start_ready(self._pending())
 
     # --- results from the runner -----------------------------------------------------------
 
@@ -380,6 +388,25 @@ class RealtimeSession:
     ) -> None:
         self.turns.transcript_done(item_id, text, audio_seconds, logprobs)
         self._transcripts_changed()
+
+    def on_mcp_tools_listed(self, item_id: str, tools: list[dict[str, Any]]) -> None:
+        """`ListMcpTools` answered: the `mcp_list_tools` item completes."""
+        self.settings.mcp.listed(item_id, tools, self.conversation, self.outbox)
+        self._transcripts_changed()
+
+    def on_mcp_tools_failed(self, item_id: str, message: str) -> None:
+        self.settings.mcp.list_failed(item_id, message, self.conversation, self.outbox)
+        self._transcripts_changed()
+
+    def on_mcp_call_done(
+        self,
+        response_id: str,
+        item_id: str,
+        output: str | None,
+        error: dict[str, Any] | None = None,
+    ) -> None:
+        """`CallMcpTool` answered: the `mcp_call` item completes (or fails)."""
+        self.responses.mcp_call_done(response_id, item_id, output, error)
 
     def on_unsupported(self, code: str, message: str, param: str) -> None:
         """The engines cannot honour a setting the client chose (found when work ran): an

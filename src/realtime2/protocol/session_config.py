@@ -16,6 +16,8 @@ from realtime2.engine.interfaces import ContextTruncation, ToolSpec
 from realtime2.engine.voices import DEFAULT_VOICE, VOICES, is_supported_voice
 from realtime2.protocol import refusals
 from realtime2.protocol.client_events import RealtimeSessionConfig, TranscriptionSessionConfig
+from realtime2.protocol.mcp import McpState, redact
+from realtime2.protocol.mcp import check_tools as check_mcp_tools
 from realtime2.protocol.models import (
     DEFAULT_TRANSCRIPTION_MODEL,
     UnsupportedModelError,
@@ -165,6 +167,8 @@ class SessionSettings:
         self.token_cap = token_cap
         # Whether `max_output_tokens` is the client's own number (not "inf" or the cap).
         self.client_max_tokens = False
+        # The MCP servers among the tools, and their listed tools (protocol.mcp).
+        self.mcp = McpState()
 
     @property
     def kind(self) -> SessionType:
@@ -205,6 +209,7 @@ class SessionSettings:
             refusals.check_prompt(merged.get("prompt"), "session.prompt")
             for tool in merged.get("tools") or []:
                 tool.setdefault("type", "function")
+            check_mcp_tools(merged.get("tools") or [], "session.tools")
             self._check_output(merged, voice_locked=voice_locked)
         self.data = merged
         self.client_max_tokens = client_max_tokens
@@ -250,7 +255,9 @@ class SessionSettings:
     # --- typed accessors ---------------------------------------------------------------
 
     def render(self) -> dict[str, Any]:
-        return copy.deepcopy(self.data)
+        rendered = copy.deepcopy(self.data)
+        redact(rendered.get("tools") or [])
+        return rendered
 
     @property
     def input_format(self) -> FormatType:
@@ -353,11 +360,15 @@ def tool_specs(tools: list[dict[str, Any]]) -> list[ToolSpec]:
             parameters=t.get("parameters") or {"type": "object", "properties": {}},
         )
         for t in tools
+        if t.get("type", "function") == "function"
     ]
 
 
 def tool_choice_name(choice: Any) -> str:
-    """The LLMRequest form: "auto" | "none" | "required" | a function name."""
+    """The LLMRequest form: "auto" | "none" | "required" | a function name.
+
+    An MCP choice names a tool (or, without a name, asks for one of the server's tools:
+    `protocol.requests` then offers only that server's)."""
     if isinstance(choice, dict):
-        return str(choice["name"])
+        return str(choice.get("name") or "required")
     return str(choice or "auto")

@@ -51,6 +51,9 @@ from realtime2.protocol.live_transcription import join
 from realtime2.protocol.session import AudioOut, RealtimeSession, TurnTiming
 from realtime2.protocol.session_config import SessionType
 from realtime2.realtime.drafts import RunningDraft
+from realtime2.realtime.mcp.client import McpClient
+from realtime2.realtime.mcp.run import McpRunner
+from realtime2.realtime.mcp.settings import McpSettings
 from realtime2.realtime.respond import LiveOut, run_response
 from realtime2.realtime.stages import StageTracker, TimedDraftOut, TurnStages, WorkClock
 
@@ -88,7 +91,10 @@ class SessionRunner:
         speculative: bool = True,
         limits: ConversationLimits | None = None,
         rate_limits: RateLimits | None = None,
+        mcp: McpClient | None = None,
     ) -> None:
+        """`mcp`: the MCP client of `type: "mcp"` tools (default: the operator's
+        `REALTIME2_MCP_*` settings, `realtime.mcp.settings`)."""
         self.engines = engines
         self._rate_limits = rate_limits
         vad = engines.vad
@@ -132,6 +138,7 @@ class SessionRunner:
         self._timer: asyncio.Task[None] | None = None
         self._ended = False
         self._logprobs_refused = False  # said once per session (see `_transcribe`)
+        self.mcp = McpRunner(self.session, mcp or McpSettings().client(), self._spawn, self._flush)
 
     @property
     def turn_timings(self) -> list[TurnTiming]:
@@ -255,6 +262,9 @@ class SessionRunner:
             task = self._responses.pop(command.response_id, None)
             if task is not None:
                 task.cancel()
+            self.mcp.cancel(command.response_id)
+        elif isinstance(command, cmd.ListMcpTools | cmd.CallMcpTool):
+            self.mcp.execute(command)
         elif isinstance(command, cmd.PlayAudio):
             self._audio.put_nowait(command)
         elif isinstance(command, cmd.ClearAudio):
@@ -515,5 +525,6 @@ class SessionRunner:
             log.exception("response failed in session %s", self.session.id)
             self.session.on_response_failed(c.response_id, "engine_error", "The response failed.")
         finally:
-            self._responses.pop(c.response_id, None)
+            if self._responses.get(c.response_id) is asyncio.current_task():
+                self._responses.pop(c.response_id)  # (a next pass after MCP calls has its own)
             self._flush()
