@@ -323,6 +323,11 @@ class Ledger:
                     "new_settled_at": self.clock() if final else hold.settled_at,
                 },
             )
+            if final and closing_status == "expired":
+                conn.execute(
+                    sql.END_LOST_CALL,
+                    {"ref": hold.reference, "charged": captured, "now": self.clock()},
+                )
             # Net of the overage's reservation: held loses what the hold gave up.
             balance = sql.move(conn, hold.user_id, posted=-charged, held=-(from_hold + released))
             return Settlement(

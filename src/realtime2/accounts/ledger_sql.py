@@ -15,8 +15,9 @@ from realtime2.accounts.ledger_results import (
     HoldNotOpenError,
     InsufficientCreditsError,
 )
-from realtime2.db.models import CreditAccount, Hold, LedgerEntry
+from realtime2.db.models import CreditAccount, Hold, LedgerEntry, RealtimeCall
 
+calls = cast(Table, RealtimeCall.__table__)
 accounts = cast(Table, CreditAccount.__table__)
 holds = cast(Table, Hold.__table__)
 entries = cast(Table, LedgerEntry.__table__)
@@ -68,6 +69,20 @@ SETTLE_HOLD = (
         captured=bindparam("new_captured", type_=hold_cols.captured.type),
         status=bindparam("new_status", type_=hold_cols.status.type),
         settled_at=bindparam("new_settled_at", type_=hold_cols.settled_at.type),
+    )
+)
+
+# A call's hold is referenced by the call id. When the sweeper settles an expired hold (its
+# replica died), the call's record ends in the same transaction: no call stays `active`
+# with nobody running it, and every replica then answers /charge with the final figure.
+END_LOST_CALL = (
+    update(calls)
+    .where(calls.c.id == bindparam("ref"), calls.c.status == "active")
+    .values(
+        status="ended",
+        charged=bindparam("charged", type_=calls.c.charged.type),
+        end_reason="replica_lost",
+        ended_at=bindparam("now", type_=calls.c.ended_at.type),
     )
 )
 
