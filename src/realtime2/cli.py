@@ -249,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sip", metavar="HOST:PORT", help="listen for SIP phone calls (UDP)")
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(run=cmd_migrate)
+    sub.add_parser("doctor", help="check the database, Redis, engines and CPU; say what is wrong")
 
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="sub", required=True)
     p = users.add_parser("create", help="create a user")
@@ -317,6 +318,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.environ["REALTIME2_SIP_LISTEN"] = args.sip
         serve(settings.model_copy(update=overrides), bootstrap=args.bootstrap_demo)
         return 0
+    if args.command == "doctor":  # checks only: no migration, nothing written
+        from realtime2 import doctor
+
+        findings = asyncio.run(doctor.run(settings))
+        for finding in findings:
+            print(finding.line())
+        return 1 if any(f.level == "FAIL" for f in findings) else 0
     try:
         asyncio.run(_with_services(settings, args.run, args))
     except CliError as exc:
