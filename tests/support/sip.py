@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import shutil
+import socket
 import struct
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 from starlette.applications import Starlette
@@ -275,3 +278,89 @@ async def phone(server: SipServer) -> AsyncIterator[Phone]:
         yield p
     finally:
         await p.close()
+
+
+# --- sipp (Debian's sip-tester): a real SIP user agent -----------------------------------
+
+SIPP_DIR = Path(__file__).resolve().parent / "sipp"
+
+
+class Recorder(asyncio.DatagramProtocol):
+    """Where the server's RTP to a sipp caller goes (the caller's SDP names this port)."""
+
+    def __init__(self) -> None:
+        self.payloads: list[bytes] = []
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.payloads.append(parse_rtp(data).payload)
+
+    @property
+    def port(self) -> int:
+        assert self.transport is not None
+        port: int = self.transport.get_extra_info("sockname")[1]
+        return port
+
+    def pcm(self) -> bytes:
+        """Everything heard, as 8 kHz pcm16."""
+        return ulaw_to_pcm16(b"".join(self.payloads))
+
+
+@contextlib.asynccontextmanager
+async def recorder() -> AsyncIterator[Recorder]:
+    loop = asyncio.get_running_loop()
+    _, rec = await loop.create_datagram_endpoint(Recorder, local_addr=("127.0.0.1", 0))
+    try:
+        yield rec
+    finally:
+        if rec.transport is not None:
+            rec.transport.close()
+
+
+def write_ulaw(path: Path, pcm8k: bytes) -> Path:
+    """Raw µ-law (what sipp's `rtp_stream` sends as payload type 0)."""
+    path.write_bytes(pcm16_to_ulaw(pcm8k))
+    return path
+
+
+async def start_sipp(
+    tmp_path: Path, server: SipServer, service: str, speech: Path, rec_port: int
+) -> asyncio.subprocess.Process:
+    """One sipp call (`uac_speech.xml`) to `service`; wait on the process for its end."""
+    scenario = (SIPP_DIR / "uac_speech.xml").read_text()
+    scenario = scenario.replace("[speech]", str(speech)).replace("[rec_port]", str(rec_port))
+    (tmp_path / "uac_speech.xml").write_text(scenario)
+    log = (tmp_path / "sipp.log").open("wb")
+    return await asyncio.create_subprocess_exec(
+        shutil.which("sipp") or "sipp",
+        f"127.0.0.1:{server.port}",
+        "-sf",
+        str(tmp_path / "uac_speech.xml"),
+        "-s",
+        service,
+        "-m",
+        "1",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(free_port_udp()),
+        "-mp",
+        str(free_port_udp()),
+        "-timeout",
+        "150",
+        "-timeout_error",
+        "-nostdin",
+        "-trace_err",
+        stdout=log,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=tmp_path,
+    )
+
+
+def free_port_udp() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

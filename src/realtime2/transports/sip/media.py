@@ -1,7 +1,7 @@
 """The RTP leg of a phone call: one UDP socket per call, G.711 at 20 ms both ways.
 
-In: packets from the call's peer only (the offer's address; the first packet from that
-host latches the port, for NATs that rewrite it), ordered by a `JitterBuffer`, decoded to
+In: packets from the call's peer host only (the offer's address, any port: a UA may send
+from another port than it receives on), ordered by a `JitterBuffer`, decoded to
 8 kHz pcm16 and handed on through a bounded queue (a flood is dropped, never buffered);
 RFC 4733 events become key presses. Out: pcm16 of each response, resampled once to
 8 kHz, cut into 160-sample packets sent every 20 ms of wall time (silence when nothing is
@@ -61,7 +61,6 @@ class RtpLeg(asyncio.DatagramProtocol):
         self.audio_packets_out = 0
         self.ignored = 0
         self._peer: tuple[str, int] = (offer.host, offer.port)
-        self._latched = False
         self._jitter = JitterBuffer()
         self._dtmf = DtmfReceiver()
         self._transport: asyncio.DatagramTransport | None = None
@@ -85,8 +84,7 @@ class RtpLeg(asyncio.DatagramProtocol):
         self._transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        host, port = addr[0], addr[1]
-        if host != self._peer[0] or (self._latched and port != self._peer[1]):
+        if addr[0] != self._peer[0]:
             self.ignored += 1
             return
         try:
@@ -94,8 +92,6 @@ class RtpLeg(asyncio.DatagramProtocol):
         except RtpError:
             self.ignored += 1
             return
-        if not self._latched:
-            self._peer, self._latched = (host, port), True
         self.last_received = self.clock()
         self.packets_in += 1
         if packet.payload_type == self.offer.dtmf_payload_type:
@@ -115,6 +111,10 @@ class RtpLeg(asyncio.DatagramProtocol):
             self._transport.close()
 
     # --- audio out -----------------------------------------------------------------------
+
+    @property
+    def queued_seconds(self) -> float:
+        return sum(len(c[1]) for c in self._queue) / 2 / RATE
 
     def play(self, response_id: str, pcm: bytes, sample_rate: int) -> None:
         if sample_rate != RATE:
