@@ -64,6 +64,7 @@ class Turn:
     deltas: int
     words: int
     concat_ok: bool  # completed == the deltas joined
+    hypotheses: int = 0  # live hypotheses decoded during the turn
 
 
 @dataclass
@@ -103,9 +104,10 @@ async def run_session(
     _, key = await new_key(live.services, credits=10_000_000)
     out = SessionResult()
     async with Talker.open(live.ws_url + "?intent=transcription", key) as talker:
-        await talker.wait_for("session.created")
+        created = talker.events[await talker.wait_for("session.created")][1]
+        runner = next(r for r in live.runners if r.session.id == created["session"]["id"])
         if args.live == "off":
-            live.runners[-1].session.turns._live_capable = False
+            runner.session.turns._live_capable = False
         transcription: dict[str, Any] = {"model": "gpt-realtime-whisper", "language": "en"}
         if args.delay:
             transcription["delay"] = args.delay
@@ -132,12 +134,15 @@ async def run_session(
         passes = max(1, round(args.minutes * 60 / (len(pcm) / 2 / RATE + GAP_MS / 1000)))
         for _ in range(passes):
             mark = len(talker.events)
+            before = runner.live_hypotheses
             started = time.perf_counter()
             await talker.stream(pcm + gap)
             done = await talker.wait_for(
                 "conversation.item.input_audio_transcription.completed", mark, limit_s=300
             )
-            out.turns.append(measure(talker.events[mark : done + 1], started, text, span))
+            turn = measure(talker.events[mark : done + 1], started, text, span)
+            turn.hypotheses = runner.live_hypotheses - before
+            out.turns.append(turn)
     return out
 
 
@@ -220,12 +225,17 @@ def report(result: dict[str, Any]) -> None:
         f"load at start={result['load_at_start']} passage={result['passage_s']} s "
         f"({result['passage_words']} words)"
     )
-    print("turn  first  early  cadence  lag(med)  lag(max)  wer    deltas  concat")
-    for i, t in enumerate(turns):
+    print("s/turn  first  early  cadence  lag(med)  lag(max)  wer    deltas  hyps  concat")
+    labelled = [
+        (f"{i}/{j}", t)
+        for i, session in enumerate(result["per_session_turns"])
+        for j, t in enumerate(session)
+    ]
+    for label, t in labelled:
         print(
-            f"{i:>4}  {_f(t['first_delta_s']):>5}  {t['early_share']:>5.0%}  "
+            f"{label:>6}  {_f(t['first_delta_s']):>5}  {t['early_share']:>5.0%}  "
             f"{_f(t['cadence_s']):>7}  {_f(t['lag_median_s']):>8}  {_f(t['lag_max_s']):>8}  "
-            f"{t['wer']:.3f}  {t['deltas']:>6}  {t['concat_ok']}"
+            f"{t['wer']:.3f}  {t['deltas']:>6}  {t['hypotheses']:>4}  {t['concat_ok']}"
         )
     print(
         f"median: first {_f(_med([t['first_delta_s'] for t in turns]))} s, early "
