@@ -5,6 +5,12 @@
     .venv/bin/python -m bench.live_transcription --delay xhigh      # steadier, later words
     .venv/bin/python -m bench.live_transcription --live off         # the old path (baseline)
 
+and that spoken turns' first audio holds with input transcription live (it is on in
+bench.realtime_latency's sessions; REALTIME2_STT_LIVE=false turns it off for the baseline):
+
+    REALTIME2_STT_LIVE=true .venv/bin/python -m bench.realtime_latency --sessions 4
+    REALTIME2_STT_LIVE=false .venv/bin/python -m bench.realtime_latency --sessions 4
+
 Each session opens `/v1/realtime?intent=transcription` (model `gpt-realtime-whisper`,
 server VAD with a 2 s silence window, so a read passage is one turn) and streams recorded
 human speech at real-time pace, 20 ms per append: the first ~39 s of the Asterisk read
