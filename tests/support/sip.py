@@ -9,11 +9,13 @@ import secrets
 import shutil
 import socket
 import struct
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -290,6 +292,7 @@ class Recorder(asyncio.DatagramProtocol):
 
     def __init__(self) -> None:
         self.payloads: list[bytes] = []
+        self.arrivals: list[float] = []  # time.monotonic() of each packet
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -297,6 +300,17 @@ class Recorder(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         self.payloads.append(parse_rtp(data).payload)
+        self.arrivals.append(time.monotonic())
+
+    def first_sound_after(self, mark: float, threshold: int = 1000) -> float | None:
+        """When the first packet with sound (|sample| > threshold) arrived after `mark`."""
+        for at, payload in zip(self.arrivals, self.payloads, strict=True):
+            if (
+                at >= mark
+                and np.abs(np.frombuffer(ulaw_to_pcm16(payload), "<i2")).max() > threshold
+            ):
+                return at
+        return None
 
     @property
     def port(self) -> int:
