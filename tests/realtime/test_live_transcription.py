@@ -115,6 +115,7 @@ async def test_drafts_continue_the_sent_words() -> None:
     await client.wait_for(COMPLETED)
     words = _check(client)
     assert TEXT.startswith(words) and len(words.split()) >= 7
-    drafts = [c for c in stt.calls if c[1] == Priority.FIRST_AUDIO]
-    assert drafts and drafts[-1][2]  # the draft decoded after the words already sent
+    drafts = [c for c in stt.calls if c[1] != Priority.BACKGROUND]
+    # The draft (transcript only: not first-audio work) decoded after the words sent.
+    assert drafts and drafts[-1][1] == Priority.INTERACTIVE and drafts[-1][2]
     await client.runner.close()

@@ -435,7 +435,9 @@ class SessionRunner:
                 self._stt_audio(c.audio, c.sample_rate),
                 language=c.language,
                 prompt=c.prompt,
-                priority=Priority.FIRST_AUDIO,  # the first stage of the turn's first audio
+                # The first stage of the turn's first audio; a transcript-only draft (a
+                # transcription session's) has no audio to come: it must not starve others.
+                priority=Priority.FIRST_AUDIO if c.reply is not None else Priority.INTERACTIVE,
                 **self._prefix(c.prefix),
             )
         except asyncio.CancelledError:
