@@ -5,11 +5,15 @@ CANCEL, BYE, DTMF, the no-RTP timeout, refusals and billing."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import httpx
 import numpy as np
-from openai import OpenAI
+import pytest
+import websockets
+from openai import AsyncOpenAI, OpenAI
+from websockets.asyncio.client import connect
 
 from realtime2.audio.pcm import float_to_pcm16
 from realtime2.state import Services
@@ -263,3 +267,54 @@ async def test_credit_running_out_hangs_up_and_bills_what_was_had(tmp_path: Path
         assert call.meter.rate == rate
         assert await settled(svc, account.user_id) == 8 * rate
         assert (await svc.ledger.balance(account.user_id)).available == 0
+
+
+async def test_sdk_call_control_sideband_refer_and_reinvite(tmp_path: Path) -> None:
+    """The openai SDK's own calls.accept/refer/hangup, and the sideband WebSocket driving
+    the phone call (session.update in, keypad events out)."""
+    svc = await services(tmp_path)
+    account = await new_account(svc, credits=10_000)
+    async with webhook_receiver() as hooks, sip_server(svc) as (live, sip):
+        endpoint = await add_endpoint(svc, account.user_id, hooks.url)
+        sdk = AsyncOpenAI(base_url=f"{live.url}/v1", api_key=account.key, max_retries=0)
+        async with phone(sip) as caller:
+            caller.invite(endpoint.uri_user)
+            call_id = await incoming_call_id(hooks, endpoint.webhook_secret)
+            await sdk.realtime.calls.accept(call_id, type="realtime", model="gpt-realtime-mini")
+            await caller.response(200)
+            caller.ack()
+            url = f"{live.ws_url}?call_id={call_id}"
+            async with connect(url, additional_headers={"x-api-key": account.key}) as ws:
+                await ws.send(
+                    json.dumps(
+                        {
+                            "type": "session.update",
+                            "session": {"type": "realtime", "instructions": "Sideband."},
+                        }
+                    )
+                )
+                await caller.speak(float_to_pcm16(silence(100, 8000)))
+                caller.press(0)
+                await caller.speak(float_to_pcm16(silence(200, 8000)))
+                seen: dict[str, dict[str, object]] = {}
+                while "input_audio_buffer.dtmf_event_received" not in seen:
+                    event = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
+                    seen.setdefault(event["type"], event)
+                updated = seen["session.updated"]["session"]
+                assert isinstance(updated, dict) and updated["instructions"] == "Sideband."
+                assert seen["input_audio_buffer.dtmf_event_received"]["event"] == "0"
+                # a re-INVITE keeps the call and its media
+                caller.send(
+                    caller._request("INVITE", caller.user, caller.offer(), to=caller.to_header)
+                )
+                again = await caller.response(200)
+                assert again.body == caller.answer
+                caller.ack()
+                await sdk.realtime.calls.refer(call_id, target_uri="tel:+14155550100")
+                refer = await caller.request("REFER")
+                assert refer.headers.get("refer-to") == "<tel:+14155550100>"
+                await sdk.realtime.calls.hangup(call_id)
+                await caller.request("BYE")
+                with pytest.raises(websockets.exceptions.ConnectionClosed):
+                    while True:
+                        await asyncio.wait_for(ws.recv(), WAIT)
