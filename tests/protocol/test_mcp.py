@@ -282,6 +282,14 @@ def test_mcp_tool_choice_forces_the_tool_once() -> None:
     )
     (start,) = h.take(cmd.StartResponse)
     assert start.request.tool_choice == "add"
+    h.session.on_response_tool_call(start.response_id, "c", "add", "{}")
+    h.session.on_response_done(start.response_id, "tool_calls", TokenUsage())
+    h.drain()
+    (call,) = h.take(cmd.CallMcpTool)
+    h.session.on_mcp_call_done(start.response_id, call.item_id, "0")
+    h.drain()
+    (again,) = h.take(cmd.StartResponse)
+    assert again.request.tool_choice == "none"  # forced once: now the answer
     bad = h.send(
         {
             "type": "response.create",

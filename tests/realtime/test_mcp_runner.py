@@ -7,52 +7,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
-from realtime2.engine.interfaces import (
-    LLMCapabilities,
-    LLMDone,
-    LLMEvent,
-    LLMRequest,
-    Priority,
-    TextDelta,
-    TokenUsage,
-    ToolCallDelta,
-)
 from realtime2.realtime.mcp.client import McpClient, McpLimits
 from realtime2.realtime.mcp.hosts import DEFAULT_ALLOWED_HOSTS, McpHostPolicy
 from realtime2.realtime.runner import SessionRunner
 from tests.support.fakes import fake_engines
-from tests.support.mcp_server import LiveMcp, live_mcp
+from tests.support.mcp_server import LiveMcp, ToolThenAnswer, live_mcp
 from tests.support.runner import Client
-
-
-@dataclass
-class ToolThenAnswer:
-    """Calls `tool` with `arguments` unless the last message is a tool's answer, which it
-    then repeats in a sentence."""
-
-    tool: str = "add"
-    arguments: str = '{"a": 2, "b": 3}'
-    name: str = "fake-tool-llm"
-    capabilities: LLMCapabilities = field(
-        default_factory=lambda: LLMCapabilities(streaming=True, tools=True, context_tokens=2048)
-    )
-    requests: list[LLMRequest] = field(default_factory=list)
-
-    async def stream(
-        self, request: LLMRequest, *, priority: Priority = Priority.INTERACTIVE
-    ) -> AsyncIterator[LLMEvent]:
-        self.requests.append(request)
-        last = request.messages[-1]
-        if last.role == "tool":
-            yield TextDelta(f"The result is {last.content}.")
-            yield LLMDone("stop", TokenUsage(20, 6))
-            return
-        yield ToolCallDelta("call_1", self.tool, self.arguments)
-        yield LLMDone("tool_calls", TokenUsage(10, 8))
 
 
 def mcp_session(mcp: LiveMcp, **fields: Any) -> dict[str, Any]:

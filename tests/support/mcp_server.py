@@ -1,4 +1,5 @@
-"""A real MCP server (the `mcp` SDK's MCPServer) on loopback, for the MCP client tests.
+"""A real MCP server (the `mcp` SDK's MCPServer) on loopback, for the MCP tests, and a
+fake LLM that uses one of its tools.
 
 Tools: `add` (a + b), `boom` (raises), `slow` (sleeps `seconds`), `big` (`n` bytes of text).
 `requests` records the path and headers of every HTTP request the server received, so a
@@ -15,6 +16,16 @@ from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 
+from realtime2.engine.interfaces import (
+    LLMCapabilities,
+    LLMDone,
+    LLMEvent,
+    LLMRequest,
+    Priority,
+    TextDelta,
+    TokenUsage,
+    ToolCallDelta,
+)
 from tests.support.server import running
 
 
@@ -74,3 +85,29 @@ async def live_mcp(*, sse: bool = False) -> AsyncIterator[LiveMcp]:
     async with running(app, log_level="warning") as uv:
         live.port = uv.config.port
         yield live
+
+
+@dataclass
+class ToolThenAnswer:
+    """Calls `tool` with `arguments` unless the last message is a tool's answer, which it
+    then repeats in a sentence."""
+
+    tool: str = "add"
+    arguments: str = '{"a": 2, "b": 3}'
+    name: str = "fake-tool-llm"
+    capabilities: LLMCapabilities = field(
+        default_factory=lambda: LLMCapabilities(streaming=True, tools=True, context_tokens=2048)
+    )
+    requests: list[LLMRequest] = field(default_factory=list)
+
+    async def stream(
+        self, request: LLMRequest, *, priority: Priority = Priority.INTERACTIVE
+    ) -> AsyncIterator[LLMEvent]:
+        self.requests.append(request)
+        last = request.messages[-1]
+        if last.role == "tool":
+            yield TextDelta(f"The result is {last.content}.")
+            yield LLMDone("stop", TokenUsage(20, 6))
+            return
+        yield ToolCallDelta("call_1", self.tool, self.arguments)
+        yield LLMDone("tool_calls", TokenUsage(10, 8))

@@ -143,8 +143,9 @@ def build_request(
             specs = [t for t in specs if t.name in routes and routes[t.name].server.label == label]
             if name not in routes:
                 name = "required"
-        if r.mcp_calls:  # a later pass: a forced call would loop; past the limit, no tools
-            name = "none" if r.mcp_calls >= r.mcp_limit else "auto"
+        if r.mcp_calls:  # a later pass, after MCP calls: the forced call was made (once)
+            forced = name not in ("auto", "none")
+            name = "none" if forced or r.mcp_calls >= r.mcp_limit else "auto"
         request = LLMRequest(
             messages=messages,
             tools=specs,

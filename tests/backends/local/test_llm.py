@@ -14,6 +14,7 @@ from realtime2.engine.interfaces import (
     LLMRequest,
     Priority,
     TextDelta,
+    ToolCall,
     ToolCallDelta,
     ToolSpec,
     Urgency,
@@ -153,6 +154,25 @@ async def test_tool_choice_none_gives_text(llm: LLM) -> None:
     )
     assert text_of(events) and not any(isinstance(e, ToolCallDelta) for e in events)
     assert done_of(events).finish_reason == "stop"
+
+
+async def test_tool_choice_none_after_a_call_never_writes_one_as_text(llm: LLM) -> None:
+    """The answer after a tool's result (an MCP call's next pass): a small model that saw
+    the call would write another as JSON text, to be spoken; the grammar forbids it."""
+    call = ToolCall("c1", "get_weather", '{"city": "Paris", "unit": "celsius"}')
+    events = await run(
+        llm,
+        greedy(
+            ChatMessage("user", "What is the weather in Paris?"),
+            ChatMessage("assistant", "", (call,)),
+            ChatMessage("tool", '{"temperature": 21, "sky": "sunny"}', tool_call_id="c1"),
+            tools=[WEATHER],
+            tool_choice="none",
+        ),
+    )
+    text = text_of(events)
+    assert text and not text.lstrip().startswith("{"), text
+    assert not any(isinstance(e, ToolCallDelta) for e in events)
 
 
 async def test_auto_gives_text_or_a_valid_call(llm: LLM) -> None:

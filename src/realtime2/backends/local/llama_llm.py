@@ -36,7 +36,7 @@ from realtime2.backends.local.context_window import retained_messages
 from realtime2.backends.local.kv_snapshots import KvSnapshots, Snapshot, Tokens, common_prefix
 from realtime2.backends.local.llama_cpu import ensure_cpu_backend
 from realtime2.backends.local.models import default_llm_gguf, existing, require_module
-from realtime2.backends.local.tool_grammar import select_tools, tool_grammar
+from realtime2.backends.local.tool_grammar import PLAIN_TEXT, select_tools, tool_grammar
 from realtime2.engine.catalog import Shared, register_backend
 from realtime2.engine.interfaces import (
     ContextLengthExceededError,
@@ -168,6 +168,8 @@ class LlamaLLM:
             max_tokens = max(max_tokens, TOOL_CALL_MIN_TOKENS)
             temperature = min(temperature, 0.2)  # keep arguments close to the prompt's words
         grammar_text = tool_grammar(tools, allow_text=allow_text) if use_tools else None
+        if request.tools and request.tool_choice == "none":
+            grammar_text = PLAIN_TEXT
         gen = await self._worker.run(
             lambda: self._start(request, tools, forced, grammar_text, max_tokens, temperature),
             priority_of(priority),

@@ -62,6 +62,12 @@ def call_schema(tools: list[ToolSpec]) -> dict[str, Any]:
     return options[0] if len(options) == 1 else {"anyOf": options}
 
 
+# A reply that is text only, never a tool call's JSON: with tools offered but
+# `tool_choice: "none"` (say, the answer after a tool's result) a small model that has
+# seen calls in the conversation would otherwise write one as text, to be spoken.
+PLAIN_TEXT = "root ::= [^{ \\t\\r\\n] [^\\x00]*\n"
+
+
 def tool_grammar(tools: list[ToolSpec], *, allow_text: bool) -> str:
     """GBNF text for a tool call over `tools`, or (if `allow_text`) a plain reply."""
     from llama_cpp.llama_grammar import json_schema_to_gbnf

@@ -1,0 +1,121 @@
+"""The unmodified `openai` SDK using MCP tools: a spoken question answered with a real MCP
+server's result (the `mcp` SDK's MCPServer on loopback), every event validated strictly.
+
+The first test uses fake models (a tone is the "speech", the fake STT hears a question,
+a fake LLM calls `add` and then speaks about its result); the second (`models`) drives
+the embedded engines with `tool_choice` forcing the MCP tool."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from openai import AsyncOpenAI
+
+from tests.support.accounts import new_account
+from tests.support.fakes import FakeSTT, fake_engines, pcm16, silence, tone
+from tests.support.mcp_server import LiveMcp, ToolThenAnswer, live_mcp
+from tests.support.sdk import SdkEvents
+from tests.support.server import LiveServer, build_services, serve_app
+
+
+def mcp_tool(mcp: LiveMcp, **fields: Any) -> dict[str, Any]:
+    return {
+        "type": "mcp",
+        "server_label": "math",
+        "server_url": mcp.url,
+        "allowed_tools": ["add"],
+        "require_approval": "never",
+        **fields,
+    }
+
+
+@asynccontextmanager
+async def sdk_session(server: LiveServer) -> AsyncIterator[tuple[Any, SdkEvents]]:
+    account = await new_account(server.services, credits=100_000)
+    client = AsyncOpenAI(base_url=server.url + "/v1", api_key=account.key)
+    async with client.realtime.connect(model="realtime-mini") as conn:
+        events = SdkEvents(conn)
+        await events.wait_for("session.created")
+        try:
+            yield conn, events
+        finally:
+            events.stop()
+
+
+def check_turn(events: SdkEvents, done_at: int) -> dict[str, Any]:
+    response = events.events[done_at]["response"]
+    assert response["status"] == "completed", response["status_details"]
+    call, message = response["output"][0], response["output"][-1]
+    assert call["type"] == "mcp_call" and call["server_label"] == "math"
+    assert call["name"] == "add" and call.get("error") is None
+    args = json.loads(call["arguments"])
+    assert call["output"] == str(int(args["a"]) + int(args["b"]))
+    deltas = "".join(e["delta"] for e in events.of("response.mcp_call_arguments.delta"))
+    (args_done,) = events.of("response.mcp_call_arguments.done")
+    assert deltas == args_done["arguments"] == call["arguments"]
+    assert len(events.of("response.mcp_call.completed")) == 1
+    assert message["type"] == "message" and message["content"][0]["transcript"]
+    assert events.of("response.output_audio.delta")
+    assert len(events.of("response.done")) == 1  # one response: the call, then the speech
+    assert isinstance(message, dict)
+    return message
+
+
+async def test_a_spoken_question_is_answered_with_the_mcp_tools_result(tmp_path: Path) -> None:
+    engines = fake_engines(stt=FakeSTT("What is two plus three?"), llm=ToolThenAnswer())
+    services = await build_services(tmp_path, engines)
+    try:
+        async with live_mcp() as mcp:
+            async for server in serve_app(services):
+                async with sdk_session(server) as (conn, events):
+                    await conn.session.update(
+                        session={"type": "realtime", "tools": [mcp_tool(mcp)]}
+                    )
+                    listed = await events.wait_for("mcp_list_tools.completed")
+                    item = events.events[await events.wait_for("conversation.item.done", listed)]
+                    assert [t["name"] for t in item["item"]["tools"]] == ["add"]
+                    speech = np.concatenate([silence(200), tone(700), silence(900)])
+                    await conn.input_audio_buffer.append(
+                        audio=base64.b64encode(pcm16(speech)).decode()
+                    )
+                    message = check_turn(events, await events.wait_for("response.done"))
+                    assert message["content"][0]["transcript"] == "The result is 5."
+    finally:
+        await services.close()
+
+
+@pytest.mark.models
+@pytest.mark.asyncio(loop_scope="module")
+async def test_the_embedded_llm_calls_a_forced_mcp_tool_and_speaks(
+    real_server: LiveServer,
+) -> None:
+    async with live_mcp() as mcp, sdk_session(real_server) as (conn, events):
+        await conn.session.update(
+            session={
+                "type": "realtime",
+                "instructions": "You are a calculator. Use the add tool, then say the result.",
+                "tools": [mcp_tool(mcp)],
+                "tool_choice": {"type": "mcp", "server_label": "math", "name": "add"},
+            }
+        )
+        await events.wait_for("mcp_list_tools.completed")
+        await conn.conversation.item.create(
+            item={
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "What is 2 plus 3?"}],
+            }
+        )
+        await conn.response.create()
+        message = check_turn(events, await events.wait_for("response.done"))
+        # the forced call was made once; the answer (text only: no call's JSON) uses it
+        spoken = message["content"][0]["transcript"]
+        assert "5" in spoken or "five" in spoken.lower(), spoken
+        assert not spoken.lstrip().startswith("{")
