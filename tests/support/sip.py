@@ -89,7 +89,7 @@ class _Socket(asyncio.DatagramProtocol):
         self.queue.put_nowait((data, addr))
 
 
-async def _bind(host: str = "127.0.0.1") -> _Socket:
+async def bind_udp(host: str = "127.0.0.1") -> _Socket:
     loop = asyncio.get_running_loop()
     _, sock = await loop.create_datagram_endpoint(_Socket, local_addr=(host, 0))
     return sock
@@ -110,6 +110,7 @@ class Phone:
         self.to_header = ""
         self.answer: bytes = b""
         self.received_audio: list[bytes] = []  # decoded pcm16 of each RTP packet
+        self.received_at: list[float] = []  # time.monotonic() of each
         self.rtp_peer: tuple[str, int] | None = None
         self._seq = 0
         self._ts = 0
@@ -148,6 +149,7 @@ class Phone:
             packet = parse_rtp(data)
             self.rtp_peer = addr
             self.received_audio.append(ulaw_to_pcm16(packet.payload))
+            self.received_at.append(time.monotonic())
 
     def send(self, data: bytes) -> None:
         assert self.sip.transport is not None
@@ -239,6 +241,11 @@ class Phone:
         self._seq += 1
         self.rtp.transport.sendto(build_rtp(packet), (self.server[0], self.answered_rtp_port()))
 
+    def send_packet(self, pcm8k: bytes) -> None:
+        """One 20 ms packet (320 bytes of 8 kHz pcm16) as µ-law, now."""
+        self.send_rtp(pcm16_to_ulaw(pcm8k))
+        self._ts += 160
+
     async def speak(self, pcm8k: bytes) -> None:
         """Send 8 kHz pcm16 as µ-law in 20 ms packets, paced by the wall clock."""
         loop = asyncio.get_running_loop()
@@ -275,7 +282,7 @@ class Phone:
 
 @contextlib.asynccontextmanager
 async def phone(server: SipServer) -> AsyncIterator[Phone]:
-    p = Phone(await _bind(), await _bind(), ("127.0.0.1", server.port))
+    p = Phone(await bind_udp(), await bind_udp(), ("127.0.0.1", server.port))
     try:
         yield p
     finally:
