@@ -14,6 +14,7 @@ import httpx
 from tests.support.accounts import new_account
 from tests.support.fakes import fake_engines
 from tests.support.gateway import created_event, fake_upstream, gateway_to
+from tests.support.mcp_server import live_mcp
 from tests.support.server import build_services, serve_app
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection
@@ -125,3 +126,29 @@ async def test_translation_secret_session_goes_to_a_relayed_upstream(tmp_path: P
                 updated = json.loads(await ws.recv())  # B applied the secret's session
             assert updated["type"] == "session.updated"
             assert updated["session"]["audio"]["output"]["language"] == "fr"
+
+
+async def test_relayed_session_update_takes_mcp_tools_upstream_untouched(tmp_path: Path) -> None:
+    """Gateway mode: the upstream runs the MCP tools; this server fetches nothing."""
+    async with (
+        live_mcp() as mcp,
+        fake_upstream(echo) as upstream,
+        gateway_to(tmp_path, upstream.url, "sk-up") as a,
+    ):
+        user = await new_account(a.services, credits=1000)
+        tool = {
+            "type": "mcp",
+            "server_label": "math",
+            "server_url": mcp.url,
+            "authorization": "tok-up",
+            "connector_id": "connector_gmail",
+        }
+        update = {"type": "session.update", "session": {"type": "realtime", "tools": [tool]}}
+        async with connect(
+            a.ws_url + "?model=gpt-realtime", additional_headers={"x-api-key": user.key}
+        ) as ws:
+            assert json.loads(await ws.recv())["type"] == "session.created"
+            await ws.send(json.dumps(update))
+            echoed = json.loads(await ws.recv())  # what reached the upstream
+        assert echoed["session"]["tools"] == [tool]
+        assert mcp.requests == []
