@@ -132,7 +132,12 @@ class SipServer(asyncio.DatagramProtocol):
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("SIP: handling an INVITE failed: %r", task.exception())
 
     # --- datagrams -------------------------------------------------------------------------
 
