@@ -40,6 +40,7 @@ from tests.support.balancer import (
     wait_ready,
 )
 from tests.support.pages import post_login
+from tests.support.server import refused
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(300)]
 
@@ -156,7 +157,20 @@ async def test_three_replicas_behind_nginx(
             assert served == 320
             figures["requests_per_s"] = round(rps)
 
-        # 4. Sessions on every replica, one replica SIGKILLed mid-run.
+        # 4. The per-user session cap counts sessions on every replica: at 2, two sessions
+        # through the balancer (on different replicas) leave no room for a third.
+        capped = await new_account(svc, credits=100_000)
+        await svc.users.set_limits(capped.user_id, max_sessions=2)
+        pair = [await _session(lb.ws_url, capped.key) for _ in range(2)]
+        status, body = await refused(
+            lb.ws_url + "?model=realtime-mini", additional_headers={"x-api-key": capped.key}
+        )
+        assert (status, body["error"]["code"]) == (429, "too_many_sessions")
+        for ws in pair:
+            await ws.close()
+        figures["session_cap"] = "2 of 2 open through the balancer, the third refused 429"
+
+        # 5. Sessions on every replica, one replica SIGKILLed mid-run.
         sockets = [await _session(lb.ws_url, talker.key) for _ in range(9)]
         tally = Tally()
         rng = random.Random(20)
@@ -186,7 +200,7 @@ async def test_three_replicas_behind_nginx(
         )
         figures["after_kill_s"] = round(time.monotonic() - killed_at, 1)
 
-        # 5. Only the dead replica's holds stay open (the rest settle as their sockets
+        # 6. Only the dead replica's holds stay open (the rest settle as their sockets
         # close); swept, the books are exact.
         dead = cut + sum(n for k, n in tally.outcomes.items() if k.startswith("cut:"))
         for _ in range(200):
