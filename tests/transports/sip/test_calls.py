@@ -17,8 +17,9 @@ from websockets.asyncio.client import connect
 
 from realtime2.audio.pcm import float_to_pcm16
 from realtime2.state import Services
+from realtime2.transports.sip.call import SipCall
 from tests.support.accounts import Account, new_account, settled
-from tests.support.fakes import fake_engines, silence, tone
+from tests.support.fakes import FakeLLM, fake_engines, silence, tone
 from tests.support.server import build_services
 from tests.support.sip import WAIT, add_endpoint, phone, sip_server, webhook_receiver
 
@@ -318,3 +319,44 @@ async def test_sdk_call_control_sideband_refer_and_reinvite(tmp_path: Path) -> N
                 with pytest.raises(websockets.exceptions.ConnectionClosed):
                     while True:
                         await asyncio.wait_for(ws.recv(), WAIT)
+
+
+async def test_barge_in_drops_the_queued_reply(tmp_path: Path) -> None:
+    """Speaking over a long reply drops its queued RTP audio at once, even once the reply is
+    fully produced (its audio still queued for the line)."""
+    long_reply = FakeLLM(script=tuple(f"Sentence number {n}. " for n in range(60)))
+    svc = await build_services(tmp_path, fake_engines(llm=long_reply))
+    account = await new_account(svc, credits=10_000)
+    async with webhook_receiver() as hooks, sip_server(svc) as (live, sip):
+        endpoint = await add_endpoint(svc, account.user_id, hooks.url)
+        async with phone(sip) as caller, api(live.url, account) as client:
+            caller.invite(endpoint.uri_user)
+            call_id = await incoming_call_id(hooks, endpoint.webhook_secret)
+            await client.post(f"/v1/realtime/calls/{call_id}/accept", json={"type": "realtime"})
+            await caller.response(200)
+            caller.ack()
+            call = live.calls.get(call_id)
+            assert isinstance(call, SipCall)
+            events = call.subscribe()
+            await caller.speak(
+                float_to_pcm16(np.concatenate([tone(600, 8000), silence(900, 8000)]))
+            )
+            while call.leg.queued_seconds < 1.0:  # the reply is queued well ahead of playback
+                await caller.speak(float_to_pcm16(silence(20, 8000)))
+
+            async def talk_over() -> None:
+                while True:
+                    await caller.speak(float_to_pcm16(tone(200, 8000)))
+
+            talking = asyncio.create_task(talk_over())
+            try:
+                starts = 0
+                while starts < 2:  # the question's, then the one that talks over the reply
+                    event = await asyncio.wait_for(events.get(), WAIT)
+                    assert event is not None
+                    starts += event["type"] == "input_audio_buffer.speech_started"
+            finally:
+                talking.cancel()
+            assert call.leg.queued_seconds < 0.1
+            caller.bye()
+            await caller.response(200)

@@ -273,6 +273,11 @@ class SipCall(CallBase):
         kind = event.get("type")
         if kind == "output_audio_buffer.cleared":
             self.leg.clear(event.get("response_id"))
+        elif kind == "input_audio_buffer.speech_started":
+            # Barge-in: the caller talks over audio still queued for the line. The session
+            # only clears a response it is still producing (its output_audio_buffer.stopped
+            # comes when the audio is produced, not played), so drop whatever is queued here.
+            self.leg.clear()
         elif kind == "output_audio_buffer.stopped":
             self.leg.finish(str(event.get("response_id")))
         self._publish(event)
