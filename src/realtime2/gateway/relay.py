@@ -25,6 +25,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from realtime2.accounts.metering import SessionMeter
+from realtime2.edge.drain import SHUTDOWN_MESSAGE, Drain
 from realtime2.edge.frames import frame_payload
 from realtime2.gateway.upstream import Upstream
 from realtime2.gateway.usage import UsageTally
@@ -83,6 +84,9 @@ class Relay:
             asyncio.create_task(self._upstream_to_client(), name="relay-out"),
             asyncio.create_task(self._meter_credit(), name="relay-meter"),
         }
+        drain: Drain | None = getattr(self.client.app.state, "drain", None)
+        if drain is not None:  # SIGTERM: end with an event, like local sessions
+            tasks.add(asyncio.create_task(self._shutting_down(drain), name="relay-drain"))
         ending = Ending("closed")
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -132,6 +136,13 @@ class Relay:
         except ConnectionClosed:
             pass
         return self._upstream_ended()
+
+    async def _shutting_down(self, drain: Drain) -> Ending:
+        await drain.started.wait()
+        await self._send_event(
+            error_event("server_shutting_down", SHUTDOWN_MESSAGE, error_type="server_error")
+        )
+        return Ending("server_shutdown", 1001, "server_shutting_down")
 
     async def _meter_credit(self) -> Ending:
         await self.meter.keep_alive()
