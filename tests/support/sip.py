@@ -348,7 +348,12 @@ def write_ulaw(path: Path, pcm8k: bytes) -> Path:
 
 
 async def start_sipp(
-    tmp_path: Path, server: SipServer, service: str, speech: Path, rec_port: int
+    tmp_path: Path,
+    server: SipServer,
+    service: str,
+    speech: Path,
+    rec_port: int,
+    transport: str = "u1",
 ) -> asyncio.subprocess.Process:
     """One sipp call (`uac_speech.xml`) to `service`; wait on the process for its end."""
     scenario = (SIPP_DIR / "uac_speech.xml").read_text()
@@ -373,6 +378,8 @@ async def start_sipp(
         "-timeout",
         "150",
         "-timeout_error",
+        "-t",
+        transport,  # u1: UDP, t1: TCP
         "-nostdin",
         "-trace_err",
         stdout=log,

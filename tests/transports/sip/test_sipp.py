@@ -1,6 +1,7 @@
-"""Calls from sipp (Debian's sip-tester, a real SIP user agent; `make test` installs it):
-its INVITE is announced by a webhook, accepted through the API, its µ-law RTP is heard and
-answered over RTP, and the API's hangup ends it with a BYE that sipp answers."""
+"""Calls from sipp over UDP and over TCP (Debian's sip-tester, a real SIP user agent;
+`make test` installs it): its INVITE is announced by a webhook, accepted through the API,
+its µ-law RTP is heard and answered over RTP, and the API's hangup ends it with a BYE that
+sipp answers."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ from tests.support.sip import (
 pytestmark = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp: make test installs it")
 
 
-async def test_sipp_call_is_answered_over_rtp(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["u1", "t1"], ids=["udp", "tcp"])
+async def test_sipp_call_is_answered_over_rtp(tmp_path: Path, transport: str) -> None:
     svc = await build_services(tmp_path, fake_engines())
     account = await new_account(svc, credits=10_000)
     speech = np.concatenate([silence(200, 8000), tone(800, 8000), silence(2000, 8000)])
@@ -43,7 +45,7 @@ async def test_sipp_call_is_answered_over_rtp(tmp_path: Path) -> None:
         ) as client,
     ):
         endpoint = await add_endpoint(svc, account.user_id, hooks.url)
-        sipp = await start_sipp(tmp_path, sip, endpoint.uri_user, audio, rec.port)
+        sipp = await start_sipp(tmp_path, sip, endpoint.uri_user, audio, rec.port, transport)
         try:
             _, body = await hooks.next()
             call_id = httpx.Response(200, content=body).json()["data"]["call_id"]

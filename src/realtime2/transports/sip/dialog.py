@@ -29,6 +29,7 @@ class Dialog:
     local_tag: str = field(default_factory=new_tag)
     local_host: str = "127.0.0.1"
     local_port: int = 5060
+    transport: str = "UDP"  # or TCP: our requests' Via and Contact say which
     cseq: int = 0
 
     @property
@@ -41,7 +42,8 @@ class Dialog:
 
     @property
     def contact(self) -> str:
-        return f"<sip:realtime2@{self.local_host}:{self.local_port}>"
+        suffix = ";transport=tcp" if self.transport == "TCP" else ""
+        return f"<sip:realtime2@{self.local_host}:{self.local_port}{suffix}>"
 
     def request(self, method: str, extra: list[tuple[str, str]] | None = None) -> bytes:
         """An in-dialog request to the peer (From/To swapped, our CSeq counting up)."""
@@ -53,7 +55,7 @@ class Dialog:
         local = to if tag_of(to) else f"{to};tag={self.local_tag}"
         lines = [
             f"{method} {target} SIP/2.0",
-            f"Via: SIP/2.0/UDP {self.local_host}:{self.local_port};branch=z9hG4bK"
+            f"Via: SIP/2.0/{self.transport} {self.local_host}:{self.local_port};branch=z9hG4bK"
             f"{secrets.token_hex(8)};rport",
             "Max-Forwards: 70",
             f"From: {local}",

@@ -1,6 +1,7 @@
-"""The SIP listener (UDP): out-of-dialog requests are rate-limited per source address and
-checked (endpoint 404, source 403, SDP 488) before any work; an INVITE that passes becomes
-a ringing `SipCall` in the call registry and a `realtime.call.incoming` webhook.
+"""The SIP listener (UDP, and TCP on the same port): out-of-dialog requests are
+rate-limited per source address and checked (endpoint 404, source 403, SDP 488) before any
+work; an INVITE that passes becomes a ringing `SipCall` in the call registry and a
+`realtime.call.incoming` webhook.
 
 A public SIP port is scanned constantly, so the listener stays cheap under abuse:
 malformed datagrams are dropped (`parse_message` is bounded), each source address gets
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -34,6 +36,7 @@ from realtime2.transports.sip.call import SipCall
 from realtime2.transports.sip.dialog import Dialog
 from realtime2.transports.sip.media import open_leg
 from realtime2.transports.sip.message import (
+    MAX_MESSAGE_BYTES,
     SipParseError,
     SipRequest,
     SipResponse,
@@ -47,6 +50,8 @@ from realtime2.transports.sip.settings import SipSettings
 log = logging.getLogger(__name__)
 
 MAX_INFLIGHT: Final = 64
+MAX_TCP_CONNECTIONS: Final = 256
+_CONTENT_LENGTH: Final = re.compile(rb"(?im)^(?:content-length|l)[ \t]*:[ \t]*(\d{1,6})[ \t]*$")
 MAX_TRACKED_SOURCES: Final = 10_000
 DIALOG_LINGER_SECONDS: Final = 32.0
 # Headers left out of the webhook's `sip_headers` (as OpenAI leaves out authorization).
@@ -97,6 +102,8 @@ class SipServer(asyncio.DatagramProtocol):
         self._starting: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._http = httpx.AsyncClient(follow_redirects=False)
+        self._tcp: asyncio.Server | None = None
+        self.streams: set[SipStream] = set()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -109,13 +116,20 @@ class SipServer(asyncio.DatagramProtocol):
         bound = self._transport.get_extra_info("sockname")
         self.port = bound[1]
         self.host = self.settings.advertised_host(bound[0])
-        log.info("SIP listening on udp %s:%d", bound[0], self.port)
+        self._tcp = await loop.create_server(
+            lambda: SipStream(self), host=address[0], port=self.port
+        )
+        log.info("SIP listening on udp and tcp %s:%d", bound[0], self.port)
 
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._http.aclose()
+        if self._tcp is not None:
+            self._tcp.close()
+            for stream in list(self.streams):
+                stream.close()
         if self._transport is not None:
             self._transport.close()
 
@@ -142,6 +156,12 @@ class SipServer(asyncio.DatagramProtocol):
     # --- datagrams -------------------------------------------------------------------------
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.handle(data, addr, self._send_to(addr), "UDP")
+
+    def handle(
+        self, data: bytes, addr: tuple[str, int], send: Callable[[bytes], None], transport: str
+    ) -> None:
+        """One SIP message from `addr`; `send` answers on the same transport."""
         try:
             message = parse_message(data)
         except SipParseError:
@@ -163,13 +183,12 @@ class SipServer(asyncio.DatagramProtocol):
         if not self.limiter.allow(addr[0]):
             self.dropped += 1
             return
-        send = self._send_to(addr)
         if message.method == "INVITE" and tag_of(message.headers.get("to") or "") is None:
             if len(self._starting) >= MAX_INFLIGHT:
                 self._refuse(message, send, 503)
                 return
             self._starting.add(message.call_id)
-            self._spawn(self._incoming(message, addr, send))
+            self._spawn(self._incoming(message, addr, send, transport))
         elif message.method == "OPTIONS":
             send(
                 response_to(
@@ -188,7 +207,11 @@ class SipServer(asyncio.DatagramProtocol):
     # --- a new call ------------------------------------------------------------------------
 
     async def _incoming(
-        self, invite: SipRequest, addr: tuple[str, int], send: Callable[[bytes], None]
+        self,
+        invite: SipRequest,
+        addr: tuple[str, int],
+        send: Callable[[bytes], None],
+        transport: str,
     ) -> None:
         try:
             endpoint = await self.endpoints.find(invite.user)
@@ -208,7 +231,7 @@ class SipServer(asyncio.DatagramProtocol):
             if ringing >= self.settings.max_ringing_per_user:
                 return self._refuse(invite, send, 486)
             send(response_to(invite, 100).encode())
-            await self._ring(invite, addr, send, endpoint, offer)
+            await self._ring(invite, addr, send, endpoint, offer, transport)
         finally:
             self._starting.discard(invite.call_id)
 
@@ -219,6 +242,7 @@ class SipServer(asyncio.DatagramProtocol):
         send: Callable[[bytes], None],
         endpoint: Endpoint,
         offer: AudioOffer,
+        transport: str,
     ) -> None:
         call_id = new_call_id()
         holder: list[SipCall] = []
@@ -237,7 +261,7 @@ class SipServer(asyncio.DatagramProtocol):
             tier=MINI,
             meter=meter,
             ledger=self.services.ledger,
-            dialog=Dialog(invite, local_host=self.host, local_port=self.port),
+            dialog=Dialog(invite, local_host=self.host, local_port=self.port, transport=transport),
             leg=leg,
             send=send,
             source=addr,
@@ -273,6 +297,60 @@ class SipServer(asyncio.DatagramProtocol):
         )
         loop = asyncio.get_running_loop()
         loop.call_later(DIALOG_LINGER_SECONDS, self.dialogs.pop, call.dialog.call_id, None)
+
+
+class SipStream(asyncio.Protocol):
+    """One SIP-over-TCP connection: messages framed by Content-Length (RFC 3261 §18.3),
+    each bounded like a datagram; a connection that sends a message too large or without
+    an end of headers in bounds is closed. At most `MAX_TCP_CONNECTIONS` at once."""
+
+    def __init__(self, server: SipServer) -> None:
+        self.server = server
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.peer: tuple[str, int] = ("", 0)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        if len(self.server.streams) >= MAX_TCP_CONNECTIONS:
+            self.transport.close()
+            return
+        peer = self.transport.get_extra_info("peername")
+        self.peer = (peer[0], peer[1])
+        self.server.streams.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.streams.discard(self)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def send(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            while self.buffer[:2] == b"\r\n":  # keep-alive CRLFs (RFC 5626)
+                del self.buffer[:2]
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self.buffer) > MAX_MESSAGE_BYTES:
+                    self.close()
+                return
+            match = _CONTENT_LENGTH.search(bytes(self.buffer[:end]))
+            length = int(match.group(1)) if match else 0
+            total = end + 4 + length
+            if total > MAX_MESSAGE_BYTES:
+                self.close()
+                return
+            if len(self.buffer) < total:
+                return
+            message = bytes(self.buffer[:total])
+            del self.buffer[:total]
+            self.server.handle(message, self.peer, self.send, "TCP")
 
 
 async def start_sip(app: Any) -> SipServer | None:
