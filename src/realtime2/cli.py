@@ -246,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--ssl-certfile", help="PEM certificate (chain): serve https and wss")
     p.add_argument("--ssl-keyfile", help="PEM private key for --ssl-certfile")
-    p.add_argument("--sip", metavar="HOST:PORT", help="listen for SIP phone calls (UDP)")
+    p.add_argument("--sip", metavar="HOST:PORT", help="listen for SIP phone calls (UDP and TCP)")
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(run=cmd_migrate)
     sub.add_parser("doctor", help="check the database, Redis, engines and CPU; say what is wrong")

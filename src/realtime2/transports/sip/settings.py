@@ -9,7 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class SipSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REALTIME2_SIP_", extra="ignore")
 
-    # HOST:PORT for SIP over UDP; empty: no SIP listener.
+    # HOST:PORT for SIP over UDP and TCP (the same port); empty: no SIP listener.
     listen: str = ""
     # The address put in our SDP and Contact (what the trunk can reach); default: the
     # listen host, or 127.0.0.1 when that is a wildcard.
