@@ -119,3 +119,44 @@ async def test_the_embedded_llm_calls_a_forced_mcp_tool_and_speaks(
         spoken = message["content"][0]["transcript"]
         assert "5" in spoken or "five" in spoken.lower(), spoken
         assert not spoken.lstrip().startswith("{")
+
+
+async def test_a_call_that_needs_approval_runs_once_the_client_approves(tmp_path: Path) -> None:
+    engines = fake_engines(llm=ToolThenAnswer())
+    services = await build_services(tmp_path, engines)
+    try:
+        async with live_mcp() as mcp:
+            async for server in serve_app(services):
+                async with sdk_session(server) as (conn, events):
+                    tool = mcp_tool(mcp, require_approval={"always": {"tool_names": ["add"]}})
+                    await conn.session.update(session={"type": "realtime", "tools": [tool]})
+                    await events.wait_for("mcp_list_tools.completed")
+                    await conn.conversation.item.create(
+                        item={
+                            "type": "message",
+                            "role": "user",
+                            "content": [{"type": "input_text", "text": "2 plus 3?"}],
+                        }
+                    )
+                    await conn.response.create()
+                    first = events.events[await events.wait_for("response.done")]["response"]
+                    (request,) = first["output"]
+                    assert request["type"] == "mcp_approval_request"
+                    assert mcp.requests and not events.of("response.mcp_call.in_progress")
+                    await conn.conversation.item.create(
+                        item={
+                            "type": "mcp_approval_response",
+                            "approval_request_id": request["id"],
+                            "approve": True,
+                        }
+                    )
+                    await conn.response.create()
+                    at = await events.wait_for("response.done")
+                    second_at = await events.wait_for("response.done", at + 1)
+                    second = events.events[second_at]["response"]
+                    call, message = second["output"][0], second["output"][-1]
+                    assert call["type"] == "mcp_call" and call["output"] == "5"
+                    assert call["approval_request_id"] == request["id"]
+                    assert message["content"][0]["transcript"] == "The result is 5."
+    finally:
+        await services.close()
