@@ -122,7 +122,20 @@ async def test_an_output_over_the_size_limit_is_refused() -> None:
         with pytest.raises(McpFailure) as huge:  # stopped by the transport, unread
             await client.call_tool(server, "big", '{"n": 100000}')
     assert "over 1000 bytes" in big.value.message
-    assert "byte limit" in huge.value.message
+    assert huge.value.kind == "protocol_error"
+
+
+async def test_a_huge_json_response_is_cut_off_unread() -> None:
+    """A server answering with plain JSON (read whole by the SDK) is cut off too, at once."""
+    async with live_mcp(json_response=True) as mcp:
+        client = McpClient(LOOPBACK, McpLimits(max_output_bytes=1024, timeout_s=5))
+        server = McpServer("m", mcp.url)
+        assert await client.call_tool(server, "add", '{"a": 1, "b": 1}') == "2"
+        started = time.monotonic()
+        with pytest.raises(McpFailure) as huge:
+            await client.call_tool(server, "big", '{"n": 2000000}')
+        assert time.monotonic() - started < 3
+    assert huge.value.kind in ("protocol_error", "http_error")
 
 
 async def test_headers_reach_the_server_and_never_the_logs(

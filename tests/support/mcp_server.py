@@ -71,9 +71,10 @@ class LiveMcp:
 
 
 @asynccontextmanager
-async def live_mcp(*, sse: bool = False) -> AsyncIterator[LiveMcp]:
+async def live_mcp(*, sse: bool = False, json_response: bool = False) -> AsyncIterator[LiveMcp]:
+    """`sse`: the old SSE transport; `json_response`: streamable HTTP answering in JSON."""
     server = build_server()
-    inner = server.sse_app() if sse else server.streamable_http_app()
+    inner = server.sse_app() if sse else server.streamable_http_app(json_response=json_response)
     live = LiveMcp(port=0)
 
     async def app(scope: Any, receive: Any, send: Any) -> None:

@@ -27,7 +27,6 @@ import httpx2
 from mcp.client.session import ClientSession
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
 from realtime2.realtime.mcp.hosts import McpHostPolicy, McpHostRefused
@@ -188,6 +187,22 @@ class McpClient:
         except Exception as exc:  # every failure becomes the item's error
             raise _failure(_leaf(exc)) from None
 
+    def _http_client(
+        self,
+        headers: dict[str, str] | None = None,
+        timeout: httpx2.Timeout | None = None,
+        auth: httpx2.Auth | None = None,
+    ) -> httpx2.AsyncClient:
+        """An HTTP client whose responses are cut off past the transport limit, JSON bodies
+        included (the SDK reads those whole)."""
+        limit = _transport_limit(self.limits)
+        return httpx2.AsyncClient(
+            headers=headers,
+            timeout=timeout or httpx2.Timeout(self.limits.timeout_s),
+            auth=auth,
+            transport=_CappedTransport(httpx2.AsyncHTTPTransport(), limit),
+        )
+
     @asynccontextmanager
     async def _session(self, server: McpServer) -> AsyncIterator[ClientSession]:
         timeout = httpx2.Timeout(self.limits.timeout_s)
@@ -198,13 +213,14 @@ class McpClient:
                 headers=headers,
                 timeout=self.limits.timeout_s,
                 sse_read_timeout=self.limits.timeout_s,
+                httpx_client_factory=self._http_client,
             )
             async with streams as (read, write), ClientSession(read, write) as session:
                 await session.initialize()
                 yield session
             return
         async with (
-            create_mcp_http_client(headers=headers, timeout=timeout) as http,
+            self._http_client(headers=headers, timeout=timeout) as http,
             streamable_http_client(
                 server.url, http_client=http, max_sse_event_size=_transport_limit(self.limits)
             ) as (read, write),
@@ -214,8 +230,43 @@ class McpClient:
             yield session
 
 
+class _CappedStream(httpx2.AsyncByteStream):
+    def __init__(self, inner: httpx2.AsyncByteStream, limit: int) -> None:
+        self._inner = inner
+        self._limit = limit
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        total = 0
+        async for chunk in self._inner:
+            total += len(chunk)
+            if total > self._limit:
+                raise McpFailure(
+                    "protocol_error", f"the MCP server's response is over {self._limit} bytes"
+                )
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _CappedTransport(httpx2.AsyncBaseTransport):
+    def __init__(self, inner: httpx2.AsyncBaseTransport, limit: int) -> None:
+        self._inner = inner
+        self._limit = limit
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = await self._inner.handle_async_request(request)
+        assert isinstance(response.stream, httpx2.AsyncByteStream)
+        response.stream = _CappedStream(response.stream, self._limit)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 def _transport_limit(limits: McpLimits) -> int:
-    """Bytes one SSE event may carry: the output twice (text and structured) and the JSON."""
+    """Bytes one SSE event or HTTP response may carry: the output twice (text and
+    structured) and the JSON around it."""
     return 2 * limits.max_output_bytes + 64 * 1024
 
 
