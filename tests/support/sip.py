@@ -381,7 +381,7 @@ async def start_sipp(
         "-i",
         "127.0.0.1",
         "-p",
-        str(free_port_udp()),
+        str(free_port_both()),
         "-mp",
         str(free_port_udp()),
         "-timeout",
@@ -401,3 +401,16 @@ def free_port_udp() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def free_port_both() -> int:
+    """A port free for UDP and for TCP on 127.0.0.1 (SIP listens on both)."""
+    for _ in range(50):
+        port = free_port_udp()
+        with socket.socket() as tcp:
+            try:
+                tcp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no port free for both UDP and TCP")

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from realtime2.transports.sip.message import SipResponse, parse_message
 from tests.support.server import start_server
-from tests.support.sip import free_port_udp
+from tests.support.sip import free_port_both
 
 
 def test_serve_with_sip_answers_options(tmp_path: Path) -> None:
-    port = free_port_udp()
+    port = free_port_both()
     server = start_server(tmp_path, {}, args=("--sip", f"127.0.0.1:{port}"))
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:

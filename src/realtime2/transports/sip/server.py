@@ -108,17 +108,28 @@ class SipServer(asyncio.DatagramProtocol):
     # --- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Bind UDP and TCP on one port. With port 0 (any), the UDP port the system picks
+        may be taken for TCP: then another is picked (a few tries)."""
         address = self.settings.address()
         assert address is not None
         loop = asyncio.get_running_loop()
-        await loop.create_datagram_endpoint(lambda: self, local_addr=address)
-        assert self._transport is not None
-        bound = self._transport.get_extra_info("sockname")
+        tries = 1 if address[1] else 20
+        for attempt in range(tries):
+            await loop.create_datagram_endpoint(lambda: self, local_addr=address)
+            assert self._transport is not None
+            bound = self._transport.get_extra_info("sockname")
+            try:
+                self._tcp = await loop.create_server(
+                    lambda: SipStream(self), host=address[0], port=bound[1]
+                )
+                break
+            except OSError:
+                self._transport.close()
+                self._transport = None
+                if attempt == tries - 1:
+                    raise
         self.port = bound[1]
         self.host = self.settings.advertised_host(bound[0])
-        self._tcp = await loop.create_server(
-            lambda: SipStream(self), host=address[0], port=self.port
-        )
         log.info("SIP listening on udp and tcp %s:%d", bound[0], self.port)
 
     async def close(self) -> None:
