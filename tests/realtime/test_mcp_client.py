@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 import time
+from typing import Any
 
 import pytest
 
@@ -92,11 +95,23 @@ def test_metadata_link_local_and_odd_urls_are_never_allowed(url: str) -> None:
     assert "secret" not in str(refused.value)
 
 
-async def test_a_listed_name_resolving_to_link_local_is_refused() -> None:
-    policy = McpHostPolicy.parse("metadata.test")
+async def test_a_listed_name_resolving_to_link_local_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loop = asyncio.get_running_loop()
+
+    async def resolve(host: str, port: int, **kwargs: Any) -> list[Any]:
+        address = "169.254.169.254" if host == "metadata.test" else "93.184.216.34"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(loop, "getaddrinfo", resolve)
+    policy = McpHostPolicy.parse("metadata.test,public.test")
+    with pytest.raises(McpHostRefused) as refused:
+        await policy.check("http://metadata.test/mcp")
+    assert "resolves to a link-local or metadata address" in str(refused.value)
+    await policy.check("https://public.test/mcp")  # allowed: listed, public address
     with pytest.raises(McpHostRefused):
-        await policy.check("http://169.254.169.254.nip.invalid/")
-    assert policy.host_listed("metadata.test")
+        await policy.check("http://unresolvable.invalid/")  # not listed
     assert McpHostPolicy.parse("*.example.com").host_listed("mcp.example.com")
     assert not McpHostPolicy.parse("*.example.com").host_listed("example.com.evil.net")
     assert not McpHostPolicy.parse("").host_listed("localhost")
