@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from realtime2.accounts.ledger import Ledger
+from realtime2.accounts.ledger import InsufficientCreditsError, Ledger
 from realtime2.accounts.metering import SessionMeter
+from realtime2.protocol.server_events import error_event
 
 log = logging.getLogger(__name__)
 Event = dict[str, Any]
@@ -132,6 +133,36 @@ class CallBase:
         if self.end_reason is None:
             self.end_reason = reason
         self._ending.set()
+
+    # --- what each transport provides ------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        raise NotImplementedError
+
+    def _deliver_event(self, event: Event) -> None:
+        raise NotImplementedError
+
+    # --- metering, the same for every transport ----------------------------------------------
+
+    async def _start_meter(self) -> None:
+        try:
+            await self.meter.start()
+        except InsufficientCreditsError:
+            self._out_of_credit()
+            return
+        if not self._ending.is_set():
+            self._spawn(self._keep_metering())
+
+    async def _keep_metering(self) -> None:
+        await self.meter.keep_alive()
+        self._out_of_credit()  # or the key was revoked: the meter's stop_code says which
+
+    def _out_of_credit(self) -> None:
+        code = self.meter.stop_code  # insufficient_credits, or api_key_revoked
+        self._deliver_event(
+            error_event(code, f"{self.meter.stop_message}; the call is ending.", error_type=code)
+        )
+        self._end(code)
 
     def _publish(self, event: Event) -> None:
         for queue in list(self._sidebands):

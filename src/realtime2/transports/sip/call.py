@@ -22,10 +22,9 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final
 
-from realtime2.accounts.ledger import InsufficientCreditsError, Ledger
+from realtime2.accounts.ledger import Ledger
 from realtime2.accounts.metering import SessionMeter
 from realtime2.calls.base import CallBase, Event
-from realtime2.protocol.server_events import error_event
 from realtime2.realtime.runner import SessionRunner
 from realtime2.transports.sip.dialog import Dialog
 from realtime2.transports.sip.media import RATE, RtpLeg
@@ -214,7 +213,7 @@ class SipCall(CallBase):
 
     async def _pump_events(self, runner: SessionRunner) -> None:
         async for event in runner.events():
-            self._deliver(event)
+            self._deliver_event(event)
 
     async def _pump_audio(self, runner: SessionRunner) -> None:
         async for frame in runner.audio_out():
@@ -236,32 +235,12 @@ class SipCall(CallBase):
         await runner.closed.wait()
         self._end("expired")
 
-    async def _start_meter(self) -> None:
-        try:
-            await self.meter.start()
-        except InsufficientCreditsError:
-            self._out_of_credit()
-            return
-        if not self._ending.is_set():
-            self._spawn(self._keep_metering())
-
-    async def _keep_metering(self) -> None:
-        await self.meter.keep_alive()
-        self._out_of_credit()  # or the key was revoked: the meter's stop_code says which
-
-    def _out_of_credit(self) -> None:
-        code = self.meter.stop_code  # insufficient_credits, or api_key_revoked
-        self._deliver(
-            error_event(code, f"{self.meter.stop_message}; the call is ending.", error_type=code)
-        )
-        self._end(code)
-
     def on_key(self, key: str) -> None:
         """A keypad press (RFC 4733) on the answered call."""
         if self.state != "answered":
             return
         self.keys.append(key)
-        self._deliver(
+        self._deliver_event(
             {
                 "type": "input_audio_buffer.dtmf_event_received",
                 "event": key,
@@ -269,7 +248,7 @@ class SipCall(CallBase):
             }
         )
 
-    def _deliver(self, event: Event) -> None:
+    def _deliver_event(self, event: Event) -> None:
         kind = event.get("type")
         if kind == "output_audio_buffer.cleared":
             self.leg.clear(event.get("response_id"))

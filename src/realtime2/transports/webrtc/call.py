@@ -25,7 +25,7 @@ from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
-from realtime2.accounts.ledger import InsufficientCreditsError, Ledger
+from realtime2.accounts.ledger import Ledger
 from realtime2.accounts.metering import SessionMeter
 from realtime2.calls.base import CallBase, Event
 from realtime2.edge.sdp import InvalidSdpError
@@ -142,7 +142,7 @@ class WebRtcCall(CallBase):
         if self._ending.is_set() or self._inbox.offer(message):
             return
         log.warning("call %s: client events arrive faster than they are handled", self.id)
-        self._deliver(
+        self._deliver_event(
             error_event(
                 "too_many_client_events",
                 f"More than {self._inbox.max_messages} client events (or "
@@ -221,7 +221,7 @@ class WebRtcCall(CallBase):
 
     async def _pump_events(self) -> None:
         async for event in self.runner.events():
-            self._deliver(event)
+            self._deliver_event(event)
 
     async def _pump_audio(self) -> None:
         async for frame in self.runner.audio_out():
@@ -240,29 +240,9 @@ class WebRtcCall(CallBase):
         await asyncio.sleep(seconds)
         self._end("peer_gone")
 
-    async def _start_meter(self) -> None:
-        try:
-            await self.meter.start()
-        except InsufficientCreditsError:
-            self._out_of_credit()
-            return
-        if not self._ending.is_set():
-            self._spawn(self._keep_metering())
-
-    async def _keep_metering(self) -> None:
-        await self.meter.keep_alive()
-        self._out_of_credit()  # or the key was revoked: the meter's stop_code says which
-
-    def _out_of_credit(self) -> None:
-        code = self.meter.stop_code
-        self._deliver(
-            error_event(code, f"{self.meter.stop_message}; the call is ending.", error_type=code)
-        )
-        self._end(code)
-
     # --- events out ----------------------------------------------------------------------
 
-    def _deliver(self, event: Event) -> None:
+    def _deliver_event(self, event: Event) -> None:
         kind = event.get("type")
         if kind == "output_audio_buffer.cleared":
             self.speaker.clear(event.get("response_id"))
