@@ -16,13 +16,11 @@ import contextlib
 import logging
 import secrets
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Final, cast
 
 from realtime2.audio.g711 import alaw_to_pcm16, pcm16_to_alaw, pcm16_to_ulaw, ulaw_to_pcm16
-from realtime2.audio.pcm import float_to_pcm16, pcm16_to_float
-from realtime2.audio.resample import StreamResampler
+from realtime2.audio.playout import Playout
 from realtime2.transports.sip.rtp import (
     SAMPLES_PER_PACKET,
     DtmfReceiver,
@@ -64,8 +62,7 @@ class RtpLeg(asyncio.DatagramProtocol):
         self._jitter = JitterBuffer()
         self._dtmf = DtmfReceiver()
         self._transport: asyncio.DatagramTransport | None = None
-        self._queue: deque[tuple[str, bytes]] = deque()
-        self._resamplers: dict[str, StreamResampler] = {}
+        self._playout = Playout(RATE)
         self._sequence = secrets.randbelow(0x10000)
         self._timestamp = secrets.randbelow(0x100000000)
         self._ssrc = secrets.randbelow(0x100000000)
@@ -114,50 +111,23 @@ class RtpLeg(asyncio.DatagramProtocol):
 
     @property
     def queued_seconds(self) -> float:
-        return sum(len(c[1]) for c in self._queue) / 2 / RATE
+        return self._playout.queued_seconds
 
     def play(self, response_id: str, pcm: bytes, sample_rate: int) -> None:
-        if sample_rate != RATE:
-            resampler = self._resamplers.get(response_id)
-            if resampler is None:
-                resampler = self._resamplers[response_id] = StreamResampler(sample_rate, RATE)
-            pcm = float_to_pcm16(resampler.process(pcm16_to_float(pcm)))
-        if pcm:
-            self._queue.append((response_id, pcm))
+        self._playout.play(response_id, pcm, sample_rate)
 
     def finish(self, response_id: str) -> None:
-        resampler = self._resamplers.pop(response_id, None)
-        if resampler is not None and (tail := float_to_pcm16(resampler.flush())):
-            self._queue.append((response_id, tail))
+        self._playout.finish(response_id)
 
     def clear(self, response_id: str | None = None) -> None:
-        self._queue = deque(
-            c for c in self._queue if response_id is not None and c[0] != response_id
-        )
-        if response_id is None:
-            self._resamplers.clear()
-        else:
-            self._resamplers.pop(response_id, None)
-
-    def _take(self) -> tuple[bytes, bool]:
-        out = bytearray()
-        while self._queue and len(out) < PACKET_BYTES:
-            response_id, chunk = self._queue.popleft()
-            need = PACKET_BYTES - len(out)
-            if len(chunk) > need:
-                self._queue.appendleft((response_id, chunk[need:]))
-                chunk = chunk[:need]
-            out += chunk
-        had_audio = bool(out)
-        out += bytes(PACKET_BYTES - len(out))
-        return bytes(out), had_audio
+        self._playout.clear(response_id)
 
     async def send_loop(self) -> None:
         """Send a packet every 20 ms until cancelled."""
         start = self.clock()
         sent = 0
         while True:
-            pcm, had_audio = self._take()
+            pcm, had_audio = self._playout.take(PACKET_BYTES)
             packet = RtpPacket(
                 self.offer.payload_type,
                 self._sequence,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import fractions
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Final
 
@@ -19,8 +18,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
-from realtime2.audio.pcm import float_to_pcm16, pcm16_to_float
-from realtime2.audio.resample import StreamResampler
+from realtime2.audio.playout import Playout
 
 RATE: Final = 48000
 FRAME_SAMPLES: Final = 960  # 20 ms
@@ -35,9 +33,7 @@ class SpeakerTrack(MediaStreamTrack):
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
         self._clock = clock
-        self._queue: deque[tuple[str, bytes]] = deque()
-        self._queued_bytes = 0
-        self._resamplers: dict[str, StreamResampler] = {}
+        self._playout = Playout(RATE)
         self._start: float | None = None
         self._pts = 0
         self.frames_sent = 0
@@ -45,51 +41,19 @@ class SpeakerTrack(MediaStreamTrack):
 
     @property
     def queued_seconds(self) -> float:
-        return self._queued_bytes / 2 / RATE
+        return self._playout.queued_seconds
 
     def play(self, response_id: str, pcm: bytes, sample_rate: int) -> None:
         """Queue mono s16le audio of one response, at any rate."""
-        if sample_rate != RATE:
-            resampler = self._resamplers.get(response_id)
-            if resampler is None:
-                resampler = self._resamplers[response_id] = StreamResampler(sample_rate, RATE)
-            pcm = float_to_pcm16(resampler.process(pcm16_to_float(pcm)))
-        if pcm:
-            self._queue.append((response_id, pcm))
-            self._queued_bytes += len(pcm)
+        self._playout.play(response_id, pcm, sample_rate)
 
     def finish(self, response_id: str) -> None:
         """The response has produced all its audio: queue the resampler's tail."""
-        resampler = self._resamplers.pop(response_id, None)
-        if resampler is not None:
-            tail = float_to_pcm16(resampler.flush())
-            if tail:
-                self._queue.append((response_id, tail))
-                self._queued_bytes += len(tail)
+        self._playout.finish(response_id)
 
     def clear(self, response_id: str | None = None) -> None:
         """Drop queued audio of one response (or all of it) before it is heard."""
-        kept = [c for c in self._queue if response_id is not None and c[0] != response_id]
-        self._queue = deque(kept)
-        self._queued_bytes = sum(len(c[1]) for c in kept)
-        if response_id is None:
-            self._resamplers.clear()
-        else:
-            self._resamplers.pop(response_id, None)
-
-    def _take(self, size: int) -> tuple[bytes, bool]:
-        out = bytearray()
-        while self._queue and len(out) < size:
-            response_id, chunk = self._queue.popleft()
-            need = size - len(out)
-            if len(chunk) > need:
-                self._queue.appendleft((response_id, chunk[need:]))
-                chunk = chunk[:need]
-            out += chunk
-        self._queued_bytes -= len(out)
-        had_audio = bool(out)
-        out += bytes(size - len(out))
-        return bytes(out), had_audio
+        self._playout.clear(response_id)
 
     async def recv(self) -> AudioFrame:
         if self.readyState != "live":
@@ -104,7 +68,7 @@ class SpeakerTrack(MediaStreamTrack):
                 await asyncio.sleep(wait)
             elif wait < -MAX_LAG_SECONDS:
                 self._start = now - self._pts / RATE
-        data, had_audio = self._take(FRAME_BYTES)
+        data, had_audio = self._playout.take(FRAME_BYTES)
         frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
         frame.planes[0].update(data)
         frame.pts = self._pts
