@@ -1,4 +1,8 @@
-"""Text to speech with Piper (ONNX), one sentence per scheduler job, six tuned voices.
+"""Text to speech with Piper (ONNX), one sentence per scheduler job, six voices.
+
+Each sentence is spoken by Piper, resynthesized in the voice's pitch and formants
+(`voicing.py`, WORLD) and brought to the voice's loudness: one running level per voice
+(`loudness.LevelTracker`), so the sentences of a reply keep one gain.
 
 Two workers share the loaded voices: first-audio work goes to its own lane, so a turn's
 first sentence never queues behind another session's long sentence, which cannot be
@@ -21,6 +25,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from realtime2.audio.pcm import float_to_pcm16
+from realtime2.backends.local.loudness import LevelTracker
 from realtime2.backends.local.models import (
     ModelSetupError,
     default_piper_voice,
@@ -81,6 +86,7 @@ class PiperTTS:
         self._worker = worker or ModelWorker("tts", gate=process_gate())
         self._first_audio = ModelWorker("tts-first", gate=process_gate())
         self._espeak = threading.Lock()  # espeak-ng keeps global state
+        self._levels = {name: LevelTracker() for name in profiles}
         self.name = name
         self.capabilities = TTSCapabilities(
             streaming=True, sample_rate=OUTPUT_RATE, voices=tuple(VOICES), speed=True
@@ -132,18 +138,18 @@ class PiperTTS:
             if not phonemes:
                 continue
             # One job per sentence: other sessions' first sentences can run in between.
-            audio = await worker.run(self._sentence_job(piper_voice, phonemes, profile), priority)
+            job = self._sentence_job(piper_voice, phonemes, profile, self._levels[voice])
+            audio = await worker.run(job, priority)
             if audio.size:
                 yield AudioChunk(pcm=float_to_pcm16(audio), sample_rate=OUTPUT_RATE)
 
     def _sentence_job(
-        self, piper_voice: Any, phonemes: list[str], profile: VoiceProfile
+        self, piper_voice: Any, phonemes: list[str], profile: VoiceProfile, level: LevelTracker
     ) -> Callable[[], FloatAudio]:
         piper = require_module("piper", "piper-tts")
         syn_config = piper.SynthesisConfig(
             speaker_id=profile.speaker,
-            # Slower by the pitch factor; the pitch-shifting resample shortens it back.
-            length_scale=profile.length_scale * profile.pitch_factor,
+            length_scale=profile.length_scale,
             noise_scale=profile.noise_scale,
             noise_w_scale=profile.noise_w,
         )
@@ -152,7 +158,8 @@ class PiperTTS:
         def job() -> FloatAudio:
             ids = piper_voice.phonemes_to_ids(phonemes)
             raw = np.asarray(piper_voice.phoneme_ids_to_audio(ids, syn_config), np.float32)
-            return apply_profile(raw.reshape(-1), rate, OUTPUT_RATE, profile)
+            voiced = apply_profile(raw.reshape(-1), rate, OUTPUT_RATE, profile)
+            return level.apply(voiced, OUTPUT_RATE)
 
         return job
 
@@ -191,6 +198,6 @@ register_backend(
     settings=PiperSettings,
     build=build,
     describe=lambda s: f"piper {s.model_path.stem if s.model_path else 'en_US-joe-medium'}",
-    requires={"piper": "piper-tts", "onnxruntime": "onnxruntime"},
+    requires={"piper": "piper-tts", "onnxruntime": "onnxruntime", "pyworld": "pyworld-prebuilt"},
     fix="check REALTIME2_TTS_MODEL_PATH, or reinstall with `make install`",
 )

@@ -1,12 +1,12 @@
-"""How the six voice names are made distinct from one Piper voice.
+"""How the six voice names become six speakers, three female and three male, from Piper.
 
-Each name gets its own speaking rate, Piper noise settings, a pitch shift and a spectral
-tilt. The pitch shift is a resampling trick: Piper is asked to speak slower by the pitch
-factor, then the audio is resampled as if it had been recorded at a proportionally higher
-rate. Duration comes back to the requested rate while pitch *and* formants move together,
-which is what makes the result sound like a different (larger or smaller) speaker rather
-than the same speaker singing. Shifts stay within -4..+3.5 semitones so whisper still
-understands every voice (tested by a round trip).
+The only English Piper voice a package ships is a male one (`en_US-joe-medium`). Each name
+gets its own speaking rate and Piper noise settings, and then WORLD (`world_vocoder.py`)
+resynthesizes joe's sentence with the name's own median pitch, intonation range, formant
+position and spectral tilt: pitch and formants move independently, so a female voice is
+joe's words with a higher pitch *and* a shorter vocal tract, not joe sped up. The bands
+the listening test (`bench/voices.py`) and the tests hold them to: marin, coral and sage
+have a median F0 of at least 160 Hz, cedar, ash and verse at most 150 Hz.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from realtime2.audio.resample import resample
+from realtime2.backends.local.world_vocoder import Reshape, reshape
 from realtime2.engine.interfaces import FloatAudio
 from realtime2.engine.voices import VOICES
 
@@ -36,8 +37,11 @@ class VoiceTuning(BaseModel):
     length_scale: float | None = Field(default=None, gt=0.2, lt=4.0)  # > 1 speaks slower
     noise_scale: float | None = Field(default=None, ge=0.0, le=2.0)
     noise_w: float | None = Field(default=None, ge=0.0, le=2.0)
-    pitch_semitones: float | None = Field(default=None, ge=-12.0, le=12.0)
+    pitch_semitones: float | None = Field(default=None, ge=-12.0, le=14.0)
+    formant_shift: float | None = Field(default=None, ge=0.7, le=1.4)  # > 1: smaller speaker
+    intonation: float | None = Field(default=None, ge=0.0, le=2.0)  # pitch range multiplier
     tilt_db: float | None = Field(default=None, ge=-24.0, le=24.0)  # + brighter, - darker
+    source_f0_max: float | None = Field(default=None, ge=120.0, le=600.0)  # the Piper voice's
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,10 @@ class VoiceProfile:
     noise_scale: float = 0.667
     noise_w: float = 0.8
     pitch_semitones: float = 0.0
+    formant_shift: float = 1.0
+    intonation: float = 1.0
     tilt_db: float = 0.0  # dB per octave around 1 kHz: + brighter, - darker
+    source_f0_max: float = 220.0  # highest F0 of the source voice (joe: ~200 Hz)
     model: Path | None = None  # another Piper voice for this name
     config: Path | None = None
     speaker: int | None = None
@@ -55,22 +62,63 @@ class VoiceProfile:
     def pitch_factor(self) -> float:
         return float(2.0 ** (self.pitch_semitones / 12.0))
 
+    @property
+    def reshape(self) -> Reshape:
+        return Reshape(
+            f0_ratio=self.pitch_factor,
+            formant_ratio=self.formant_shift,
+            intonation=self.intonation,
+            tilt_db=self.tilt_db,
+            f0_max=self.source_f0_max,
+        )
 
-# Pitches sit 1.5 semitones apart so every pair differs audibly (and measurably); the
-# range stays within -4..+3.5 semitones, where whisper still understands every voice.
+
+# Shifts are relative to joe's F0 as DIO tracks it, which is higher than joe sounds (a lively
+# voice, 90-250 Hz, with creaky stretches read an octave up): they were set by measuring the
+# output (`bench/voices.py`), female medians ~200-270 Hz, male ~105-145 Hz. The female voices
+# also get formants 12-22 % up, the male ones -8..+4 %. Pairs differ in pitch, formants,
+# tilt, intonation range and speaking rate together.
 BUILTIN_PROFILES: Final[dict[str, VoiceProfile]] = {
-    "cedar": VoiceProfile(
-        length_scale=1.06, noise_scale=0.5, noise_w=0.7, pitch_semitones=-4.0, tilt_db=-1.5
+    # female
+    "marin": VoiceProfile(
+        length_scale=1.0, pitch_semitones=4.0, formant_shift=1.16, intonation=1.15, tilt_db=0.5
     ),
-    "ash": VoiceProfile(length_scale=0.94, noise_scale=0.7, pitch_semitones=-2.5, tilt_db=1.0),
-    "verse": VoiceProfile(length_scale=1.03, noise_w=0.9, pitch_semitones=-1.0, tilt_db=-0.5),
-    "marin": VoiceProfile(length_scale=1.00, pitch_semitones=0.5, tilt_db=0.5),
+    "coral": VoiceProfile(
+        length_scale=0.95,
+        noise_scale=0.6,
+        pitch_semitones=5.5,
+        formant_shift=1.22,
+        intonation=1.3,
+        tilt_db=1.5,
+    ),
     "sage": VoiceProfile(
-        length_scale=1.10, noise_scale=0.45, noise_w=0.6, pitch_semitones=2.0, tilt_db=-1.0
+        length_scale=1.08,
+        noise_scale=0.5,
+        noise_w=0.6,
+        pitch_semitones=2.5,
+        formant_shift=1.12,
+        intonation=0.85,
+        tilt_db=-1.0,
     ),
-    "coral": VoiceProfile(length_scale=0.96, noise_scale=0.6, pitch_semitones=3.5, tilt_db=1.5),
+    # male
+    "cedar": VoiceProfile(
+        length_scale=1.06,
+        noise_scale=0.5,
+        noise_w=0.7,
+        pitch_semitones=-9.0,
+        formant_shift=0.92,
+        intonation=0.8,
+        tilt_db=-1.5,
+    ),
+    "ash": VoiceProfile(
+        length_scale=0.94, noise_scale=0.7, pitch_semitones=-7.0, formant_shift=1.0, tilt_db=1.0
+    ),
+    "verse": VoiceProfile(
+        length_scale=1.02, noise_w=0.9, pitch_semitones=-5.5, formant_shift=1.04, intonation=1.3
+    ),
 }
 assert set(BUILTIN_PROFILES) == set(VOICES)
+FEMALE: Final = frozenset({"marin", "coral", "sage"})
 
 
 # Part of a Piper sentence's length that does not follow the length scale: each phoneme's
@@ -101,30 +149,6 @@ def resolve_profiles(overrides: dict[str, VoiceTuning]) -> dict[str, VoiceProfil
 def apply_profile(
     audio: FloatAudio, source_rate: int, out_rate: int, profile: VoiceProfile
 ) -> FloatAudio:
-    """Pitch-shift (with the duration compensation done by Piper), tilt, and resample."""
-    # Treat the samples as if recorded at source_rate * factor: played back at out_rate
-    # they are `factor` times higher and shorter.
-    virtual_rate = round(source_rate * profile.pitch_factor)
-    shifted = resample(audio, virtual_rate, out_rate)
-    if profile.tilt_db:
-        shifted = spectral_tilt(shifted, out_rate, profile.tilt_db)
-    return _normalize(shifted)
-
-
-def spectral_tilt(audio: FloatAudio, rate: int, db_per_octave: float) -> FloatAudio:
-    """Tilt the spectrum around 1 kHz, limited to ±12 dB, in one FFT (sentences are short)."""
-    if audio.size < 2:
-        return audio
-    spectrum = np.fft.rfft(audio)
-    freqs = np.fft.rfftfreq(audio.size, 1.0 / rate)
-    octaves = np.log2(np.maximum(freqs, 62.5) / 1000.0)
-    gain_db = np.clip(octaves * db_per_octave, -12.0, 12.0)
-    tilted = np.fft.irfft(spectrum * 10.0 ** (gain_db / 20.0), n=audio.size)
-    return tilted.astype(np.float32)
-
-
-def _normalize(audio: FloatAudio, peak: float = 0.9) -> FloatAudio:
-    top = float(np.max(np.abs(audio))) if audio.size else 0.0
-    if top < 1e-6:
-        return audio.astype(np.float32)
-    return (audio * (peak / top)).astype(np.float32)
+    """One Piper sentence in the profile's voice, at `out_rate` (loudness is set later)."""
+    voiced = reshape(audio, source_rate, profile.reshape)
+    return np.asarray(resample(voiced, source_rate, out_rate), dtype=np.float32)

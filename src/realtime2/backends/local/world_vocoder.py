@@ -1,0 +1,153 @@
+"""Pitch and formants moved independently: WORLD analysis and resynthesis (`pyworld`).
+
+A sentence from Piper is analysed into an F0 contour (DIO + StoneMask, or Harvest), a
+spectral envelope (CheapTrick) and an aperiodicity (D4C). The F0 is scaled (and its
+excursions around the sentence's median widened or narrowed: intonation), the envelope is
+stretched along the frequency axis (formants up for a shorter vocal tract, down for a
+longer one) and tilted, and WORLD synthesizes the result. Changing pitch alone makes a
+male voice sing higher; moving the formants too is what makes it sound like another
+speaker, which is why the old resampling trick (both moved by one factor) could not make a
+female voice out of a male one without a chipmunk sound.
+
+One sentence at a time, so it streams exactly as Piper does. The F0 search range is the
+*source* voice's (`f0_max`): Piper's male voice has creaky stretches that a wide range
+reads an octave up, and a doubled frame shifted up again squeaks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Literal
+
+import numpy as np
+
+from realtime2.backends.local.models import require_module
+from realtime2.engine.interfaces import FloatAudio
+
+F0Method = Literal["dio", "harvest"]
+
+
+@dataclass(frozen=True)
+class Reshape:
+    """How one voice moves the source voice (all ratios 1.0, tilt 0: unchanged)."""
+
+    f0_ratio: float = 1.0  # median pitch multiplier
+    formant_ratio: float = 1.0  # > 1: formants up (smaller speaker)
+    intonation: float = 1.0  # scale of log-F0 excursions around the sentence's median
+    tilt_db: float = 0.0  # dB per octave around 1 kHz: + brighter, - darker
+    f0_min: float = 60.0  # the source voice's F0 search range
+    f0_max: float = 220.0
+    frame_period_ms: float = 5.0
+    method: F0Method = "dio"
+
+    @property
+    def neutral(self) -> bool:
+        return (self.f0_ratio, self.formant_ratio, self.intonation, self.tilt_db) == (
+            1.0,
+            1.0,
+            1.0,
+            0.0,
+        )
+
+
+def _world() -> Any:
+    return require_module("pyworld", "pyworld-prebuilt")
+
+
+def reshape(audio: FloatAudio, rate: int, shape: Reshape) -> FloatAudio:
+    """One sentence resynthesized with `shape`'s pitch, intonation, formants and tilt."""
+    if shape.neutral or audio.size < rate // 20:
+        return audio
+    world = _world()
+    x = audio.astype(np.float64)
+    period = shape.frame_period_ms
+    if shape.method == "harvest":
+        f0, times = world.harvest(
+            x, rate, f0_floor=shape.f0_min, f0_ceil=shape.f0_max, frame_period=period
+        )
+    else:
+        # allowed_range 0.2: DIO's default (0.1) leaves a third of Piper's voiced frames
+        # unvoiced, which WORLD then renders as whisper.
+        f0, times = world.dio(
+            x,
+            rate,
+            f0_floor=shape.f0_min,
+            f0_ceil=shape.f0_max,
+            frame_period=period,
+            allowed_range=0.2,
+        )
+        f0 = world.stonemask(x, f0, times, rate)
+    f0 = _fix_octave_jumps(f0)
+    envelope = world.cheaptrick(x, f0, times, rate)  # FFT size as D4C's: their default
+    aperiodicity = world.d4c(x, f0, times, rate)
+    if shape.formant_ratio != 1.0:
+        envelope = warp(envelope, shape.formant_ratio)
+        aperiodicity = warp(aperiodicity, shape.formant_ratio)
+    if shape.tilt_db:
+        envelope = envelope * _tilt_power(envelope.shape[1], rate, shape.tilt_db)
+    new_f0 = scale_f0(f0, shape.f0_ratio, shape.intonation)
+    out = world.synthesize(
+        np.ascontiguousarray(new_f0),
+        np.ascontiguousarray(envelope),
+        np.ascontiguousarray(np.clip(aperiodicity, 0.0, 1.0)),
+        rate,
+        period,
+    )
+    return np.asarray(out[: audio.size], dtype=np.float32)
+
+
+def scale_f0(f0: np.ndarray, ratio: float, intonation: float) -> np.ndarray:
+    """Voiced frames times `ratio`, their log distance from the median times `intonation`."""
+    voiced = f0 > 0
+    if not voiced.any():
+        return f0
+    log_f0 = np.log(f0[voiced])
+    centre = float(np.median(log_f0))
+    out = np.zeros_like(f0)
+    out[voiced] = np.exp(centre + intonation * (log_f0 - centre)) * ratio
+    return out
+
+
+def _fix_octave_jumps(f0: np.ndarray) -> np.ndarray:
+    """Fold voiced frames more than ~0.6 octave from their neighbourhood's median back.
+
+    An octave error in one frame, once the F0 is scaled up by an octave or more, is a
+    squeak; the median of the surrounding 25 voiced frames (~0.1 s) is the reference.
+    """
+    voiced = np.flatnonzero(f0 > 0)
+    if voiced.size < 3:
+        return f0
+    log_f0 = np.log2(f0[voiced])
+    padded = np.pad(log_f0, 12, mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 25)
+    local = np.median(windows, axis=1)
+    octaves = np.round(log_f0 - local)
+    out = f0.copy()
+    out[voiced] = 2.0 ** (log_f0 - octaves)
+    return out
+
+
+def warp(spectrum: np.ndarray, ratio: float) -> np.ndarray:
+    """Stretch each frame along frequency: what was at f moves to f * ratio."""
+    low, high, weight = _warp_plan(spectrum.shape[1], ratio)
+    result: np.ndarray = spectrum[:, low] * (1.0 - weight) + spectrum[:, high] * weight
+    return result
+
+
+@lru_cache(maxsize=32)
+def _warp_plan(bins: int, ratio: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    source = np.minimum(np.arange(bins) / ratio, bins - 1)
+    low = np.floor(source).astype(np.intp)
+    high = np.minimum(low + 1, bins - 1)
+    return low, high, source - low
+
+
+@lru_cache(maxsize=32)
+def _tilt_power(bins: int, rate: int, db_per_octave: float) -> np.ndarray:
+    """Power gain per envelope bin, ±12 dB at most, pivoting at 1 kHz."""
+    freqs = np.linspace(0.0, rate / 2.0, bins)
+    octaves = np.log2(np.maximum(freqs, 62.5) / 1000.0)
+    gain_db = np.clip(octaves * db_per_octave, -12.0, 12.0)
+    result: np.ndarray = 10.0 ** (gain_db / 10.0)
+    return result
