@@ -29,6 +29,7 @@ from realtime2.http import (
     pipeline,
     playground,
     sip_calls,
+    spend,
 )
 from realtime2.http.body_limit import BodyLimitMiddleware
 from realtime2.http.exposure import docs_exposed, metrics_exposed, metrics_guard
@@ -137,6 +138,7 @@ def create_app(
         sip_calls,
         charge,
         client_secrets,
+        spend,
     ):
         app.include_router(module.router)
     return app
