@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Callable
 from fastapi import Depends, FastAPI
 
 from realtime2 import __version__
+from realtime2.calls.bus import CallBus
+from realtime2.calls.records import REPLICA
 from realtime2.calls.registry import CallRegistry
 from realtime2.config import Settings, get_settings
 from realtime2.edge.admission import SessionSlots
@@ -68,6 +70,17 @@ async def drain_app(app: FastAPI) -> int:
     )
 
 
+def _start_call_bus(app: FastAPI) -> CallBus | None:
+    """Call control from any replica (`calls.bus`), when the replicas share a Redis."""
+    svc: Services = app.state.services
+    if svc.redis is None:
+        return None
+    commands = {**calls.CALL_COMMANDS, **charge.CALL_COMMANDS, **sip_calls.CALL_COMMANDS}
+    bus = CallBus(svc.redis, app.state.replica, app.state.calls, commands)
+    bus.start()
+    return bus
+
+
 def create_app(
     settings: Settings | None = None,
     services: Services | None = None,
@@ -90,10 +103,13 @@ def create_app(
             svc.engines.start()
         sweeper = asyncio.create_task(_sweep_expired_holds(svc))
         app.state.sip = await start_sip(app)  # None unless REALTIME2_SIP_LISTEN is set
+        app.state.call_bus = _start_call_bus(app)  # None without Redis
         try:
             yield
         finally:
             await app.state.calls.close_all()
+            if app.state.call_bus is not None:
+                await app.state.call_bus.close()
             if app.state.sip is not None:
                 await app.state.sip.close()
             sweeper.cancel()
@@ -115,6 +131,8 @@ def create_app(
     app.state.services = services or Services.build(settings)
     app.state.session_slots = SessionSlots(settings.max_sessions, settings.max_sessions_per_user)
     app.state.calls = CallRegistry()
+    app.state.call_bus = None  # started with the app when Redis is configured
+    app.state.replica = REPLICA  # its channel on the call bus (tests name two in one process)
     app.state.drain = Drain()
     app.state.gateway = Upstream.from_settings(settings)  # gateway mode, or None
     app.state.sip_settings = SipSettings()  # telephony (transports.sip), off by default

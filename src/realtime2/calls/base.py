@@ -16,6 +16,7 @@ from typing import Any, Final, Protocol
 
 from realtime2.accounts.ledger import InsufficientCreditsError, Ledger
 from realtime2.accounts.metering import SessionMeter
+from realtime2.errors import ApiError
 from realtime2.protocol.server_events import error_event
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,11 @@ async def charge_meter(meter: SessionMeter, ledger: Ledger, user_id: int) -> Cha
         rate=meter.rate,
         balance=balance.available,
     )
+
+
+def call_not_found(call_id: str) -> ApiError:
+    # Another user's call is answered exactly like an unknown one.
+    return ApiError(404, "call_not_found", f"No call with id '{call_id[:64]}'.", param="call_id")
 
 
 SIDEBAND_QUEUE: Final = 2000

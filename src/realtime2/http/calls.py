@@ -3,7 +3,8 @@
 - `POST /v1/realtime/calls` as OpenAI serves it: raw `application/sdp` body, or
   `multipart/form-data` with `sdp` and `session` (JSON) parts; 201 with the SDP answer and
   `Location: /v1/realtime/calls/{call_id}`.
-- `POST /v1/realtime/calls/{call_id}/hangup`: owner only.
+- `POST /v1/realtime/calls/{call_id}/hangup`: owner only; a call on another replica is
+  hung up there, over the call bus (`calls.bus`).
 - `POST /api/realtime2/session`: the seed's flow, JSON `{model, voice, instructions, sdp}`
   → the SDP answer as text, the call id in `x-openai-call-id`.
 """
@@ -13,13 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Mapping
 from typing import Any, Final
 
 from fastapi import APIRouter, Request, Response
 from starlette.datastructures import UploadFile
 
 from realtime2.calls.base import Call
-from realtime2.calls.lookup import find_call
+from realtime2.calls.bus import Handler
+from realtime2.calls.lookup import RemoteCall, find_call
 from realtime2.calls.open import CallRequest, invalid_sdp, principal_sessions
 from realtime2.calls.records import CallRecord
 from realtime2.edge.sdp import MAX_SDP_BYTES
@@ -153,11 +156,22 @@ async def create_call(request: Request, principal: RealtimePrincipal) -> Respons
 @router.post("/v1/realtime/calls/{call_id}/hangup")
 async def hangup_call(call_id: str, request: Request, principal: RealtimePrincipal) -> Response:
     found = await find_call(request, principal, call_id)
-    if not isinstance(found, CallRecord):  # running here, embedded or relayed upstream
-        found.hang_up("hangup")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(found.wait_ended(), HANGUP_WAIT_SECONDS)
+    if isinstance(found, RemoteCall):  # running on another replica: it hangs up
+        await found.command("hangup", {}, within=HANGUP_WAIT_SECONDS + 5)
+    elif not isinstance(found, CallRecord):  # running here, embedded or relayed upstream
+        await hangup_here(found, {})
     return Response(status_code=200)
+
+
+async def hangup_here(call: Call, args: Mapping[str, Any]) -> dict[str, Any]:
+    """End a call this replica runs and wait (a while) for it to settle."""
+    call.hang_up("hangup")
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(call.wait_ended(), HANGUP_WAIT_SECONDS)
+    return {}
+
+
+CALL_COMMANDS: dict[str, Handler] = {"hangup": hangup_here}
 
 
 async def _json_object(request: Request) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from realtime2.protocol.models import (
 from realtime2.realtime.runner import SessionRunner
 from realtime2.transports.beta import BetaMapper, wants_beta
 from realtime2.transports.metered import pump, run_metered
-from realtime2.transports.webrtc.sideband import attach_sideband
+from realtime2.transports.sideband_relay import attach_call_socket
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -67,8 +67,8 @@ def _is_realtime_name(model: str) -> bool:
 @router.websocket("/v1/realtime")
 async def realtime_websocket(websocket: WebSocket) -> None:
     call_id = websocket.query_params.get("call_id")
-    if call_id is not None:  # a sideband connection to a running WebRTC call
-        await attach_sideband(websocket, call_id)
+    if call_id is not None:  # a sideband connection to a running call, on any replica
+        await attach_call_socket(websocket, call_id)
         return
     gateway = gateway_of(websocket)
 
