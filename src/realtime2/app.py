@@ -21,6 +21,9 @@ from realtime2.gateway.pipeline import engine_settings
 from realtime2.gateway.upstream import Upstream
 from realtime2.http import (
     account,
+    admin,
+    admin_ops,
+    admin_signup,
     calls,
     charge,
     client_secrets,
@@ -33,6 +36,7 @@ from realtime2.http import (
     sip_calls,
     spend,
 )
+from realtime2.http.admin_webhooks import run_notifications
 from realtime2.http.body_limit import BodyLimitMiddleware
 from realtime2.http.exposure import docs_exposed, metrics_exposed, metrics_guard
 from realtime2.observability import metrics
@@ -102,6 +106,7 @@ def create_app(
             )
             svc.engines.start()
         sweeper = asyncio.create_task(_sweep_expired_holds(svc))
+        notifier = asyncio.create_task(run_notifications(svc))  # docs/admin.md
         app.state.sip = await start_sip(app)  # None unless REALTIME2_SIP_LISTEN is set
         app.state.call_bus = _start_call_bus(app)  # None without Redis
         try:
@@ -112,9 +117,10 @@ def create_app(
                 await app.state.call_bus.close()
             if app.state.sip is not None:
                 await app.state.sip.close()
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in (sweeper, notifier):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await svc.close()
 
     docs = docs_exposed(settings)
@@ -156,6 +162,9 @@ def create_app(
         sip_calls,
         charge,
         client_secrets,
+        admin,
+        admin_ops,
+        admin_signup,
         spend,
     ):
         app.include_router(module.router)

@@ -42,10 +42,18 @@ async def _with_services(settings: Settings, command: Command, args: argparse.Na
 
 async def cmd_users_create(services: Services, args: argparse.Namespace) -> None:
     try:
-        user = await services.users.create(args.email, args.password)
+        user = await services.users.create(
+            args.email, args.password, role="admin" if args.admin else "user"
+        )
     except (UserExistsError, ValueError) as exc:
         raise CliError(str(exc)) from None
-    print(f"created user {user.email} (id {user.id})")
+    print(f"created {user.role} {user.email} (id {user.id})")
+
+
+async def cmd_users_promote(services: Services, args: argparse.Namespace) -> None:
+    user = await _require_user(services, args.email)
+    user = await services.users.set_role(user.id, "user" if args.demote else "admin")
+    print(f"{user.email} is now {'an admin' if user.role == 'admin' else 'a user'}")
 
 
 async def cmd_credits_grant(services: Services, args: argparse.Namespace) -> None:
@@ -262,7 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = users.add_parser("create", help="create a user")
     p.add_argument("email")
     p.add_argument("--password")
+    p.add_argument("--admin", action="store_true", help="with the admin role (docs/admin.md)")
     p.set_defaults(run=cmd_users_create)
+    p = users.add_parser("promote", help="give a user the admin role (--demote: take it)")
+    p.add_argument("email")
+    p.add_argument("--demote", action="store_true")
+    p.set_defaults(run=cmd_users_promote)
 
     credits = sub.add_parser("credits", help="grant credits, show balances")
     csub = credits.add_subparsers(dest="sub", required=True)

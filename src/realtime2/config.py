@@ -11,7 +11,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from dotenv import load_dotenv
 from pydantic import Field, SecretStr
@@ -70,6 +70,16 @@ class Settings(BaseSettings):
     # Page origins, besides this server's own, whose WebSockets the login cookie may
     # authenticate (comma-separated, e.g. "https://app.example.com"; realtime2.edge.origins).
     allowed_origins: str = ""
+    # Self-service sign-up (POST /api/signup, docs/admin.md): off | open | invite | approval.
+    signup: Literal["off", "open", "invite", "approval"] = "off"
+    # Sign-ups accepted per client address per hour (0: no limit), counted per process.
+    signup_per_hour: int = Field(default=5, ge=0)
+    # Where every `balance.low` / `key.budget_exhausted` notification also goes (the
+    # operator), signed with the secret (Standard Webhooks); empty: nowhere.
+    notify_webhook_url: str = ""
+    notify_webhook_secret: str = ""
+    # How often the notification watcher looks for crossings (seconds).
+    notify_every_s: float = Field(default=15.0, gt=0)
     # Failed dashboard logins (realtime2.http.dashboard_ratelimit): per (email, address),
     # this many are free, then each one doubles a wait from 1 s up to the maximum; per
     # address (any email) the same after more failures.

@@ -44,6 +44,8 @@ class SecretOwner:
     api_key_id: str | None
     session: dict[str, Any] | None
     expires_at: datetime
+    # The minting key's `allowed_origins` (None: any): where a browser may use the secret.
+    allowed_origins: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -92,13 +94,21 @@ class ClientSecrets:
         return MintedSecret(value, expires_at)
 
     async def authenticate(self, raw: str) -> SecretOwner:
-        """The secret's owner, or InvalidApiKeyError (unknown, expired or key revoked)."""
+        """The secret's owner, or InvalidApiKeyError (unknown, expired, its key revoked or
+        expired, its user disabled)."""
         if not looks_like_client_secret(raw) or len(raw) > 100:
             raise InvalidApiKeyError("malformed")
         async with self.db.sessions() as tx:
             row = (
                 await tx.execute(
-                    select(ClientSecret, User.email, ApiKey.revoked_at)
+                    select(
+                        ClientSecret,
+                        User.email,
+                        User.disabled_at,
+                        ApiKey.revoked_at,
+                        ApiKey.expires_at,
+                        ApiKey.allowed_origins,
+                    )
                     .join(User, User.id == ClientSecret.user_id)
                     .outerjoin(ApiKey, ApiKey.id == ClientSecret.api_key_id)
                     .where(ClientSecret.secret_hash == self._hash(raw))
@@ -106,11 +116,16 @@ class ClientSecrets:
             ).first()
         if row is None:
             raise InvalidApiKeyError("unknown")
-        secret, email, key_revoked_at = row
-        if secret.expires_at <= self.clock():
+        secret, email, disabled_at, key_revoked_at, key_expires_at, origins = row
+        now = self.clock()
+        if secret.expires_at <= now:
             raise InvalidApiKeyError("expired")
         if key_revoked_at is not None:
             raise InvalidApiKeyError("revoked")
+        if disabled_at is not None:
+            raise InvalidApiKeyError("disabled")
+        if key_expires_at is not None and key_expires_at <= now:
+            raise InvalidApiKeyError("expired")
         return SecretOwner(
-            secret.user_id, email, secret.api_key_id, secret.session, secret.expires_at
+            secret.user_id, email, secret.api_key_id, secret.session, secret.expires_at, origins
         )

@@ -12,7 +12,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, select, update
 
@@ -23,6 +23,9 @@ KEY_PREFIX = "sk-gptr2-"
 _RANDOM_CHARS = 43  # token_urlsafe(32) → 256 bits
 _KEY_FORMAT = re.compile(rf"^{re.escape(KEY_PREFIX)}[A-Za-z0-9_-]{{{_RANDOM_CHARS}}}$")
 _DISPLAY_CHARS = 6
+_CONTROLS = frozenset(
+    {"expires_at", "allowed_models", "allowed_origins", "budget_credits", "budget_period"}
+)
 # Writing last_used_at on every request would turn each read into a write.
 _LAST_USED_RESOLUTION = timedelta(seconds=60)
 
@@ -31,9 +34,22 @@ _users = cast(Table, User.__table__)
 # Core statements, built once (compiled once): the ORM's per-query overhead is most of the
 # cost of a key check.
 _BY_HASH = (
-    select(_keys.c.id, _keys.c.user_id, _keys.c.revoked_at, _keys.c.last_used_at, _users.c.email)
+    select(
+        _keys.c.id,
+        _keys.c.user_id,
+        _keys.c.revoked_at,
+        _keys.c.expires_at,
+        _keys.c.last_used_at,
+        _users.c.email,
+        _users.c.disabled_at,
+    )
     .join(_users, _users.c.id == _keys.c.user_id)
     .where(_keys.c.key_hash == bindparam("hash"))
+)
+_ACTIVE = (
+    select(_keys.c.revoked_at, _keys.c.expires_at, _users.c.disabled_at)
+    .join(_users, _users.c.id == _keys.c.user_id)
+    .where(_keys.c.id == bindparam("kid"))
 )
 _TOUCH = (
     update(_keys)
@@ -43,7 +59,8 @@ _TOUCH = (
 
 
 class InvalidApiKeyError(Exception):
-    """Malformed, unknown or revoked."""
+    """Malformed, unknown, revoked, expired ("expired") or its user disabled ("disabled");
+    the message is the reason."""
 
 
 class KeyNotFoundError(LookupError):
@@ -59,6 +76,11 @@ class KeyInfo:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    expires_at: datetime | None = None
+    allowed_models: list[str] | None = None
+    allowed_origins: list[str] | None = None
+    budget_credits: int | None = None
+    budget_period: str | None = None
 
     @classmethod
     def of(cls, key: ApiKey) -> KeyInfo:
@@ -70,6 +92,11 @@ class KeyInfo:
             key.created_at,
             key.last_used_at,
             key.revoked_at,
+            key.expires_at,
+            key.allowed_models,
+            key.allowed_origins,
+            key.budget_credits,
+            key.budget_period,
         )
 
 
@@ -146,10 +173,35 @@ class KeyStore:
             return KeyInfo.of(key)
 
     async def is_active(self, key_id: str) -> bool:
-        """Whether the key exists and is not revoked (a live session's check at renewal)."""
-        query = select(_keys.c.revoked_at).where(_keys.c.id == key_id)
-        rows = await self.db.run(lambda conn: conn.execute(query).all(), write=False, inline=True)
-        return bool(rows) and rows[0].revoked_at is None
+        """Whether the key exists, is neither revoked nor expired and its user is not
+        disabled (a live session's check at renewal)."""
+        rows = await self.db.run(
+            lambda conn: conn.execute(_ACTIVE, {"kid": key_id}).all(), write=False, inline=True
+        )
+        if not rows:
+            return False
+        row = rows[0]
+        expired = row.expires_at is not None and row.expires_at <= datetime.now(UTC)
+        return row.revoked_at is None and row.disabled_at is None and not expired
+
+    async def get(self, key_id: str) -> KeyInfo | None:
+        async with self.db.sessions() as session:
+            key = await session.get(ApiKey, key_id)
+            return KeyInfo.of(key) if key else None
+
+    async def set_controls(self, key_id: str, changes: dict[str, Any]) -> KeyInfo:
+        """Set some of expires_at, allowed_models, allowed_origins, budget_credits and
+        budget_period (already checked by the caller; None clears)."""
+        unknown = set(changes) - _CONTROLS
+        if unknown:
+            raise ValueError(f"not a key control: {sorted(unknown)[0]}")
+        async with self.db.transaction() as session:
+            key = await session.get(ApiKey, key_id, with_for_update=True)
+            if key is None:
+                raise KeyNotFoundError(key_id)
+            for name, value in changes.items():
+                setattr(key, name, value)
+            return KeyInfo.of(key)
 
     async def authenticate(self, raw: str) -> KeyOwner:
         if not is_well_formed(raw):
@@ -166,6 +218,10 @@ class KeyStore:
         if row.revoked_at is not None:
             raise InvalidApiKeyError("revoked")
         now = datetime.now(UTC)
+        if row.disabled_at is not None:
+            raise InvalidApiKeyError("disabled")
+        if row.expires_at is not None and row.expires_at <= now:
+            raise InvalidApiKeyError("expired")
         if row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION:
             await self._touch(row.id, now)
         return KeyOwner(user_id=row.user_id, email=row.email, key_id=row.id)

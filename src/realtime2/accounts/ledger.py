@@ -27,6 +27,7 @@ from sqlalchemy import Connection, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from realtime2.accounts import key_controls
 from realtime2.accounts import ledger_sql as sql
 from realtime2.accounts.ledger_results import (
     AnyRow,
@@ -74,6 +75,26 @@ class Ledger:
     def __init__(self, db: Database, *, clock: Clock = _now) -> None:
         self.db = db
         self.clock = clock
+
+    async def spendable(
+        self, user_id: int, api_key_id: str | None, model: str | None = None
+    ) -> tuple[Balance, int | None]:
+        """The balance, and what the key's budget leaves this period (None: no budget);
+        ModelNotAllowedError when the key may not use `model`. A reading, not a promise:
+        the hold itself re-checks both under lock."""
+        now = self.clock()
+
+        def read(conn: Connection) -> tuple[Balance, int | None]:
+            row = conn.execute(sql.ACCOUNT, {"uid": user_id}).first()
+            balance = Balance(row.posted, row.held) if row else Balance(0, 0)
+            if api_key_id is None:
+                return balance, None
+            allowed, budget = key_controls.key_budget(conn, api_key_id, now, lock=False)
+            if model is not None and allowed is not None and model not in allowed:
+                raise key_controls.ModelNotAllowedError(model)
+            return balance, budget.remaining if budget else None
+
+        return await self.db.run(read, write=False, inline=True)
 
     # --- reading ----------------------------------------------------------------------
 
@@ -184,6 +205,8 @@ class Ledger:
 
         def op(conn: Connection) -> HoldView:
             now = self.clock()
+            if api_key_id is not None:  # locks the key's row first: see key_controls
+                key_controls.enforce(conn, api_key_id, model=model, amount=amount, now=now)
             hold = HoldView(
                 hold_id,
                 user_id,
@@ -243,6 +266,10 @@ class Ledger:
 
         def op(conn: Connection) -> HoldView:
             row = sql.lock_open_hold(conn, hold_id)
+            if extra and row.api_key_id is not None:
+                key_controls.enforce(
+                    conn, row.api_key_id, model=None, amount=extra, now=self.clock()
+                )
             if extra:
                 conn.execute(sql.NEW_ENTRY, self._hold_entry(row, "hold", extra, key))
             hold = replace(
@@ -297,8 +324,14 @@ class Ledger:
             from_hold = min(amount, hold.amount)
             beyond = 0
             if amount > from_hold:
+                beyond = amount - from_hold
+                if hold.api_key_id is not None:  # nor past the key's budget
+                    _, budget = key_controls.key_budget(
+                        conn, hold.api_key_id, self.clock(), lock=True
+                    )
+                    beyond = min(beyond, budget.remaining) if budget else beyond
                 account = conn.execute(sql.LOCK_ACCOUNT, {"uid": hold.user_id}).one()
-                beyond = min(amount - from_hold, account.posted - account.held)
+                beyond = max(0, min(beyond, account.posted - account.held))
             charged = from_hold + beyond
             released = hold.amount - from_hold if final else 0
             entries = [

@@ -45,6 +45,8 @@ class HoldView:
     captured: int
     status: str
     expires_at: datetime
+    # Why the hold's owner is asked to stop (an admin ended it or disabled its user).
+    stop_reason: str | None = None
 
     @classmethod
     def of(cls, hold: Hold | AnyRow) -> HoldView:
@@ -58,6 +60,7 @@ class HoldView:
             hold.captured,
             hold.status,
             hold.expires_at,
+            hold.stop_reason,
         )
 
 

@@ -14,7 +14,13 @@ session run past the credit it has reserved: `deadline` says when the reserve ru
 A meter given a `credential_check` (the session's API key still active?) asks it at every
 renewal, so a key revoked on any replica ends its live sessions within one renewal interval:
 `renew()` reports False and `stop_code` says why ("api_key_revoked", else
-"insufficient_credits"); the session is settled as usual.
+"insufficient_credits"); the session is settled as usual. So does a hold whose
+`stop_reason` an admin set (ending the session, or disabling its user): the renewal that
+finds it ends the session with that code, on whichever replica runs it.
+
+A key's budget (`accounts.key_controls`) bounds what the meter reserves as the balance
+does: it starts with what both allow and, when a renewal cannot be covered, the session
+runs on what it holds and then ends.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from realtime2.accounts.key_controls import KeyBudgetExhaustedError
 from realtime2.accounts.ledger import HoldNotOpenError, InsufficientCreditsError, Ledger, Settlement
 
 log = logging.getLogger(__name__)
@@ -38,7 +45,10 @@ SESSION_REFERENCES = ("rt_", "tr_", "rtc_")
 # Why `keep_alive` returned: the code and message of the error event the session ends with.
 STOP_MESSAGES = {
     "insufficient_credits": "The credit balance ran out",
-    "api_key_revoked": "The API key of this session was revoked",
+    "api_key_revoked": "The API key of this session was revoked or expired",
+    "key_budget_exhausted": "The API key's credit budget ran out",
+    "account_disabled": "The account was disabled",
+    "session_ended": "An administrator ended this session",
 }
 
 
@@ -121,11 +131,17 @@ class SessionMeter:
 
     async def start(self) -> None:
         """Reserve credit, or raise InsufficientCreditsError (the session must not start)."""
-        balance = await self.ledger.balance(self.user_id)
+        # ModelNotAllowedError here when the key may not use this model.
+        balance, key_left = await self.ledger.spendable(self.user_id, self.api_key_id, self.model)
         wanted_seconds = max(self.policy.window_seconds, self.policy.minimum_billed_seconds)
         floor = max(self.policy.minimum_start_seconds, self.policy.minimum_billed_seconds)
         amount = min(balance.available, math.ceil(wanted_seconds) * self.rate)
         needed = math.ceil(floor) * self.rate
+        if key_left is not None and key_left < needed:
+            self.stop_code = "key_budget_exhausted"
+            raise KeyBudgetExhaustedError(needed, key_left)
+        if key_left is not None:
+            amount = min(amount, key_left)
         if amount < needed:
             raise InsufficientCreditsError(needed, balance.available)
         hold = await self.ledger.place_hold(
@@ -152,26 +168,34 @@ class SessionMeter:
             if self.hold_id is None or self.settlement is not None:
                 return False
             if not await self._credential_active():
-                self.stop_code = "api_key_revoked"
-                log.info("meter %s: credential revoked, ending", self.reference)
+                # A disabled user's keys fail this check too: the hold says why, if it can.
+                hold = await self.ledger.get_hold(self.hold_id)
+                self.stop_code = (hold and hold.stop_reason) or "api_key_revoked"
+                log.info(
+                    "meter %s: credential refused (%s), ending", self.reference, self.stop_code
+                )
                 return False
             used = self.used_credits()
             ahead = math.ceil(self.policy.window_seconds) * self.rate
             extra = max(0, used + ahead - self.reserved)
+            key_limited = False
             if extra:
-                balance = await self.ledger.balance(self.user_id)
+                balance, key_left = await self.ledger.spendable(self.user_id, self.api_key_id)
                 extra = min(extra, max(0, balance.available))
+                if key_left is not None and key_left < extra:
+                    extra, key_limited = key_left, True
             try:
-                await self.ledger.extend_hold(
+                hold = await self.ledger.extend_hold(
                     self.hold_id,
                     extra,
                     ttl_seconds=self.policy.hold_ttl_seconds,
                     used=min(self.recorded_use(), self.reserved + extra),
                 )
                 self.reserved += extra
-            except InsufficientCreditsError:
+            except InsufficientCreditsError as exc:
                 # Spent elsewhere meanwhile: keep what is reserved, renew the expiry only.
-                await self.ledger.extend_hold(
+                key_limited = isinstance(exc, KeyBudgetExhaustedError)
+                hold = await self.ledger.extend_hold(
                     self.hold_id,
                     0,
                     ttl_seconds=self.policy.hold_ttl_seconds,
@@ -179,11 +203,17 @@ class SessionMeter:
                 )
             except HoldNotOpenError:
                 return False
+            if hold.stop_reason is not None:
+                self.stop_code = hold.stop_reason
+                log.info("meter %s: asked to stop (%s)", self.reference, hold.stop_reason)
+                return False
+            # Said if this renewal's reserve turns out to be the last.
+            self.stop_code = "key_budget_exhausted" if key_limited else "insufficient_credits"
             return self.clock() < self.deadline
 
     @property
     def stop_message(self) -> str:
-        return STOP_MESSAGES[self.stop_code]
+        return STOP_MESSAGES.get(self.stop_code, "The session was ended")
 
     async def _credential_active(self) -> bool:
         if self.credential_check is None:

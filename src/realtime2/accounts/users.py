@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from argon2 import PasswordHasher
@@ -14,6 +15,8 @@ from sqlalchemy import func, select
 from realtime2.db.engine import Database
 from realtime2.db.models import CreditAccount, User
 
+ROLES = ("user", "admin")
+PENDING = "pending_approval"  # disabled_reason of a sign-up waiting for approval
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
 _T = TypeVar("_T")
 _hasher = PasswordHasher()
@@ -65,7 +68,17 @@ class Users:
         async with self._argon2_slots:
             return await asyncio.to_thread(fn, *args)
 
-    async def create(self, email: str, password: str | None = None) -> User:
+    async def create(
+        self,
+        email: str,
+        password: str | None = None,
+        *,
+        role: str = "user",
+        pending: bool = False,
+    ) -> User:
+        """A new user; `pending` creates it disabled, waiting for an admin's approval."""
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}")
         email = normalize_email(email)
         password_hash = (
             await self._argon2(hash_password, password) if password is not None else None
@@ -74,11 +87,17 @@ class Users:
             exists = await session.scalar(select(User.id).where(User.email == email))
             if exists is not None:
                 raise UserExistsError(f"user {email} already exists")
-            user = User(email=email, password_hash=password_hash)
+            user = User(email=email, password_hash=password_hash, role=role)
+            if pending:
+                user.disabled_at, user.disabled_reason = datetime.now(UTC), PENDING
             session.add(user)
             await session.flush()
             session.add(CreditAccount(user_id=user.id, posted=0, held=0))
             return user
+
+    async def hash(self, password: str) -> str:
+        """The password's argon2id hash (in a thread, bounded like checks)."""
+        return await self._argon2(hash_password, password)
 
     async def get(self, user_id: int) -> User | None:
         async with self.db.sessions() as session:
@@ -106,6 +125,21 @@ class Users:
                 raise LookupError(user_id)
             user.password_hash = password_hash
 
+    async def set_role(self, user_id: int, role: str) -> User:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        return await self.update(user_id, role=role)
+
+    async def update(self, user_id: int, **values: object) -> User:
+        """Set these columns (checked by the caller)."""
+        async with self.db.transaction() as session:
+            user = await session.get(User, user_id, with_for_update=True)
+            if user is None:
+                raise LookupError(user_id)
+            for name, value in values.items():
+                setattr(user, name, value)
+            return user
+
     async def set_limits(
         self, user_id: int, *, rpm: int | None = None, max_sessions: int | None = None
     ) -> User:
@@ -125,4 +159,12 @@ class Users:
         stored = user.password_hash if user and user.password_hash else _DUMMY_HASH
         if not await self._argon2(_verify, stored, password):
             return None
-        return user if user and user.password_hash else None
+        # A disabled (or pending) user cannot log in, whatever the password.
+        return user if user and user.password_hash and user.disabled_at is None else None
+
+
+def status_of(user: User) -> str:
+    """active, disabled, or pending (a sign-up waiting for approval)."""
+    if user.disabled_at is None:
+        return "active"
+    return "pending" if user.disabled_reason == PENDING else "disabled"

@@ -56,15 +56,15 @@ class WebSessions:
         async with self.db.sessions() as session:
             row = (
                 await session.execute(
-                    select(WebSession, User.email)
+                    select(WebSession, User.email, User.disabled_at)
                     .join(User, User.id == WebSession.user_id)
                     .where(WebSession.id == _digest(token))
                 )
             ).first()
         if row is None:
             return None
-        web_session, email = row
-        if web_session.expires_at <= datetime.now(UTC):
+        web_session, email, disabled_at = row
+        if web_session.expires_at <= datetime.now(UTC) or disabled_at is not None:
             return None
         return LoginSession(web_session.user_id, email, web_session.csrf_token)
 

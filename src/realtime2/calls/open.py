@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
+from realtime2.accounts.key_controls import KeyBudgetExhaustedError
 from realtime2.accounts.metering import MeterPolicy, SessionMeter
 from realtime2.accounts.pricing import rate_for
 from realtime2.calls.base import Call
@@ -85,7 +86,13 @@ async def admit_call(conn: HTTPConnection, principal: Principal, tier: Tier) -> 
         rate = rate_for(tier, services.settings.resolved_rates())
         policy = CALL_METER_POLICY
         needed = math.ceil(max(policy.minimum_start_seconds, policy.minimum_billed_seconds)) * rate
-        if (await services.ledger.balance(principal.user_id)).available < needed:
+        # The key's model list and budget too (accounts.key_controls), before any media.
+        balance, key_left = await services.ledger.spendable(
+            principal.user_id, principal.key_id, tier
+        )
+        if key_left is not None and key_left < needed:
+            raise KeyBudgetExhaustedError(needed, key_left)
+        if balance.available < needed:
             raise ApiError(402, "insufficient_credits", "The balance is too low to start a call.")
     except BaseException:
         slots.release(principal.user_id)

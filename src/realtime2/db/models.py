@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -64,6 +65,18 @@ class User(Base):
     # Per-user overrides of the configured rate limits (None = the defaults).
     rpm_limit: Mapped[int | None] = mapped_column(Integer)
     max_sessions: Mapped[int | None] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16), default="user")  # user|admin
+    # Set while the user is disabled: every key, client secret and login is refused.
+    disabled_at: Mapped[datetime | None] = mapped_column()
+    # Why: "admin" (an admin disabled them) or "pending_approval" (a sign-up to approve).
+    disabled_reason: Mapped[str | None] = mapped_column(String(32))
+    # `balance.low` notifications: the threshold, and whether the next crossing notifies
+    # (cleared when one is sent, set again once the balance is back at the threshold).
+    balance_alert_below: Mapped[int | None] = mapped_column(BigInteger)
+    balance_alert_armed: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The user's own notification webhook (set by an admin), signed with this secret.
+    notify_url: Mapped[str | None] = mapped_column(String(2000))
+    notify_secret: Mapped[str | None] = mapped_column(String(100))
 
 
 class ApiKey(Base):
@@ -78,6 +91,15 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
+    # Per-key controls (accounts.key_controls); None = no limit.
+    expires_at: Mapped[datetime | None] = mapped_column()
+    allowed_models: Mapped[list[str] | None] = mapped_column(JSON)
+    allowed_origins: Mapped[list[str] | None] = mapped_column(JSON)
+    # The key's credit budget per period (total|day|month), enforced by the ledger's holds.
+    budget_credits: Mapped[int | None] = mapped_column(BigInteger)
+    budget_period: Mapped[str | None] = mapped_column(String(8))
+    # Start of the last period whose exhaustion was notified (once per period).
+    budget_alerted_for: Mapped[datetime | None] = mapped_column()
 
 
 class CreditAccount(Base):
@@ -103,7 +125,11 @@ class Hold(Base):
     """
 
     __tablename__ = "holds"
-    __table_args__ = (Index("ix_holds_status_expires", "status", "expires_at"),)
+    __table_args__ = (
+        Index("ix_holds_status_expires", "status", "expires_at"),
+        # A key's spending in a budget period: its holds since the period began.
+        Index("ix_holds_key_created", "api_key_id", "created_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -117,6 +143,9 @@ class Hold(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     settled_at: Mapped[datetime | None] = mapped_column()
+    # Set to ask whoever renews the hold to end its work (an admin ended the session, or
+    # disabled its user); the owner's meter stops at its next renewal and settles as usual.
+    stop_reason: Mapped[str | None] = mapped_column(String(32))
 
 
 class LedgerEntry(Base):
@@ -201,3 +230,37 @@ class SipEndpoint(Base):
     allowed_sources: Mapped[list[str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column()
+
+
+class AuditEntry(Base):
+    """One admin action: who did what to whom, when and from where. Details hold no
+    secrets (no keys, passwords or webhook secrets)."""
+
+    __tablename__ = "admin_audit"
+    __table_args__ = (Index("ix_admin_audit_target", "target", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_user_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    actor_email: Mapped[str] = mapped_column(String(320))
+    actor_key_id: Mapped[str | None] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    target: Mapped[str] = mapped_column(String(80))
+    details: Mapped[dict[str, Any] | None] = mapped_column()
+    client_address: Mapped[str | None] = mapped_column(String(64))
+
+
+class Invite(Base):
+    """A sign-up invite code (REALTIME2_SIGNUP=invite): only its SHA-256 is stored."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_by: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_by: Mapped[int | None] = mapped_column(Integer)
+    used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()

@@ -65,6 +65,15 @@ def invalid_api_key() -> ApiError:
     return ApiError(401, "invalid_api_key", "The API key is malformed, unknown or revoked.")
 
 
+def refused_key(reason: str) -> ApiError:
+    """The answer to a key (or client secret) refused for `reason`."""
+    if reason == "expired":
+        return ApiError(401, "api_key_expired", "The API key (or client secret) has expired.")
+    if reason == "disabled":
+        return ApiError(403, "account_disabled", "This account is disabled.")
+    return invalid_api_key()
+
+
 def unauthorized() -> ApiError:
     return ApiError(
         401,
@@ -94,8 +103,16 @@ async def _identify(conn: HTTPConnection, *, allow_client_secret: bool) -> Princ
         store = ClientSecrets(services.db, services.keys.hash)
         try:
             secret = await store.authenticate(raw)
-        except InvalidApiKeyError:
-            raise invalid_api_key() from None
+        except InvalidApiKeyError as exc:
+            raise refused_key(str(exc)) from None
+        if secret.allowed_origins is not None and (
+            conn.headers.get("origin", "").rstrip("/").lower() not in secret.allowed_origins
+        ):
+            raise ApiError(
+                403,
+                "origin_not_allowed",
+                "This client secret may not be used from this origin.",
+            )
         return Principal(
             secret.user_id,
             secret.email,
@@ -106,12 +123,12 @@ async def _identify(conn: HTTPConnection, *, allow_client_secret: bool) -> Princ
     if raw is not None:
         try:
             owner = await services.keys.authenticate(raw)
-        except InvalidApiKeyError:
-            raise invalid_api_key() from None
+        except InvalidApiKeyError as exc:
+            raise refused_key(str(exc)) from None
         return Principal(owner.user_id, owner.email, owner.key_id, "api_key")
     token = conn.cookies.get(SESSION_COOKIE)
     if token:
-        login = await services.web_sessions.lookup(token)
+        login = await services.web_sessions.lookup(token)  # None for a disabled user
         if login is not None:
             return Principal(login.user_id, login.email, None, "session", login.csrf_token)
     raise unauthorized()

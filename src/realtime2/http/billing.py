@@ -81,6 +81,8 @@ class Bill:
         try:
             await self.ledger.extend_hold(self.hold_id, extra, ttl_seconds=HOLD_TTL_SECONDS)
         except InsufficientCreditsError as exc:
+            if isinstance(exc, ApiError):  # the key's budget: key_budget_exhausted
+                raise
             raise insufficient(
                 InsufficientCreditsError(wanted, exc.available + self.reserved)
             ) from None
@@ -104,6 +106,8 @@ class Bill:
 
 
 def insufficient(exc: InsufficientCreditsError) -> ApiError:
+    if isinstance(exc, ApiError):  # the key's budget (accounts.key_controls) says its own
+        return exc
     return ApiError(
         402,
         "insufficient_credits",
