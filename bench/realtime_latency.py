@@ -8,6 +8,9 @@
     .venv/bin/python -m bench.realtime_latency --sessions 8 --listen  # users hear replies out
     .venv/bin/python -m bench.realtime_latency --speech human  # recorded human speech
     .venv/bin/python -m bench.realtime_latency --speech human --vad semantic-high
+    .venv/bin/python -m bench.realtime_latency --speech human --vad semantic-medium --turns 24
+    REALTIME2_TURN_BACKEND=none .venv/bin/python -m bench.realtime_latency --speech human \
+        --vad semantic-high   # semantic_vad by the transcript's words only (no turn model)
 
 Each session streams speech (Piper questions, or with `--speech human` the recordings of
 real people shipped in tests/support/speech_data: a read passage cut at its sentence ends,
@@ -20,7 +23,9 @@ by silence, and waits for the spoken reply. Per turn it measures, on the client:
   user hears: includes the 500 ms VAD silence window).
 
 With human speech it also counts cut-offs: a `speech_stopped` that arrived before the
-turn's last voice was sent (the turn ended mid-sentence, at a pause inside it).
+turn's last voice was sent (the turn ended mid-sentence, at a pause inside it), and names
+the turn model `semantic_vad` used (`REALTIME2_TURN_BACKEND`: Smart Turn, or none) with the
+number of end-of-turn checks it ran.
 
 From the server it reads every turn's stage timings (`realtime.stages`: pause detected,
 first job started, STT done, first LLM text, first sentence, first TTS chunk ready, first
@@ -59,6 +64,8 @@ CREDITS = 100_000
 TURN_DETECTION: dict[str, dict[str, Any]] = {
     "server": {"type": "server_vad", "silence_duration_ms": 500},
     "semantic-high": {"type": "semantic_vad", "eagerness": "high"},
+    "semantic-medium": {"type": "semantic_vad", "eagerness": "medium"},
+    "semantic-low": {"type": "semantic_vad", "eagerness": "low"},
 }
 
 
@@ -101,8 +108,10 @@ async def run_session(
         )
         await talker.wait_for("session.updated")
         recorded = await asyncio.to_thread(human_turns, RATE) if speech == "human" else []
-        # semantic_vad waits up to 2 s when the words sound unfinished: a tail to cover it.
-        tail_ms = 2300 if vad == "semantic-high" else 900
+        # semantic_vad waits up to 2/4/8 s (high/medium/low) when the turn sounds unfinished.
+        tail_ms = {"semantic-high": 2300, "semantic-medium": 4300, "semantic-low": 8300}.get(
+            vad, 900
+        )
         for turn in range(turns):
             if speech == "human":
                 said = recorded[(turn + 5 * index) % len(recorded)]
@@ -204,6 +213,12 @@ def summarize(sessions: list[dict[str, Any]], runners: list[Any]) -> dict[str, A
         "drafts_prepared": sum(getattr(r, "drafts_prepared", 0) for r in runners),
         "drafts_adopted": sum(getattr(r, "drafts_adopted", 0) for r in runners),
         "drafts_audio_ready": sum(getattr(r, "drafts_audio_ready", 0) for r in runners),
+        "turn_model": next(
+            (r.engines.turn.name for r in runners if getattr(r.engines, "turn", None)), None
+        ),
+        "turn_checks": sum(
+            r.turn_checks.checks for r in runners if getattr(r, "turn_checks", None) is not None
+        ),
         "cut_offs": sum(getattr(t, "cut_offs", 0) for s in sessions for t in s["turns"]),
         "cut_off_turns": [
             t.name for s in sessions for t in s["turns"] if getattr(t, "cut_offs", 0)
@@ -276,7 +291,7 @@ def main() -> None:
         "--vad",
         choices=tuple(TURN_DETECTION),
         default="server",
-        help="turn detection: server_vad 500 ms, or semantic_vad with eagerness high",
+        help="turn detection: server_vad 500 ms, or semantic_vad with that eagerness",
     )
     parser.add_argument(
         "--storyteller",
@@ -294,6 +309,9 @@ def main() -> None:
         mode += f",speech={args.speech}"
     if args.vad != "server":
         mode += f",vad={args.vad}"
+        turn_backend = os.environ.get("REALTIME2_TURN_BACKEND")
+        if turn_backend:  # e.g. none: the words-only semantic_vad, to compare with the model
+            mode += f",turn={turn_backend}"
     if args.threads is not None:
         mode += f",threads={args.threads}"
     if args.storyteller:
@@ -319,7 +337,9 @@ def main() -> None:
         f"({summary['drafts_audio_ready']} with audio ready at speech_stopped), "
         f"cached prompt tokens: {summary['cached_prompt_tokens']}/{summary['prompt_tokens']}, "
         f"billing exact: {summary['billing_ok']}, "
-        f"cut off mid-turn: {summary['cut_offs']} {summary['cut_off_turns'] or ''}"
+        f"cut off mid-turn: {summary['cut_offs']} {summary['cut_off_turns'] or ''}, "
+        f"turn model: {summary['turn_model'] or 'none (words)'} "
+        f"({summary['turn_checks']} checks)"
         + (f", storyteller replies: {summary['storyteller_replies']}" if args.storyteller else "")
     )
     st = summary["stages"]

@@ -13,7 +13,7 @@ from realtime2.engine import registry
 from realtime2.engine.config import EngineSettings
 from realtime2.engine.interfaces import AudioChunk, LLMEvent, LLMRequest, Priority
 from realtime2.engine.registry import EngineHost
-from tests.support.fakes import FakeLLM, FakeSTT, FakeTTS, FakeVAD
+from tests.support.fakes import FakeLLM, FakeSTT, FakeTTS, FakeTurnModel, FakeVAD
 
 
 class GatedTTS(FakeTTS):
@@ -52,6 +52,7 @@ def fake_builders(monkeypatch: pytest.MonkeyPatch, **overrides: object) -> dict[
         "stt": FakeSTT(),
         "llm": FakeLLM(),
         "tts": GatedTTS(),
+        "turn": FakeTurnModel(),
         **overrides,
     }
     monkeypatch.setattr(

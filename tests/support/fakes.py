@@ -1,4 +1,4 @@
-"""Deterministic fake engines (VAD, STT, LLM, TTS, `fake_engines`) and test audio.
+"""Deterministic fake engines (VAD, STT, LLM, TTS, end of turn, `fake_engines`) and test audio.
 
 The fake clock is `tests.support.clock.FakeClock`."""
 
@@ -26,6 +26,7 @@ from realtime2.engine.interfaces import (
     ToolCallDelta,
     Transcript,
     TTSCapabilities,
+    TurnModelCapabilities,
     VADCapabilities,
 )
 
@@ -214,10 +215,38 @@ class FakeTTS:
             self.running -= 1
 
 
+class FakeTurnModel:
+    """An end-of-turn model that answers `probability` after `delay` seconds, and records
+    each check (its audio and priority) and how many ran at once."""
+
+    name = "fake-turn"
+    capabilities = TurnModelCapabilities(sample_rate=16000, max_seconds=8.0)
+
+    def __init__(self, probability: float = 0.9, delay: float = 0.0) -> None:
+        self.probability = probability
+        self.delay = delay
+        self.calls: list[tuple[FloatAudio, Priority]] = []
+        self.running = 0
+        self.max_running = 0
+
+    async def end_of_turn(
+        self, audio: FloatAudio, *, priority: Priority = Priority.FIRST_AUDIO
+    ) -> float:
+        self.calls.append((audio, priority))
+        self.running += 1
+        self.max_running = max(self.max_running, self.running)
+        try:
+            await asyncio.sleep(self.delay)
+        finally:
+            self.running -= 1
+        return self.probability
+
+
 def fake_engines(**kwargs: object) -> Engines:
     return Engines(
         vad=FakeVAD(),
         stt=kwargs.get("stt", FakeSTT()),  # type: ignore[arg-type]
         llm=kwargs.get("llm", FakeLLM()),  # type: ignore[arg-type]
         tts=kwargs.get("tts", FakeTTS()),  # type: ignore[arg-type]
+        turn=kwargs.get("turn"),  # type: ignore[arg-type]
     )

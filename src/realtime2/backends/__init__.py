@@ -7,6 +7,7 @@ tests. The registry imports these modules the first time it is asked for a backe
 
 MODULES: tuple[str, ...] = (
     "realtime2.backends.local.silero_vad",
+    "realtime2.backends.local.smart_turn",
     "realtime2.backends.local.webrtc_vad",
     "realtime2.backends.local.whisper_stt",
     "realtime2.backends.local.llama_llm",

@@ -32,8 +32,9 @@ from pydantic_settings import BaseSettings
 
 from realtime2.engine.interfaces import EngineUnavailableError
 
-Role = Literal["vad", "stt", "llm", "tts"]
-ROLES: tuple[Role, ...] = ("vad", "tts", "stt", "llm")  # the order EngineHost loads them in
+Role = Literal["vad", "turn", "stt", "llm", "tts"]
+# The order EngineHost loads them in; "turn" is semantic_vad's end-of-turn model.
+ROLES: tuple[Role, ...] = ("vad", "turn", "tts", "stt", "llm")
 
 S = TypeVar("S", bound=BaseSettings)
 

@@ -32,6 +32,7 @@ class EngineSettings(BaseSettings):
 
     # Which registered backend serves each role (`catalog.names(role)` lists the choices).
     vad_backend: str = "silero"
+    turn_backend: str = "smart-turn"  # semantic_vad's end-of-turn model ("none": words only)
     stt_backend: str = "local"
     llm_backend: str = "local"
     tts_backend: str = "local"
@@ -45,7 +46,7 @@ class EngineSettings(BaseSettings):
     # Values given in code per (role, backend name); the rest comes from the environment.
     _options: dict[tuple[str, str], dict[str, Any]] = PrivateAttr(default_factory=dict)
 
-    @field_validator("vad_backend", "stt_backend", "llm_backend", "tts_backend")
+    @field_validator("vad_backend", "turn_backend", "stt_backend", "llm_backend", "tts_backend")
     @classmethod
     def _registered(cls, name: str, info: ValidationInfo) -> str:
         role: Role = info.field_name.removesuffix("_backend")  # type: ignore[union-attr,assignment]

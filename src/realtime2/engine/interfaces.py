@@ -1,4 +1,4 @@
-"""Engine interfaces: one per capability (VAD, STT, LLM, TTS).
+"""Engine interfaces: one per capability (VAD, STT, LLM, TTS, end of turn).
 
 Everything above this module (the pipeline endpoint, the realtime session runner) talks to
 these protocols only; no caller names a vendor. Implementations live in
@@ -314,6 +314,34 @@ class TTS(Protocol):
         ...
 
 
+# --- end of turn -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TurnModelCapabilities:
+    sample_rate: int  # rate `end_of_turn` audio must be at
+    max_seconds: float  # the model hears at most this much of the end of the turn
+
+
+@runtime_checkable
+class TurnModel(Protocol):
+    """An end-of-turn model: has the speaker finished, judging by how the turn sounds?
+
+    `semantic_vad` asks it when the user pauses; eagerness maps its probability to a
+    silence window (`protocol.turn_detection`)."""
+
+    name: str
+    capabilities: TurnModelCapabilities
+
+    async def end_of_turn(
+        self, audio: FloatAudio, *, priority: Priority = Priority.FIRST_AUDIO
+    ) -> float:
+        """Probability (0…1) that the turn is complete, from its audio so far (mono
+        float32 at `capabilities.sample_rate`, ending now; only the last `max_seconds`
+        count). Runs off the event loop; cancelling a check that has not started drops it."""
+        ...
+
+
 @dataclass
 class Engines:
     """The set of backends a process serves with, shared by every session."""
@@ -322,3 +350,5 @@ class Engines:
     stt: STT
     llm: LLM
     tts: TTS
+    # semantic_vad's end-of-turn model; None: it judges by the transcript's last words.
+    turn: TurnModel | None = None

@@ -4,13 +4,13 @@ Each role's backend is the one registered under the configured name (`engine.cat
 its own settings model, its builder, whether it is local (warmed up) and its fix line.
 
 `EngineHost.start()` returns at once; a loader thread brings up each role in turn (VAD,
-TTS, STT, LLM: the STT's warm-up transcribes the TTS's) and logs its progress. A local
-engine is ready only after one real inference (`warmup`); remote ones are ready once built
-(their server may still be starting, and is not ours to wait for). `/readyz` reads
-`status()`, request handlers `await host.wait_ready()` or check `host.ready`. A missing
-dependency or model, or a failed warm-up, is recorded as a one-line error for that role
-that names the fix (and logged once), never a traceback; `on_failure` hears of it, so that
-`realtime2 serve` can stop instead of serving without an engine.
+end-of-turn model, TTS, STT, LLM: the STT's warm-up transcribes the TTS's) and logs its
+progress. A local engine is ready only after one real inference (`warmup`); remote ones
+are ready once built (their server may still be starting, and is not ours to wait for).
+`/readyz` reads `status()`, request handlers `await host.wait_ready()` or check
+`host.ready`. A missing dependency or model, or a failed warm-up, is recorded as a one-line
+error for that role that names the fix (and logged once), never a traceback; `on_failure`
+hears of it, so that `realtime2 serve` can stop instead of serving without an engine.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from realtime2.engine.interfaces import (
     Engines,
     EngineUnavailableError,
     FloatAudio,
+    TurnModel,
 )
 
 log = logging.getLogger(__name__)
@@ -82,8 +83,13 @@ def build_tts(settings: EngineSettings) -> TTS:
     return cast(TTS, build("tts", settings))
 
 
+def build_turn(settings: EngineSettings) -> TurnModel | None:
+    return cast("TurnModel | None", build("turn", settings))  # None: the "none" backend
+
+
 BUILDERS: dict[Role, Callable[[EngineSettings], Any]] = {
     "vad": build_vad,
+    "turn": build_turn,
     "stt": build_stt,
     "llm": build_llm,
     "tts": build_tts,
@@ -94,7 +100,7 @@ def build_engines(settings: EngineSettings | None = None) -> Engines:
     """Load every role now, in the calling thread (scripts, benchmarks, tests)."""
     settings = settings or EngineSettings()
     built = {role: BUILDERS[role](settings) for role in ROLES}
-    return Engines(vad=built["vad"], stt=built["stt"], llm=built["llm"], tts=built["tts"])
+    return Engines(built["vad"], built["stt"], built["llm"], built["tts"], built["turn"])
 
 
 # --- the host --------------------------------------------------------------------------
@@ -127,9 +133,12 @@ class EngineHost:
             "stt": engines.stt,
             "llm": engines.llm,
             "tts": engines.tts,
+            "turn": engines.turn,
         }
         for role in ROLES:
-            host._roles[role] = RoleStatus(type(host._built[role]).__name__, "ready", None, 0.0)
+            built = host._built[role]
+            name = "none" if built is None else type(built).__name__
+            host._roles[role] = RoleStatus(name, "ready", None, 0.0)
         host._engines = engines
         host._done.set()
         return host
@@ -199,7 +208,7 @@ class EngineHost:
                 self._load(role)
             if all(s.state == "ready" for s in self._roles.values()):
                 b = self._built
-                self._engines = Engines(vad=b["vad"], stt=b["stt"], llm=b["llm"], tts=b["tts"])
+                self._engines = Engines(b["vad"], b["stt"], b["llm"], b["tts"], b["turn"])
                 log.info("engines ready")
         finally:
             self._done.set()
@@ -248,6 +257,8 @@ class EngineHost:
         """One real inference through the interface sessions use (`engine.warmup`)."""
         if role == "vad":
             warmup.warm_vad(backend)
+        elif role == "turn":
+            await warmup.warm_turn(backend)
         elif role == "tts":
             self._speech = (await warmup.warm_tts(backend), backend.capabilities.sample_rate)
         elif role == "stt":

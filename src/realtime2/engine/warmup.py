@@ -23,6 +23,7 @@ from realtime2.engine.interfaces import (
     LLMDone,
     LLMRequest,
     Priority,
+    TurnModel,
 )
 
 WARMUP_SENTENCE = "Hello, I am ready when you are."
@@ -38,6 +39,16 @@ def warm_vad(vad: VAD) -> None:
     probability = vad.new_stream().speech_probability(frame)
     if not 0.0 <= probability <= 1.0:
         raise WarmupError(f"VAD returned probability {probability} for silence")
+
+
+async def warm_turn(model: TurnModel | None) -> None:
+    """One end-of-turn check on a second of silence ("none" configured: nothing to warm)."""
+    if model is None:
+        return
+    audio = np.zeros(model.capabilities.sample_rate, np.float32)
+    probability = await model.end_of_turn(audio)
+    if not 0.0 <= probability <= 1.0:
+        raise WarmupError(f"end-of-turn model returned probability {probability}")
 
 
 async def warm_tts(tts: TTS) -> FloatAudio:

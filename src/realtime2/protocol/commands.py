@@ -50,6 +50,19 @@ class TranscribePartial:
 
 
 @dataclass(frozen=True)
+class CheckTurnEnd:
+    """Semantic VAD with an end-of-turn model: the user paused; how finished does the turn
+    sound? Answer with `on_turn_end_score` (or `on_turn_end_failed`) naming `check_id`; an
+    answer for an older pause is dropped, and a check still waiting when a newer one comes
+    need not run at all."""
+
+    item_id: str
+    check_id: int
+    audio: FloatAudio  # the turn's last ≤ 8 s up to now, mono float32 at `sample_rate`
+    sample_rate: int
+
+
+@dataclass(frozen=True)
 class StartResponse:
     """Generate a reply; stream it back with `on_response_*`, finish with `on_response_done`.
 
@@ -174,6 +187,7 @@ class CloseSession:
 Command = (
     TranscribeTurn
     | TranscribePartial
+    | CheckTurnEnd
     | StartResponse
     | PrepareDraft
     | DiscardDraft

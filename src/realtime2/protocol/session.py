@@ -86,13 +86,15 @@ class RealtimeSession:
         limits: ConversationLimits | None = None,
         token_cap: int | None = None,
         live_transcription: bool = False,
+        turn_model: bool = False,
     ) -> None:
         """`clock`: monotonic seconds, for the session's deadlines; `wall_clock`: Unix
         seconds, for `expires_at`; `audio_out`: how reply audio leaves (`Responses`);
         `speculative`: draft each VAD turn during its silence window (`user_turns`);
         `token_cap`: the LLM's reply cap when a client asks for "inf" (shown as such);
         `live_transcription`: the STT can continue a transcript, so transcription deltas
-        go out while the user speaks (`protocol.live_transcription`)."""
+        go out while the user speaks (`protocol.live_transcription`); `turn_model`: the
+        runner has an end-of-turn model for semantic_vad (`CheckTurnEnd`)."""
         resolve_realtime_model(model)  # the transport checked it; this guards direct use
         self.clock = clock
         self.audio_out: AudioOut = audio_out
@@ -118,6 +120,7 @@ class RealtimeSession:
             self.outbox,
             speculative=speculative,
             live=live_transcription,
+            turn_model=turn_model,
         )
         self.responses = Responses(self.settings, self.conversation, self.outbox, audio_out)
         self.closed = False
@@ -360,6 +363,13 @@ class RealtimeSession:
     def on_partial_transcript(self, item_id: str, text: str) -> None:
         if self.input.detector is not None and self.turns.current_item_id == item_id:
             self.input.detector.set_completeness(completeness(text))
+
+    def on_turn_end_score(self, item_id: str, check_id: int, probability: float) -> None:
+        """A `CheckTurnEnd`'s answer: the probability that the user has finished."""
+        self.turns.turn_end.answered(item_id, check_id, probability)
+
+    def on_turn_end_failed(self, item_id: str, check_id: int) -> None:
+        self.turns.turn_end.failed(item_id, check_id)
 
     def on_draft_transcript(self, draft_id: str, text: str) -> None:
         self.turns.draft_transcript(draft_id, text)

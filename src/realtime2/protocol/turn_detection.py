@@ -4,9 +4,16 @@ Pure state machine over audio time (milliseconds of input audio, not wall-clock)
 test can drive it with any probability sequence. Hysteresis as in Silero's own iterator:
 speech starts at `threshold` and only counts as silence below `threshold - 0.15`.
 
-`semantic_vad` ends a turn after a silence window that depends on how complete the
-user's words sound: the session asks the runner for a partial transcript once the user
-pauses (`SilenceProbe`), and `set_completeness` then shortens or lengthens the window.
+`semantic_vad` ends a turn after a silence window that depends on how finished the turn
+sounds. With an end-of-turn model (`engine.interfaces.TurnModel`, Smart Turn) the session
+asks it at the start of each pause and `set_turn_score` gives its probability: below the
+eagerness's threshold the window grows towards the longest as the probability falls; at or
+above it the turn ends after the shortest window (250 ms for "high") once the words agree.
+The words (`set_completeness`, from the draft's or a partial transcript) are a second
+opinion that can only lengthen the wait: a turn ending on "and", "the" or a comma is not
+finished, whatever the model heard. Waiting for them costs next to nothing, since the
+reply cannot start before the transcript it answers. Without a model the words decide
+alone: the session asks for a partial transcript once the user pauses (`SilenceProbe`).
 
 Both modes also report the *start* of a pause (`PauseStarted`, a couple of frames into the
 silence) and a pause that ends in more speech (`SpeechResumed`). The session uses them to
@@ -44,6 +51,18 @@ UNKNOWN_COMPLETENESS: Final = 0.5
 # for "high"): whisper also ends a sentence paused in the middle with a period, and the
 # read passage in tests/support/speech_data pauses up to ~0.4 s inside sentences.
 FINISHED: Final = 0.95
+# End-of-turn model probability at or above which a pause ends the turn after the shortest
+# window, per eagerness (Smart Turn's own cut is 0.5). Chosen on the shipped human speech
+# (tests/support/speech_data), see docs/engine.md "Turn detection".
+TURN_THRESHOLDS: Final[dict[str, float]] = {
+    "high": 0.3,
+    "medium": 0.5,
+    "auto": 0.5,
+    "low": 0.7,
+}
+# Words this unfinished (a trailing "and", "the", a comma: `completeness` ≤ 0.15) overrule a
+# model that heard a finished turn.
+UNFINISHED_WORDS: Final = 0.2
 
 
 @dataclass(frozen=True)
@@ -93,6 +112,8 @@ class TurnDetector:
         self._probed = False
         self._paused = False  # PauseStarted was reported for the current pause
         self._completeness = UNKNOWN_COMPLETENESS
+        self._turn_score: float | None = None  # the end-of-turn model's, for this pause
+        self._words_known = False  # `set_completeness` was told about this pause
 
     def reset(self) -> None:
         self.speaking = False
@@ -100,18 +121,41 @@ class TurnDetector:
         self._silence_ms = 0.0
         self._probed = False
         self._paused = False
+        self._fresh_pause()
+
+    def _fresh_pause(self) -> None:
+        """A new pause (or none yet): what was said about the last one no longer holds."""
         self._completeness = UNKNOWN_COMPLETENESS
+        self._turn_score = None
+        self._words_known = False
 
     def required_silence_ms(self) -> float:
         if self.params.eagerness is None:
             return float(self.params.silence_duration_ms)
         shortest, longest = SEMANTIC_WINDOWS_MS[self.params.eagerness]
-        if self._completeness >= FINISHED:
+        words = self._completeness
+        if self._turn_score is not None:
+            threshold = TURN_THRESHOLDS[self.params.eagerness]
+            score = self._turn_score
+            if self._words_known and words <= UNFINISHED_WORDS:
+                score = min(score, words)
+            if score < threshold:
+                return shortest + (1.0 - score / threshold) * (longest - shortest)
+            if self._words_known:
+                return float(shortest)
+            # "Finished", says the model: the words still may veto it (a trailing "and").
+        if words >= FINISHED:
             return float(shortest)
-        return shortest + (1.0 - self._completeness) * (longest - shortest)
+        return shortest + (1.0 - words) * (longest - shortest)
 
     def set_completeness(self, score: float) -> None:
+        """How finished the words of the turn so far look (`completeness`)."""
         self._completeness = min(1.0, max(0.0, score))
+        self._words_known = True
+
+    def set_turn_score(self, probability: float) -> None:
+        """The end-of-turn model's probability that the turn is complete, for this pause."""
+        self._turn_score = min(1.0, max(0.0, probability))
 
     def feed(self, probability: float, frame_ms: float, frame_end_ms: float) -> list[TurnSignal]:
         """One VAD frame of `frame_ms` ending at `frame_end_ms` of session audio."""
@@ -126,7 +170,7 @@ class TurnDetector:
                     self._silence_ms = 0.0
                     self._probed = False
                     self._paused = False
-                    self._completeness = UNKNOWN_COMPLETENESS
+                    self._fresh_pause()
                     return [SpeechStarted(int(self._run_start_ms))]
             else:
                 self._speech_run_ms = 0.0
@@ -137,7 +181,7 @@ class TurnDetector:
             self._silence_ms = 0.0
             self._probed = False
             self._paused = False
-            self._completeness = UNKNOWN_COMPLETENESS
+            self._fresh_pause()
             return [SpeechResumed()] if resumed else []
         self._silence_ms += frame_ms
         signals: list[TurnSignal] = []

@@ -53,6 +53,7 @@ from realtime2.protocol.responses import ResponseState
 from realtime2.protocol.server_events import ProtocolError, event, new_id
 from realtime2.protocol.session_config import SessionSettings
 from realtime2.protocol.turn_detection import completeness
+from realtime2.protocol.turn_end import TurnEndChecks
 
 MIN_COMMIT_MS = 100
 
@@ -85,6 +86,7 @@ class UserTurns:
         *,
         speculative: bool,
         live: bool = False,
+        turn_model: bool = False,
     ) -> None:
         self._settings = settings
         self._conversation = conversation
@@ -102,6 +104,8 @@ class UserTurns:
         self.live: LiveTurn | None = None  # live transcript of the turn being spoken
         self._pause_ms: int | None = None  # where the current pause began (audio time)
         self._seconds: dict[str, float] = {}  # a live item's whole audio (its usage)
+        # semantic_vad's end-of-turn model checks (`turn_model`: the runner has one).
+        self.turn_end = TurnEndChecks(audio, outbox, enabled=turn_model)
 
     @property
     def _td(self) -> dict[str, Any]:
@@ -143,8 +147,11 @@ class UserTurns:
         return bool(self._td.get("interrupt_response", True))
 
     def pause_started(self, *, responding: bool, end_ms: int | None = None) -> None:
-        """The user went quiet: draft the turn while the silence window runs."""
+        """The user went quiet: ask how finished the turn sounds, and draft it while the
+        silence window runs."""
         self._pause_ms = end_ms
+        if self.current_item_id is not None:
+            self.turn_end.pause(self.current_item_id, self._turn_start_ms)
         live = self.live
         if live is not None and end_ms is not None:
             # A long chunk closes here: by the draft's transcript, or a closing request.
@@ -196,6 +203,7 @@ class UserTurns:
     def speech_resumed(self) -> None:
         """The pause was not the end of the turn."""
         self._pause_ms = None
+        self.turn_end.resumed()
         self.discard_draft()
 
     def draft_transcript(self, draft_id: str, text: str) -> None:
@@ -251,6 +259,7 @@ class UserTurns:
         item_id = self.current_item_id or new_id("item")
         self.speaking = False
         self.current_item_id = None
+        self.turn_end.resumed()
         self._out.emit(
             event("input_audio_buffer.speech_stopped", audio_end_ms=end_ms, item_id=item_id)
         )

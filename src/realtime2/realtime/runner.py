@@ -56,6 +56,7 @@ from realtime2.realtime.mcp.run import McpRunner
 from realtime2.realtime.mcp.settings import McpSettings
 from realtime2.realtime.respond import LiveOut, run_response
 from realtime2.realtime.stages import StageTracker, TimedDraftOut, TurnStages, WorkClock
+from realtime2.realtime.turn_checks import TurnChecks
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ class SessionRunner:
             limits=replace(limits or ConversationLimits(), images=engines.llm.capabilities.vision),
             token_cap=engines.llm.capabilities.max_output_tokens,
             live_transcription=engines.stt.capabilities.streaming,
+            turn_model=engines.turn is not None,
             **extra,
         )
         self.closed = asyncio.Event()
@@ -139,6 +141,12 @@ class SessionRunner:
         self._ended = False
         self._logprobs_refused = False  # said once per session (see `_transcribe`)
         self.mcp = McpRunner(self.session, mcp or McpSettings().client(), self._spawn, self._flush)
+        # semantic_vad's end-of-turn checks, on the engines' turn model (None: words only).
+        self.turn_checks = (
+            TurnChecks(engines.turn, self.session, self._spawn, self._flush)
+            if engines.turn is not None
+            else None
+        )
 
     @property
     def turn_timings(self) -> list[TurnTiming]:
@@ -246,6 +254,9 @@ class SessionRunner:
             if self._partial is not None:
                 self._partial.cancel()
             self._partial = self._spawn(self._transcribe_partial(command))
+        elif isinstance(command, cmd.CheckTurnEnd):
+            if self.turn_checks is not None:
+                self.turn_checks.submit(command)
         elif isinstance(command, cmd.StartResponse):
             if not self._adopt_draft(command):
                 clock = self.stages.clock(command.response_id)

@@ -1,0 +1,58 @@
+"""End-of-turn checks: `semantic_vad` asks the end-of-turn model at each pause.
+
+When the user goes quiet (`PauseStarted`, two VAD frames into the silence) and the session's
+runner has an end-of-turn model, the turn's last ≤ 8 s go out as a `CheckTurnEnd`. Its
+probability comes back through `answered` and sets the silence window of that pause
+(`TurnDetector.set_turn_score`). Each check is numbered: an answer for a pause the user has
+since talked through, or for an earlier turn, is dropped. A check that fails leaves the
+window to the words (`completeness`), as if there were no model.
+
+Sans-I/O like the rest of the protocol: this only writes commands and reads answers.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from realtime2.protocol.commands import CheckTurnEnd
+from realtime2.protocol.input_audio import InputAudio
+from realtime2.protocol.outbox import Outbox
+
+TURN_AUDIO_MS: Final = 8000  # Smart Turn hears the last 8 s; older audio would be dropped
+
+
+class TurnEndChecks:
+    def __init__(self, audio: InputAudio, outbox: Outbox, *, enabled: bool) -> None:
+        self._input = audio
+        self._out = outbox
+        self.enabled = enabled  # the runner has an end-of-turn model
+        self._seq = 0
+        self._open: tuple[str, int] | None = None  # (item id, check id) of this pause
+
+    def pause(self, item_id: str, turn_start_ms: int) -> None:
+        """The user paused in turn `item_id`: ask how finished it sounds (semantic_vad)."""
+        detector = self._input.detector
+        if not self.enabled or detector is None or detector.params.eagerness is None:
+            return
+        self._seq += 1
+        self._open = (item_id, self._seq)
+        start = max(turn_start_ms, self._input.now_ms - TURN_AUDIO_MS)
+        audio = self._input.peek(start)[-self._input.sample(TURN_AUDIO_MS) :]
+        self._out.command(CheckTurnEnd(item_id, self._seq, audio, self._input.rate))
+
+    def resumed(self) -> None:
+        """The user talked on (or the turn ended): the open check's answer is stale."""
+        self._open = None
+
+    def answered(self, item_id: str, check_id: int, probability: float) -> bool:
+        """The model's answer; True when it set the window of the pause still running."""
+        detector = self._input.detector
+        if self._open != (item_id, check_id) or detector is None:
+            return False
+        self._open = None
+        detector.set_turn_score(probability)
+        return True
+
+    def failed(self, item_id: str, check_id: int) -> None:
+        if self._open == (item_id, check_id):
+            self._open = None  # the words decide this pause

@@ -1,0 +1,71 @@
+"""Running a session's end-of-turn checks (`CheckTurnEnd`) on the end-of-turn model.
+
+The session asks at the start of each pause (`protocol.turn_end`); the model runs on its own
+worker thread, never on the event loop. At most one check per session is in flight: a check
+that comes while another runs waits, and a newer one replaces it (the older pause is stale:
+the user spoke again, or the turn has moved on), so a slow CPU never builds a backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from realtime2.audio.resample import resample
+from realtime2.engine.interfaces import Priority, TurnModel
+from realtime2.protocol.commands import CheckTurnEnd
+from realtime2.protocol.session import RealtimeSession
+
+log = logging.getLogger(__name__)
+
+Spawn = Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None]"]
+
+
+class TurnChecks:
+    def __init__(
+        self,
+        model: TurnModel,
+        session: RealtimeSession,
+        spawn: Spawn,
+        flush: Callable[[], None],
+    ) -> None:
+        self._model = model
+        self._session = session
+        self._spawn = spawn
+        self._flush = flush
+        self._task: asyncio.Task[None] | None = None
+        self._waiting: CheckTurnEnd | None = None
+        self.checks = 0  # run to completion (tests, benchmarks)
+        self.skipped = 0  # replaced before they ran
+
+    def submit(self, check: CheckTurnEnd) -> None:
+        if self._task is not None and not self._task.done():
+            if self._waiting is not None:
+                self.skipped += 1
+            self._waiting = check
+            return
+        self._task = self._spawn(self._run(check))
+
+    async def _run(self, check: CheckTurnEnd | None) -> None:
+        while check is not None:
+            await self._check(check)
+            check, self._waiting = self._waiting, None
+
+    async def _check(self, c: CheckTurnEnd) -> None:
+        rate = self._model.capabilities.sample_rate
+        audio = c.audio if c.sample_rate == rate else resample(c.audio, c.sample_rate, rate)
+        try:
+            # First-audio work: the turn's reply waits for this answer.
+            probability = await self._model.end_of_turn(audio, priority=Priority.FIRST_AUDIO)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Only a hint: without it the words set the silence window.
+            log.warning("end-of-turn check failed in session %s", self._session.id)
+            self._session.on_turn_end_failed(c.item_id, c.check_id)
+        else:
+            self.checks += 1
+            self._session.on_turn_end_score(c.item_id, c.check_id, probability)
+        self._flush()
