@@ -1,5 +1,6 @@
 """Three replicas on one PostgreSQL and one Redis behind nginx, started together on an empty
-database: limits hold globally, the balancer spreads work over all three, and when one
+database: limits hold globally, the balancer spreads work over all three, a WebRTC call is
+charged, driven and hung up through whichever replica nginx picks, and when one
 replica is SIGKILLed mid-run its sessions are cut, the others go on, and once its holds are
 swept the ledger balances exactly.
 
@@ -30,7 +31,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from realtime2.config import Settings
 from realtime2.db.models import Hold
 from realtime2.state import Services
-from tests.support.accounts import new_account
+from tests.support.accounts import Account, new_account
 from tests.support.balancer import (
     Balancer,
     Replica,
@@ -40,6 +41,7 @@ from tests.support.balancer import (
     wait_ready,
 )
 from tests.support.pages import post_login
+from tests.support.peer import TestPeer
 from tests.support.server import refused
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(300)]
@@ -170,7 +172,12 @@ async def test_three_replicas_behind_nginx(
             await ws.close()
         figures["session_cap"] = "2 of 2 open through the balancer, the third refused 429"
 
-        # 5. Sessions on every replica, one replica SIGKILLed mid-run.
+        # 5. Call control through the balancer: a WebRTC call opened through nginx runs on
+        # one replica; /charge, the sideband and /hangup sent through nginx reach it
+        # whichever replica receives them (over the call bus).
+        figures["call_control"] = await _call_control(lb, await new_account(svc, 100_000))
+
+        # 6. Sessions on every replica, one replica SIGKILLed mid-run.
         sockets = [await _session(lb.ws_url, talker.key) for _ in range(9)]
         tally = Tally()
         rng = random.Random(20)
@@ -200,7 +207,7 @@ async def test_three_replicas_behind_nginx(
         )
         figures["after_kill_s"] = round(time.monotonic() - killed_at, 1)
 
-        # 6. Only the dead replica's holds stay open (the rest settle as their sockets
+        # 7. Only the dead replica's holds stay open (the rest settle as their sockets
         # close); swept, the books are exact.
         dead = cut + sum(n for k, n in tally.outcomes.items() if k.startswith("cut:"))
         for _ in range(200):
@@ -221,6 +228,48 @@ async def test_three_replicas_behind_nginx(
     finally:
         await svc.close()
     print("\nmulti-replica figures:", json.dumps(figures, indent=1))
+
+
+async def _call_control(lb: Balancer, acct: Account) -> str:
+    peer = TestPeer()
+    async with httpx.AsyncClient(base_url=lb.url, timeout=30) as http:
+        http.headers["x-api-key"] = acct.key
+        created = await http.post(
+            "/api/realtime2/session",
+            json={"model": "realtime-mini", "voice": "sage", "sdp": await peer.offer()},
+        )
+        assert created.status_code == 200, created.text
+        await peer.accept(created.text)
+        await peer.wait_connected()
+        call_id = created.headers["x-openai-call-id"]
+        charge = {"model": "realtime-mini", "callId": call_id}
+        started = time.monotonic()
+        answers = [await http.post("/api/realtime2/charge", json=charge) for _ in range(6)]
+        took = (time.monotonic() - started) / len(answers)
+        assert [r.status_code for r in answers] == [200] * 6, [r.text for r in answers]
+        upstreams = Counter(r.headers.get("x-upstream") for r in answers)
+        assert len(upstreams) == 3, upstreams  # the owner and both others answered
+        assert sum(r.json()["chargedCredits"] for r in answers) == 480  # the minimum, once
+        url = f"{lb.ws_url}?call_id={call_id}"
+        async with connect(url, additional_headers={"x-api-key": acct.key}) as side:
+            update = {"type": "session.update", "session": {"type": "realtime"}}
+            update["session"]["instructions"] = "Be brief."  # type: ignore[index]
+            await side.send(json.dumps(update))
+            async with asyncio.timeout(10):
+                while json.loads(await side.recv())["type"] != "session.updated":
+                    pass
+            hangup = await http.post(f"/v1/realtime/calls/{call_id}/hangup")
+            assert hangup.status_code == 200, hangup.text
+            async with asyncio.timeout(10):
+                await side.wait_closed()
+        ended = (await http.post("/api/realtime2/charge", json=charge)).json()
+        assert (ended["chargedCredits"], ended["totalChargedCredits"]) == (0, 480)
+    await peer.close()
+    return (
+        f"a call on {created.headers.get('x-upstream')}: 6 /charge through nginx answered by "
+        f"{len(upstreams)} replicas ({took * 1000:.0f} ms each on average), 480 credits "
+        "charged once; sideband session.update answered; /hangup through nginx ended it"
+    )
 
 
 async def _open_holds(svc: Services) -> int:
