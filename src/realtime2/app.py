@@ -28,6 +28,7 @@ from realtime2.http import (
     charge,
     client_secrets,
     dashboard,
+    dashboard_admin,
     health,
     openai_audio,
     openai_chat,
@@ -35,6 +36,7 @@ from realtime2.http import (
     playground,
     sip_calls,
     spend,
+    spend_admin,
 )
 from realtime2.http.admin_webhooks import run_notifications
 from realtime2.http.body_limit import BodyLimitMiddleware
@@ -166,6 +168,8 @@ def create_app(
         admin_ops,
         admin_signup,
         spend,
+        spend_admin,
+        dashboard_admin,
     ):
         app.include_router(module.router)
     return app

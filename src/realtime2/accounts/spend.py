@@ -7,8 +7,9 @@ rows (SQL `SUM`/`COUNT`), never a counter kept beside them, so a report's total 
 what the ledger charged: `topups + adjustments − posted` for a user, to the credit.
 
 Days are UTC calendar days. A report covers at most `MAX_DAYS` days and returns at most
-`MAX_PAGE` groups a page; further pages are read with a keyset cursor (`after`: the last
-group of the page before), so every page is one bounded, indexed-by-group query.
+`MAX_PAGE` groups a page, in group order; further pages are read with a keyset cursor
+(`after`: the last group of the page before), so a page is one query whose answer is
+bounded whatever the number of users or keys.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The dashboard pages: login/logout, balance and usage, Settings → API Keys.
+"""The dashboard pages: login/logout; balance, 30 days of spend, sessions running now and
+usage; Settings → API Keys. (The admin page is `http.dashboard_admin`.)
 
 Server-rendered forms with post/redirect/get. Every POST from a logged-in page carries the
 session's CSRF token in a hidden field; the login form uses a double-submit cookie so a
@@ -16,9 +17,11 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 
 from realtime2.accounts.keys import KeyInfo, KeyNotFoundError
+from realtime2.accounts.running import Running, RunningWork, kind_of
 from realtime2.accounts.web_sessions import SESSION_TTL, LoginSession
 from realtime2.db.models import LedgerEntry
 from realtime2.edge.auth import SESSION_COOKIE
+from realtime2.http.dashboard_admin import is_admin
 from realtime2.http.dashboard_ratelimit import (
     LocalLoginThrottle,
     LoginLimiter,
@@ -38,10 +41,14 @@ from realtime2.http.dashboard_web import (
     safe_next,
     tokens_match,
 )
+from realtime2.http.spend import reports
+from realtime2.http.spend_chart import spend_chart
 from realtime2.state import services_of
 
 LOGIN_CSRF_COOKIE = "realtime2_login_csrf"
 USAGE_ROWS = 50
+CHART_DAYS = 30
+SESSION_ROWS = 200
 # Holds and releases are reservations, shown as "held"; the table lists money that moved.
 _USAGE_KINDS = {"capture": "Usage", "topup": "Top-up", "adjustment": "Adjustment"}
 _KEY_ID = re.compile(r"^key_[0-9a-f]{16}$")
@@ -191,8 +198,54 @@ async def dashboard(request: Request) -> Response:
     # Over-fetch: holds and releases are skipped in the table.
     entries = await services.ledger.entries(login.user_id, limit=USAGE_ROWS * 4)
     keys = {k.id: k for k in await services.keys.list(login.user_id)}
-    context = {"balance": balance, "rows": _usage_rows(entries, keys), "active": "dashboard"}
+    admin = await is_admin(request, login.user_id)
+    store = reports(request)
+    context = {
+        "balance": balance,
+        "rows": _usage_rows(entries, keys),
+        "active": "dashboard",
+        "is_admin": admin,
+        "chart": spend_chart(await store.daily(login.user_id, days=CHART_DAYS)),
+        # A user sees their own sessions; an admin everyone's, to end one if need be.
+        "sessions": await _session_rows(
+            request,
+            await RunningWork(services.db).list(
+                None if admin else login.user_id, limit=SESSION_ROWS
+            ),
+            keys,
+            own=login,
+        ),
+    }
     return render(request, "dashboard.html", context, login=login)
+
+
+async def _session_rows(
+    request: Request, sessions: list[Running], keys: dict[str, KeyInfo], *, own: LoginSession
+) -> list[dict[str, Any]]:
+    """The work running now (an open hold: a session, call or request on any replica)."""
+    users = services_of(request).users
+    emails = {own.user_id: own.email}
+    rows = []
+    for session in sessions:
+        if session.user_id not in emails:  # (an admin's view: at most SESSION_ROWS users)
+            user = await users.get(session.user_id)
+            emails[session.user_id] = user.email if user else f"user {session.user_id}"
+        key = keys.get(session.api_key_id or "")
+        rows.append(
+            {
+                "hold_id": session.id,
+                "started_at": session.started_at,
+                "email": emails[session.user_id],
+                "kind": kind_of(session.reference),
+                "model": session.model,
+                # Another user's key (an admin's view) is shown by its id, not its prefix.
+                "key": f"{key.prefix}…" if key else (session.api_key_id or ""),
+                "used": session.used,
+                "held": session.reserved,
+                "stopping": session.stop_reason is not None,
+            }
+        )
+    return rows
 
 
 # --- settings → API keys ------------------------------------------------------------------
