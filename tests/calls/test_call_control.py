@@ -19,7 +19,7 @@ import pytest
 from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection, connect
 
-from realtime2.app import create_app
+from realtime2.app import create_app, drain_app
 from realtime2.calls.bus import CallBus
 from realtime2.db.migrate import upgrade
 from realtime2.engine.registry import EngineHost
@@ -28,7 +28,8 @@ from tests.support.accounts import Account, make_settings, new_account
 from tests.support.call_bus import REDIS_URL, redis_answers, vanish
 from tests.support.fakes import fake_engines
 from tests.support.peer import TestPeer
-from tests.support.server import refused, running
+from tests.support.server import build_services, refused, running
+from tests.support.sip import Phone, Webhooks, add_endpoint, phone, sip_server, webhook_receiver
 from tests.support.waiting import until
 
 
@@ -185,6 +186,93 @@ async def test_an_owner_that_dies_is_reported(two: list[Replica]) -> None:
     status, body = await refused(f"{b.ws_url}?call_id={call_id}", additional_headers=auth)
     assert (status, body["error"]["code"]) == (504, "call_owner_unavailable")
     await peer.close()
+
+
+async def test_a_phone_call_is_rejected_transferred_and_hung_up_through_another_replica(
+    tmp_path: Path,
+) -> None:
+    if not redis_answers():
+        pytest.skip("no Redis answers on 127.0.0.1:6379")
+    svc_a = await build_services(tmp_path, fake_engines(), redis_url=REDIS_URL)
+    svc_b = Services.build(svc_a.settings)
+    svc_b.engines = EngineHost.with_engines(fake_engines())  # not the real models
+    app_b = create_app(svc_b.settings, svc_b)
+    app_b.state.replica = f"test-b-{secrets.token_hex(4)}"
+    account = await new_account(svc_a, credits=10_000)
+    try:
+        async with (
+            webhook_receiver() as hooks,
+            sip_server(svc_a) as (live_a, sip),
+            running(app_b) as server_b,
+        ):
+            endpoint = await add_endpoint(svc_a, account.user_id, hooks.url)
+            b = Replica(app_b, f"http://127.0.0.1:{server_b.config.port}")
+            async with asyncio.timeout(5):
+                await b.bus.subscribed.wait()
+            on_b = httpx.AsyncClient(base_url=b.url, headers={"x-api-key": account.key})
+            on_a = httpx.AsyncClient(base_url=live_a.url, headers={"x-api-key": account.key})
+            async with on_a, on_b:
+                # A ringing call rejected through B: the caller hears the status.
+                async with phone(sip) as caller:
+                    caller.invite(endpoint.uri_user)
+                    _headers, body = await hooks.next()
+                    ringing = json.loads(body)["data"]["call_id"]
+                    rejected = await on_b.post(
+                        f"/v1/realtime/calls/{ringing}/reject", json={"status_code": 486}
+                    )
+                    assert rejected.status_code == 200, rejected.text
+                    assert (await caller.response(486)).status == 486
+                async with phone(sip) as caller:
+                    await _transfer_through(on_a, on_b, hooks, caller, endpoint.uri_user)
+    finally:
+        await svc_b.close()
+        await svc_a.close()
+
+
+async def test_a_draining_replica_closes_its_relayed_sidebands(two: list[Replica]) -> None:
+    a, b = two
+    acct = await new_account(a.app.state.services, credits=100_000)
+    peer = TestPeer()
+    call_id = await _call_on(a, acct, peer)
+    url = f"{b.ws_url}?call_id={call_id}"
+    async with connect(url, additional_headers={"x-api-key": acct.key}) as side:
+        assert await drain_app(b.app) == 0  # B's SIGTERM: its sockets end, nothing is left
+        error = await _next(side, "error")
+        assert error["error"]["code"] == "server_shutting_down"
+        async with asyncio.timeout(5):
+            await side.wait_closed()
+    call = a.app.state.calls.get(call_id)
+    await until(lambda: not call._sidebands and not a.bus._relays)
+    assert not call.ended.is_set()  # the call runs on A, which is not draining
+    await peer.close()
+
+
+async def _transfer_through(
+    on_a: httpx.AsyncClient, on_b: httpx.AsyncClient, hooks: Webhooks, caller: Phone, user: str
+) -> None:
+    caller.invite(user)
+    _headers, body = await hooks.next()
+    call_id = json.loads(body)["data"]["call_id"]
+    # /accept admits and meters the session where the INVITE arrived.
+    accept = {"type": "realtime", "model": "gpt-realtime-mini"}
+    elsewhere = await on_b.post(f"/v1/realtime/calls/{call_id}/accept", json=accept)
+    assert elsewhere.status_code == 409
+    assert elsewhere.json()["error"]["code"] == "call_on_other_replica"
+    accepted = await on_a.post(f"/v1/realtime/calls/{call_id}/accept", json=accept)
+    assert accepted.status_code == 200, accepted.text
+    await caller.response(200)
+    caller.ack()
+    # The owner's own checks run there and come back as they are.
+    late = await on_b.post(f"/v1/realtime/calls/{call_id}/reject", json={"status_code": 486})
+    assert (late.status_code, late.json()["error"]["code"]) == (409, "call_not_ringing")
+    target = {"target_uri": "tel:+14155550100"}
+    referred = await on_b.post(f"/v1/realtime/calls/{call_id}/refer", json=target)
+    assert referred.status_code == 200, referred.text
+    refer = await caller.request("REFER")
+    assert refer.headers.get("refer-to") == "<tel:+14155550100>"
+    hangup = await on_b.post(f"/v1/realtime/calls/{call_id}/hangup")
+    assert hangup.status_code == 200
+    await caller.request("BYE")
 
 
 async def test_without_redis_another_replica_answers_409(
