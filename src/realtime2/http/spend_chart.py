@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from realtime2.accounts.spend import DaySpend
 
-WIDTH = 720
-HEIGHT = 220
+WIDTH = 1000
+HEIGHT = 260
 LEFT = 56  # room for the axis labels
 RIGHT = 8
 TOP = 12
