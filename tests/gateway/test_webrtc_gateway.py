@@ -29,7 +29,7 @@ from realtime2.errors import ApiError
 from realtime2.gateway.call_http import upstream_call_id
 from realtime2.gateway.call_open import upstream_session
 from realtime2.state import Services
-from realtime2.transports import websocket as ws_transport
+from realtime2.transports import sideband_relay
 
 MINI_RATE = 4  # realtime-mini credits per second
 MINIMUM = 120 * MINI_RATE
@@ -197,7 +197,7 @@ async def test_refused_sideband_hangs_up_the_upstream_call(
     pair: Pair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Only B serves sideband sockets in this test: A's own calls never reach this path.
-    monkeypatch.setattr(ws_transport, "attach_sideband", _refuse_sideband)
+    monkeypatch.setattr(sideband_relay, "attach_sideband", _refuse_sideband)
     a, b, up = pair.a.services, pair.b.services, pair.upstream_account
     user = await new_account(a, credits=10_000)
     peer = TestPeer()
