@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from realtime2.accounts.ledger import Ledger
+from realtime2.accounts.running import RunningWork
 from realtime2.state import Services
 from tests.support.accounts import Account, new_account
 from tests.support.pages import PASSWORD, log_in
@@ -93,6 +94,11 @@ async def test_running_sessions_own_for_users_all_for_admins(
         assert f'data-end-session="{hold.id}"' in page
         assert email in page
     assert 'href="/dashboard/admin"' in page
+
+    # Ended by an admin: the row says it is ending until its meter stops it.
+    assert await RunningWork(sqlite_services.db).request_stop(theirs.id, "admin")
+    page = (await client.get("/dashboard")).text
+    assert f'data-end-session="{theirs.id}"' not in page and "ending…" in page
 
     await sqlite_services.ledger.release(mine.id)
     page = (await client.get("/dashboard")).text
