@@ -20,6 +20,7 @@ from realtime2.calls.registry import CallRegistry
 from realtime2.calls.relay import CALL_ENDED, PEER_CLOSED, PEER_LOST, TOO_SLOW
 from realtime2.errors import ApiError
 from tests.support.call_bus import REDIS_URL, redis_answers, vanish
+from tests.support.server import free_port
 from tests.support.waiting import until
 
 
@@ -215,3 +216,23 @@ async def test_relays_are_bounded_and_need_a_running_call(
     with pytest.raises(ApiError) as raised:
         await b.request(a.replica, SIDEBAND, call.id, 7, {}, within=2)
     assert raised.value.status == 400
+
+
+async def test_without_a_redis_requests_are_answered_504_and_the_bus_keeps_trying() -> None:
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(
+        f"redis://127.0.0.1:{free_port()}/0", socket_timeout=1.0, socket_connect_timeout=1.0
+    )
+    bus = CallBus(client, "test-alone", CallRegistry(), HANDLERS)
+    bus.start()
+    try:
+        await asyncio.sleep(0.3)
+        assert not bus.subscribed.is_set()
+        with pytest.raises(ApiError) as raised:
+            await bus.request("test-other", "echo", "rtc_x", 7, {}, within=1)
+        assert (raised.value.status, raised.value.code) == (504, "call_owner_unavailable")
+        assert bus._listener is not None and not bus._listener.done()  # still retrying
+    finally:
+        await bus.close()
+        await client.aclose()
