@@ -157,10 +157,19 @@ async def test_keys_sessions_and_usage_of_a_user(
     ended = await client.post(f"/api/admin/sessions/{hold.id}/end", headers=auth(admin))
     assert ended.json()["stop_requested"] == "session_ended"
     assert (await svc.ledger.get_hold(hold.id)).stop_reason == "session_ended"  # type: ignore[union-attr]
+    request = await svc.ledger.place_hold(
+        user.user_id, 5, model="starter-voice", reference="req_abc", ttl_seconds=60
+    )
+    not_a_session = await client.post(f"/api/admin/sessions/{request.id}/end", headers=auth(admin))
+    assert (not_a_session.status_code, not_a_session.json()["error"]["code"]) == (
+        409,
+        "not_a_session",
+    )
     gone = await client.post("/api/admin/sessions/hold_" + "0" * 24 + "/end", headers=auth(admin))
     assert gone.status_code == 404
     usage = await client.get(f"/api/admin/users/{user.user_id}/usage", headers=auth(admin))
     assert {e["kind"] for e in usage.json()["data"]} == {"topup", "hold"}
+    assert len(usage.json()["data"]) == 3
     [logged] = await audit(client, admin, action="session.end")
     assert logged["target"] == f"session:{hold.id}"
 
@@ -262,3 +271,26 @@ async def test_update_user_role_limits_and_notifications(
         f"/api/admin/users/{admin.user_id}", headers=auth(admin), json={"role": "user"}
     )
     assert self_demote.status_code == 409
+
+
+async def test_status_filters(
+    client: httpx.AsyncClient, sqlite_services: Services, admin: Account
+) -> None:
+    svc = sqlite_services
+    pending = await svc.users.create("pending@example.com", pending=True)
+    disabled = await new_account(svc, credits=0)
+    await client.post(f"/api/admin/users/{disabled.user_id}/disable", headers=auth(admin))
+
+    async def ids(status: str) -> list[int]:
+        response = await client.get(
+            "/api/admin/users", headers=auth(admin), params={"status": status}
+        )
+        return [u["id"] for u in response.json()["data"]]
+
+    assert await ids("pending") == [pending.id]
+    assert await ids("disabled") == [disabled.user_id]
+    assert await ids("active") == [admin.user_id]
+    approved = await client.post(f"/api/admin/users/{pending.id}/enable", headers=auth(admin))
+    assert approved.json()["status"] == "active"
+    [entry] = await audit(client, admin, action="user.enable")
+    assert entry["details"] == {"was": "pending_approval"}

@@ -10,10 +10,11 @@ from typing import Final
 
 from sqlalchemy import select
 
+from realtime2.accounts.ledger_results import Balance
 from realtime2.accounts.running import stop_users_holds
 from realtime2.accounts.users import PENDING
 from realtime2.db.engine import Database
-from realtime2.db.models import User
+from realtime2.db.models import CreditAccount, User
 
 MAX_PAGE: Final = 200
 STATUSES: Final = ("active", "disabled", "pending")
@@ -31,9 +32,14 @@ class UserAdmin:
         role: str | None = None,
         after_id: int = 0,
         limit: int = 50,
-    ) -> list[User]:
-        """Users by id, after `after_id` (keyset paging: stable while users are added)."""
-        statement = select(User).where(User.id > after_id)
+    ) -> list[tuple[User, Balance]]:
+        """Users by id after `after_id` (keyset paging: stable while users are added), with
+        their balances, in one query; at most MAX_PAGE + 1 (the caller's "has more")."""
+        statement = (
+            select(User, CreditAccount.posted, CreditAccount.held)
+            .outerjoin(CreditAccount, CreditAccount.user_id == User.id)
+            .where(User.id > after_id)
+        )
         if query:
             pattern = query.strip().lower()[:320]
             statement = statement.where(User.email.contains(pattern, autoescape=True))
@@ -50,9 +56,10 @@ class UserAdmin:
             )
         if role is not None:
             statement = statement.where(User.role == role)
-        statement = statement.order_by(User.id).limit(min(max(1, limit), MAX_PAGE))
+        statement = statement.order_by(User.id).limit(min(max(1, limit), MAX_PAGE + 1))
         async with self.db.sessions() as session:
-            return list(await session.scalars(statement))
+            rows = (await session.execute(statement)).all()
+        return [(user, Balance(posted or 0, held or 0)) for user, posted, held in rows]
 
     async def disable(self, user_id: int, reason: str = "admin") -> tuple[User, int]:
         """Disable the user; returns it and how many running holds were asked to stop."""

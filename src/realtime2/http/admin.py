@@ -55,15 +55,15 @@ async def list_users(
         raise invalid("status", "'status' must be active, disabled or pending.")
     if role is not None and role not in ROLES:
         raise invalid("role", "'role' must be user or admin.")
-    users = await UserAdmin(services_of(request).db).search(
+    found = await UserAdmin(services_of(request).db).search(
         query=q, status=status, role=role, after_id=after, limit=limit + 1
     )
-    page = users[:limit]
+    page = found[:limit]
     return {
         "object": "list",
-        "data": [await _with_balance(request, u) for u in page],
-        "has_more": len(users) > limit,
-        "next_after": page[-1].id if len(users) > limit else None,
+        "data": [user_json(user, balance) for user, balance in page],
+        "has_more": len(found) > limit,
+        "next_after": page[-1][0].id if len(found) > limit else None,
     }
 
 

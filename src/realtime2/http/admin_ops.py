@@ -13,7 +13,7 @@ from starlette.responses import Response
 from realtime2.accounts.audit import entry_json
 from realtime2.accounts.invites import Invites, invite_json
 from realtime2.accounts.keys import KeyNotFoundError
-from realtime2.accounts.running import RunningWork
+from realtime2.accounts.running import RunningWork, kind_of
 from realtime2.errors import ApiError
 from realtime2.http.admin_auth import AdminActor, audit_log
 from realtime2.http.admin_body import json_body, not_found, optional_int, optional_str
@@ -70,7 +70,12 @@ async def all_sessions(
 async def end_session(request: Request, actor: AdminActor, hold_id: str) -> dict[str, Any]:
     work = RunningWork(services_of(request).db)
     running = await work.get(hold_id) if _HOLD_ID.match(hold_id) else None
-    if running is None or not await work.request_stop(hold_id, "session_ended"):
+    if running is None:
+        raise not_found("running session")
+    if kind_of(running.reference) == "request":
+        # An HTTP request's hold is not renewed by a meter that could hear the request.
+        raise ApiError(409, "not_a_session", "This hold is an HTTP request, not a session.")
+    if not await work.request_stop(hold_id, "session_ended"):
         raise not_found("running session")
     await audit_log(request).record(
         actor,
