@@ -185,10 +185,20 @@ def test_grant_use_chart_end_and_disable(
     admin.wait_for_selector(f"#users tbody tr[data-email='{USER}'] .badge:has-text('disabled')")
     for url in (a, b):
         refused = me(url, key)
-        assert refused.status_code in (401, 403), refused.text
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"]["code"] == "account_disabled"
     admin.screenshot(path=str(test_output_dir / "admin-disabled.png"), full_page=True)
     # The user's login is refused too: the dashboard sends them to the login form.
     user.goto(b + "/dashboard")
     assert user.url.startswith(b + "/login")
+
+    # Enabled again, the same key works again, with the credit the user had left.
+    admin.locator(f"#users tbody tr[data-email='{USER}']").locator(
+        "button", has_text="Enable"
+    ).click()
+    admin.wait_for_selector(f"#users tbody tr[data-email='{USER}'] .badge:has-text('active')")
+    for url in (a, b):
+        again = me(url, key)
+        assert again.status_code == 200 and 0 < again.json()["balance"] < GRANT - spent
 
     assert errors == []
