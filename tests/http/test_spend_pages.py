@@ -113,11 +113,18 @@ async def test_admin_page_is_for_admins(
     await log_in(client, acct.email)
     refused = await client.get("/dashboard/admin")
     assert refused.status_code == 403 and "for admins" in refused.text
+    other = await new_account(sqlite_services)
+    await spend(sqlite_services, acct, 30)
+    await spend(sqlite_services, other, 12, days_ago=2)
     admin = await admin_account(sqlite_services)
     client.cookies.clear()
     csrf = await log_in(client, admin.email)
     page = await client.get("/dashboard/admin")
     assert page.status_code == 200
+    # The admin page charts everyone's spend.
+    bars = _BAR.findall(page.text)
+    assert len(bars) == 30 and sorted(int(c) for _, c in bars if c != "0") == [12, 30]
+    assert 'data-total="42"' in page.text
     assert f'data-csrf="{csrf}"' in page.text and '<script src="/static/admin.js"' in page.text
     assert page.headers["content-security-policy"].startswith("default-src 'self'")
 
