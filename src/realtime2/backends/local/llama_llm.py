@@ -35,7 +35,8 @@ from realtime2.backends.local.context_shift import DroppedSpan, find_dropped_spa
 from realtime2.backends.local.context_window import retained_messages
 from realtime2.backends.local.kv_snapshots import KvSnapshots, Snapshot, Tokens, common_prefix
 from realtime2.backends.local.llama_cpu import ensure_cpu_backend
-from realtime2.backends.local.models import default_llm_gguf, existing, require_module
+from realtime2.backends.local.models import existing, require_module
+from realtime2.backends.local.packaged_llms import DEFAULT_PACKAGED_LLM, PackagedLLM, packaged_llm
 from realtime2.backends.local.tool_grammar import PLAIN_TEXT, select_tools, tool_grammar
 from realtime2.engine.catalog import Shared, register_backend
 from realtime2.engine.interfaces import (
@@ -487,22 +488,32 @@ class LlamaSettings(BaseSettings):
         env_prefix="REALTIME2_LLM_", extra="ignore", protected_namespaces=()
     )
 
-    model_path: Path | None = None  # any chat GGUF with a chat template
+    model_path: Path | None = None  # any chat GGUF with a chat template (wins over the next)
+    packaged_model: PackagedLLM = DEFAULT_PACKAGED_LLM  # see packaged_llms.py
+    # Where a model shipped in chunks is assembled (and verified) once.
+    cache_dir: Path = Path.home() / ".cache" / "realtime2" / "models"
     model_name: str = ""
     context_tokens: int = Field(default=2048, ge=256)
     max_tokens: int = Field(default=200, ge=1)  # default reply budget
-    temperature: float = Field(default=0.3, ge=0.0, le=2.0)
+    # Greedy by default: on bench/brain_eval.py's questions Qwen2.5-0.5B scored 33/40 greedy
+    # and 30/40 at 0.3 (docs/engine.md, "The brain"); repeat_penalty keeps it from looping.
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     # Saved KV caches of conversations that lost the shared context to another (0 = off).
     prompt_cache_mb: int = Field(default=192, ge=0)
     decode_threads: int = Field(default=1, ge=1, le=64)  # token by token (prompts: `threads`)
 
 
-def build(settings: LlamaSettings, shared: Shared) -> LlamaLLM:
+def model_file(settings: LlamaSettings) -> tuple[Path, str]:
+    """The GGUF to load and the model name reported to clients."""
     if settings.model_path is not None:
         path = existing(settings.model_path, "GGUF model", "REALTIME2_LLM_MODEL_PATH")
-        name = settings.model_name or path.stem
-    else:
-        path, name = default_llm_gguf(), settings.model_name or "smollm2-135m-instruct"
+        return path, settings.model_name or path.stem
+    path = packaged_llm(settings.packaged_model, settings.cache_dir)
+    return path, settings.model_name or settings.packaged_model
+
+
+def build(settings: LlamaSettings, shared: Shared) -> LlamaLLM:
+    path, name = model_file(settings)
     return LlamaLLM.load(
         path,
         name=name,
@@ -521,12 +532,11 @@ register_backend(
     aliases=("llama",),
     settings=LlamaSettings,
     build=build,
-    describe=lambda s: (
-        "llama.cpp " + (s.model_path.stem if s.model_path else "SmolLM2-135M-Instruct Q4_1")
-    ),
+    describe=lambda s: "llama.cpp " + (s.model_path.stem if s.model_path else s.packaged_model),
     requires={"llama_cpp": "llama-cpp-python"},
     fix=(
-        "check REALTIME2_LLM_MODEL_PATH; reinstall llama-cpp-python with `make install` "
-        "(scripts/llama-wheel.sh), or pin a CPU variant with REALTIME2_LLM_CPU_VARIANT"
+        "check REALTIME2_LLM_MODEL_PATH or REALTIME2_LLM_PACKAGED_MODEL; reinstall "
+        "llama-cpp-python with `make install` (scripts/llama-wheel.sh), or pin a CPU variant "
+        "with REALTIME2_LLM_CPU_VARIANT"
     ),
 )
