@@ -20,7 +20,10 @@ by silence, and waits for the spoken reply. Per turn it measures, on the client:
 - `stop→audio`: `input_audio_buffer.speech_stopped` received → first
   `response.output_audio.delta` received (the server's own turn latency);
 - `voice→audio`: the chunk holding the last voiced sample sent → first audio delta (what a
-  user hears: includes the 500 ms VAD silence window).
+  user hears: includes the 500 ms VAD silence window);
+- `voice→stop`: the last voiced chunk sent → `speech_stopped` received: how long turn
+  detection took to end the turn (the silence window and the VAD's lag), whatever the
+  reply then takes; on a busy machine the figure that compares turn detectors.
 
 With human speech it also counts cut-offs: a `speech_stopped` that arrived before the
 turn's last voice was sent (the turn ended mid-sentence, at a pause inside it), and names
@@ -169,7 +172,7 @@ async def _charged(services: Any, user_id: int) -> int:
 
 def summarize(sessions: list[dict[str, Any]], runners: list[Any]) -> dict[str, Any]:
     stages = [turn.breakdown() for r in runners for turn in getattr(r, "turn_stages", [])]
-    stop, voice, bad = [], [], 0
+    stop, voice, ended, bad = [], [], [], 0
     for s in sessions:
         for t in s["turns"]:
             if t.first_audio is None or t.speech_stopped is None or t.status != "completed":
@@ -177,6 +180,7 @@ def summarize(sessions: list[dict[str, Any]], runners: list[Any]) -> dict[str, A
                 continue
             stop.append(t.first_audio - t.speech_stopped)
             voice.append(t.first_audio - t.voice_end_sent)
+            ended.append(t.speech_stopped - t.voice_end_sent)
     firsts = [s["turns"][0] for s in sessions if s["turns"]]
     first = [t.first_audio - t.speech_stopped for t in firsts if t.first_audio and t.speech_stopped]
     later = [
@@ -206,6 +210,7 @@ def summarize(sessions: list[dict[str, Any]], runners: list[Any]) -> dict[str, A
         "failed_turns": bad,
         "stop_to_audio_s": {"median": median(stop), "p95": percentile(stop, 95), "all": stop},
         "voice_to_audio_s": {"median": median(voice), "p95": percentile(voice, 95), "all": voice},
+        "voice_to_stop_s": {"median": median(ended), "p95": percentile(ended, 95), "all": ended},
         "first_turn_stop_to_audio_s": first,
         "later_turns_stop_to_audio_s": {"median": median(later) if later else None},
         "prompt_tokens": prompt,
@@ -323,12 +328,14 @@ def main() -> None:
         first, later = summary["first_turn_stop_to_audio_s"], summary["later_turns_stop_to_audio_s"]
         print(f"speech_stopped → first audio: first turn after ready {first}, later turns {later}")
     stop, voice = summary["stop_to_audio_s"], summary["voice_to_audio_s"]
+    ended = summary["voice_to_stop_s"]
     print_table(
         f"realtime spoken turns ({args.sessions} session(s), {mode})",
         ["metric", "median s", "p95 s", "turns"],
         [
             ["speech_stopped → first audio", stop["median"], stop["p95"], summary["turns"]],
             ["last voice sent → first audio", voice["median"], voice["p95"], summary["turns"]],
+            ["last voice sent → speech_stopped", ended["median"], ended["p95"], summary["turns"]],
         ],
     )
     print(

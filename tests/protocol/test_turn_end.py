@@ -43,8 +43,11 @@ def test_a_finished_turn_ends_after_the_shortest_window(eagerness: str) -> None:
     threshold = TURN_THRESHOLDS[eagerness]
     assert _window(eagerness, threshold) == shortest
     assert _window(eagerness, 0.99) == shortest
-    # Finished, says the model; the words are not in yet: they may still veto it.
-    assert _window(eagerness, 0.99, None) == shortest + 0.5 * (longest - shortest)
+    # Finished, says the model; the words are not in yet (they may still veto it): the
+    # surer the model, the shorter the wait, never longer than knowing nothing.
+    knowing_nothing = shortest + 0.5 * (longest - shortest)
+    assert shortest < _window(eagerness, 0.97, None) < _window(eagerness, 0.8, None)
+    assert _window(eagerness, threshold, None) <= knowing_nothing
     # Below the threshold the wait grows as the probability falls, up to the longest.
     below = _window(eagerness, threshold - 0.05)
     assert shortest < below < _window(eagerness, threshold / 2) < _window(eagerness, 0.0)

@@ -8,12 +8,13 @@ speech starts at `threshold` and only counts as silence below `threshold - 0.15`
 sounds. With an end-of-turn model (`engine.interfaces.TurnModel`, Smart Turn) the session
 asks it at the start of each pause and `set_turn_score` gives its probability: below the
 eagerness's threshold the window grows towards the longest as the probability falls; at or
-above it the turn ends after the shortest window (250 ms for "high") once the words agree.
-The words (`set_completeness`, from the draft's or a partial transcript) are a second
-opinion that can only lengthen the wait: a turn ending on "and", "the" or a comma is not
-finished, whatever the model heard. Waiting for them costs next to nothing, since the
-reply cannot start before the transcript it answers. Without a model the words decide
-alone: the session asks for a partial transcript once the user pauses (`SilenceProbe`).
+above it the turn ends after the shortest window (250 ms for "high") once the words agree,
+and before they come after a window that shrinks as the model grows surer. The words
+(`set_completeness`, from the draft's or a partial transcript) are a second opinion that
+can only lengthen the wait: a turn ending on "and", "the" or a comma is not finished,
+whatever the model heard. Waiting for them costs little, since the reply cannot start
+before the transcript it answers. Without a model the words decide alone: the session
+asks for a partial transcript once the user pauses (`SilenceProbe`).
 
 Both modes also report the *start* of a pause (`PauseStarted`, a couple of frames into the
 silence) and a pause that ends in more speech (`SpeechResumed`). The session uses them to
@@ -143,7 +144,11 @@ class TurnDetector:
                 return shortest + (1.0 - score / threshold) * (longest - shortest)
             if self._words_known:
                 return float(shortest)
-            # "Finished", says the model: the words still may veto it (a trailing "and").
+            # "Finished", says the model, but the words may still veto it (a trailing "and"):
+            # until they come (a busy CPU transcribes slowly) the surer the model, the
+            # shorter the wait, and never longer than knowing nothing at all.
+            by_model = shortest + (1.0 - score) * (longest - shortest)
+            return min(by_model, shortest + (1.0 - UNKNOWN_COMPLETENESS) * (longest - shortest))
         if words >= FINISHED:
             return float(shortest)
         return shortest + (1.0 - words) * (longest - shortest)
