@@ -63,3 +63,16 @@ async def test_key_budget_exhausted_once_per_period(sqlite_services: Services) -
     assert await due_alerts(svc.db, now) == []
     # The next day the budget starts again: nothing is due until it is spent again.
     assert await due_alerts(svc.db, now + timedelta(days=1)) == []
+
+
+async def test_a_new_budget_can_notify_again(sqlite_services: Services) -> None:
+    svc = sqlite_services
+    acct = await new_account(svc, credits=1000)
+    await svc.keys.set_controls(acct.key_id, {"budget_credits": 10, "budget_period": "total"})
+    await _spend(svc, acct.user_id, 10, "a", acct.key_id)
+    now = datetime.now(UTC)
+    assert len(await due_alerts(svc.db, now)) == 1
+    await svc.keys.set_controls(acct.key_id, {"budget_credits": 20, "budget_period": "total"})
+    assert await due_alerts(svc.db, now) == []
+    await _spend(svc, acct.user_id, 10, "b", acct.key_id)
+    assert [a.type for a in await due_alerts(svc.db, now)] == ["key.budget_exhausted"]

@@ -7,6 +7,11 @@ holds table, read inside the hold's transaction after the key's row is locked, s
 replicas placing holds on one key at once take turns and never overshoot. A hold counts
 in the period it was placed (a session running over midnight is charged to the day it
 started).
+
+The price of summing rather than counting: a budgeted key's hold reads every hold the key
+placed in the period (through a covering index). Measured on a loaded 2-core AMD EPYC:
+100,000 holds in the period cost 25 ms per hold on SQLite, 36 ms on PostgreSQL (0.7 and
+4.7 ms with none), and a key's holds take turns under its row lock.
 """
 
 from __future__ import annotations

@@ -201,6 +201,8 @@ class KeyStore:
                 raise KeyNotFoundError(key_id)
             for name, value in changes.items():
                 setattr(key, name, value)
+            if "budget_credits" in changes:  # a new budget may run out (and notify) again
+                key.budget_alerted_for = None
             return KeyInfo.of(key)
 
     async def authenticate(self, raw: str) -> KeyOwner:

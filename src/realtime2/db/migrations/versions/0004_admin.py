@@ -38,7 +38,9 @@ def upgrade() -> None:
         keys.add_column(sa.Column("budget_alerted_for", UTCDateTime()))
     with op.batch_alter_table("holds") as holds:
         holds.add_column(sa.Column("stop_reason", sa.String(32)))
-    op.create_index("ix_holds_key_created", "holds", ["api_key_id", "created_at"])
+    op.create_index(
+        "ix_holds_key_created", "holds", ["api_key_id", "created_at", "amount", "captured"]
+    )
     op.create_table(
         "admin_audit",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
