@@ -203,3 +203,38 @@ async def test_signup_modes(tmp_path: object, mode: str) -> None:
 async def test_signup_is_off_by_default(client: httpx.AsyncClient) -> None:
     response = await client.post("/api/signup", json={"email": "a@b.example", "password": "x" * 9})
     assert response.status_code == 404
+
+
+async def test_key_controls_hold_on_the_pipeline_and_webrtc_calls(
+    fake_server: LiveServer,
+) -> None:
+    from tests.support.peer import TestPeer
+
+    svc = fake_server.services
+    user = await new_account(svc, credits=10_000)
+    await svc.keys.set_controls(user.key_id, {"allowed_models": ["realtime-mini"]})
+    headers = {"x-api-key": user.key}
+    form = {"model": "starter-voice", "voice": "marin", "text": "Hello there."}
+    async with httpx.AsyncClient(base_url=fake_server.url, timeout=30) as http:
+        refused_turn = await http.post("/api/realtime2/pipeline", headers=headers, data=form)
+        assert refused_turn.status_code == 403, refused_turn.text
+        assert refused_turn.json()["error"]["code"] == "model_not_allowed"
+        assert "starter-voice" in refused_turn.json()["error"]["message"]
+        peer = TestPeer()
+        try:
+            call = await http.post(
+                "/v1/realtime/calls",
+                content=(await peer.offer()).encode(),
+                headers={**headers, "content-type": "application/sdp"},
+                params={"model": "gpt-realtime"},  # realtime-pro
+            )
+        finally:
+            await peer.close()
+        assert (call.status_code, call.json()["error"]["code"]) == (403, "model_not_allowed")
+        await svc.keys.set_controls(
+            user.key_id,
+            {"allowed_models": None, "budget_credits": 2, "budget_period": "total"},
+        )
+        spent = await http.post("/api/realtime2/pipeline", headers=headers, data=form)
+        assert (spent.status_code, spent.json()["error"]["code"]) == (402, "key_budget_exhausted")
+    assert (await svc.ledger.balance(user.user_id)).held == 0
