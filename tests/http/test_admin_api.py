@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -294,3 +295,18 @@ async def test_status_filters(
     assert approved.json()["status"] == "active"
     [entry] = await audit(client, admin, action="user.enable")
     assert entry["details"] == {"was": "pending_approval"}
+
+
+async def test_a_key_with_an_expiry_cannot_lift_it(
+    client: httpx.AsyncClient, sqlite_services: Services
+) -> None:
+    user = await new_account(sqlite_services, credits=10)
+    await sqlite_services.keys.set_controls(
+        user.key_id, {"expires_at": datetime.now(UTC) + timedelta(hours=1)}
+    )
+    lifted = await client.patch(
+        f"/api/realtime2/keys/{user.key_id}", headers=auth(user), json={"expires_at": None}
+    )
+    assert (lifted.status_code, lifted.json()["error"]["code"]) == (403, "key_restricted")
+    listed = await client.get("/api/realtime2/keys", headers=auth(user))
+    assert listed.json()["data"][0]["expires_at"] is not None

@@ -66,14 +66,22 @@ _KEY_ID = re.compile(r"^key_[0-9a-f]{16}$")
 
 
 async def _may_change_keys(request: Request, principal: Principal) -> None:
-    """A key with controls of its own (a budget or a model list) must not lift them: only
-    a dashboard login or an unrestricted key may change key controls."""
+    """A key with controls of its own (an expiry, a model list, a budget, origins) must not
+    lift them: only a dashboard login or an unrestricted key may change key controls."""
     if principal.key_id is None:
         return
     own = await services_of(request).keys.get(principal.key_id)
-    if own is not None and (own.budget_credits is not None or own.allowed_models is not None):
+    if own is not None and any(
+        control is not None
+        for control in (
+            own.expires_at,
+            own.allowed_models,
+            own.budget_credits,
+            own.allowed_origins,
+        )
+    ):
         raise ApiError(
-            403, "key_restricted", "A key with a budget or model list cannot change key controls."
+            403, "key_restricted", "A key with controls of its own cannot change key controls."
         )
 
 
