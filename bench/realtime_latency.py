@@ -224,6 +224,10 @@ def summarize(sessions: list[dict[str, Any]], runners: list[Any]) -> dict[str, A
         "turn_checks": sum(
             r.turn_checks.checks for r in runners if getattr(r, "turn_checks", None) is not None
         ),
+        # pause start (check sent) → the model's answer in the session
+        "turn_check_s": _spread(
+            [x for r in runners if getattr(r, "turn_checks", None) for x in r.turn_checks.latencies]
+        ),
         "cut_offs": sum(getattr(t, "cut_offs", 0) for s in sessions for t in s["turns"]),
         "cut_off_turns": [
             t.name for s in sessions for t in s["turns"] if getattr(t, "cut_offs", 0)
@@ -233,6 +237,12 @@ def summarize(sessions: list[dict[str, Any]], runners: list[Any]) -> dict[str, A
         "billing": billing,
         "billing_ok": all(b["ok"] for b in billing),
     }
+
+
+def _spread(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"median": None, "p95": None}
+    return {"median": median(values), "p95": percentile(values, 95)}
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -346,7 +356,8 @@ def main() -> None:
         f"billing exact: {summary['billing_ok']}, "
         f"cut off mid-turn: {summary['cut_offs']} {summary['cut_off_turns'] or ''}, "
         f"turn model: {summary['turn_model'] or 'none (words)'} "
-        f"({summary['turn_checks']} checks)"
+        f"({summary['turn_checks']} checks, answered in {summary['turn_check_s']['median']} s "
+        f"median, {summary['turn_check_s']['p95']} s p95)"
         + (f", storyteller replies: {summary['storyteller_replies']}" if args.storyteller else "")
     )
     st = summary["stages"]

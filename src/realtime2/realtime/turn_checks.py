@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -39,8 +41,13 @@ class TurnChecks:
         self._waiting: CheckTurnEnd | None = None
         self.checks = 0  # run to completion (tests, benchmarks)
         self.skipped = 0  # replaced before they ran
+        # Seconds from each check's command to its answer (queue, CPU gate and model), the
+        # latest 256: what a pause waits for the model (benchmarks).
+        self.latencies: deque[float] = deque(maxlen=256)
+        self._submitted: dict[int, float] = {}
 
     def submit(self, check: CheckTurnEnd) -> None:
+        self._submitted = {check.check_id: time.perf_counter()}  # only the newest is kept
         if self._task is not None and not self._task.done():
             if self._waiting is not None:
                 self.skipped += 1
@@ -67,5 +74,8 @@ class TurnChecks:
             self._session.on_turn_end_failed(c.item_id, c.check_id)
         else:
             self.checks += 1
+            submitted = self._submitted.pop(c.check_id, None)
+            if submitted is not None:
+                self.latencies.append(time.perf_counter() - submitted)
             self._session.on_turn_end_score(c.item_id, c.check_id, probability)
         self._flush()
