@@ -11,6 +11,7 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 from websockets.asyncio.client import connect
+from websockets.typing import Origin
 
 from realtime2.accounts.metering import MeterPolicy
 from realtime2.app import create_app
@@ -30,7 +31,7 @@ def _routes() -> list[tuple[str, str]]:
         path = route.path.replace("{user_id}", "1").replace("{key_id}", "key_" + "0" * 16)
         path = path.replace("{hold_id}", "hold_" + "0" * 24)
         path = path.replace("{invite_id}", "inv_" + "0" * 16)
-        found += [(method, path) for method in sorted(route.methods)]
+        found += [(method, path) for method in sorted(route.methods or ())]
     return found
 
 
@@ -142,17 +143,21 @@ async def test_client_secret_origins_follow_the_minting_key(fake_server: LiveSer
     secret = minted.json()["value"]
     url = fake_server.ws_url + "?model=realtime-mini"
     headers = {"Authorization": f"Bearer {secret}"}
-    status, body = await refused(url, additional_headers=headers, origin="https://evil.example")
+    status, body = await refused(
+        url, additional_headers=headers, origin=Origin("https://evil.example")
+    )
     assert (status, body["error"]["code"]) == (403, "origin_not_allowed")
     status, body = await refused(url, additional_headers=headers)
     assert (status, body["error"]["code"]) == (403, "origin_not_allowed")
-    async with connect(url, additional_headers=headers, origin="https://app.example") as ws:
+    async with connect(url, additional_headers=headers, origin=Origin("https://app.example")) as ws:
         assert json.loads(await ws.recv())["type"] == "session.created"
     # Disabling the user kills their secrets too.
     from realtime2.accounts.user_admin import UserAdmin
 
     await UserAdmin(svc.db).disable(user.user_id)
-    status, body = await refused(url, additional_headers=headers, origin="https://app.example")
+    status, body = await refused(
+        url, additional_headers=headers, origin=Origin("https://app.example")
+    )
     assert (status, body["error"]["code"]) == (403, "account_disabled")
 
 
