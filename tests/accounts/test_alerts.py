@@ -52,6 +52,7 @@ async def test_key_budget_exhausted_once_per_period(sqlite_services: Services) -
     svc = sqlite_services
     acct = await new_account(svc, credits=1000)
     await svc.keys.set_controls(acct.key_id, {"budget_credits": 50, "budget_period": "day"})
+    await svc.keys.authenticate(acct.key)  # only keys in use are looked at
     now = datetime.now(UTC)
     await _spend(svc, acct.user_id, 30, "a", acct.key_id)
     assert await due_alerts(svc.db, now) == []
@@ -69,6 +70,7 @@ async def test_a_new_budget_can_notify_again(sqlite_services: Services) -> None:
     svc = sqlite_services
     acct = await new_account(svc, credits=1000)
     await svc.keys.set_controls(acct.key_id, {"budget_credits": 10, "budget_period": "total"})
+    await svc.keys.authenticate(acct.key)
     await _spend(svc, acct.user_id, 10, "a", acct.key_id)
     now = datetime.now(UTC)
     assert len(await due_alerts(svc.db, now)) == 1
@@ -76,3 +78,13 @@ async def test_a_new_budget_can_notify_again(sqlite_services: Services) -> None:
     assert await due_alerts(svc.db, now) == []
     await _spend(svc, acct.user_id, 10, "b", acct.key_id)
     assert [a.type for a in await due_alerts(svc.db, now)] == ["key.budget_exhausted"]
+
+
+async def test_keys_not_used_lately_are_not_summed(sqlite_services: Services) -> None:
+    svc = sqlite_services
+    acct = await new_account(svc, credits=1000)
+    await svc.keys.set_controls(acct.key_id, {"budget_credits": 10, "budget_period": "total"})
+    await _spend(svc, acct.user_id, 10, "a", acct.key_id)
+    assert await due_alerts(svc.db, datetime.now(UTC)) == []  # never authenticated
+    await svc.keys.authenticate(acct.key)
+    assert len(await due_alerts(svc.db, datetime.now(UTC))) == 1

@@ -10,16 +10,19 @@ threshold or above."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final, cast
 
-from sqlalchemy import Connection, Table, and_, or_, select, update
+from sqlalchemy import Connection, Table, or_, select, update
 
 from realtime2.accounts import key_controls
 from realtime2.db.engine import Database
 from realtime2.db.models import ApiKey, CreditAccount, User
 
 BATCH: Final = 100
+# Only keys used this recently are summed: spending needs a hold, a hold needs the key (or a
+# client secret it minted, which lives at most 2 h) within a session's 60 minutes.
+ACTIVE_WITHIN: Final = timedelta(hours=4)
 _users = cast(Table, User.__table__)
 _accounts = cast(Table, CreditAccount.__table__)
 _keys = cast(Table, ApiKey.__table__)
@@ -103,7 +106,11 @@ def _spent_budgets(conn: Connection, now: datetime) -> list[Alert]:
             _users.c.notify_secret,
         )
         .join(_users, _users.c.id == _keys.c.user_id)
-        .where(_keys.c.budget_credits.is_not(None), _keys.c.revoked_at.is_(None))
+        .where(
+            _keys.c.budget_credits.is_not(None),
+            _keys.c.revoked_at.is_(None),
+            _keys.c.last_used_at >= now - ACTIVE_WITHIN,
+        )
     )
     alerts = []
     for row in conn.execute(query).all():
@@ -117,10 +124,7 @@ def _spent_budgets(conn: Connection, now: datetime) -> list[Alert]:
             update(_keys)
             .where(
                 _keys.c.id == row.id,
-                or_(
-                    _keys.c.budget_alerted_for.is_(None),
-                    and_(_keys.c.budget_alerted_for < since),
-                ),
+                or_(_keys.c.budget_alerted_for.is_(None), _keys.c.budget_alerted_for < since),
             )
             .values(budget_alerted_for=since)
         )
