@@ -120,3 +120,10 @@ def test_a_good_file_placed_by_hand_is_verified_and_kept(site: Path, tmp_path: P
         part.unlink()
     assert assemble(spec(), cache).read_bytes() == WHOLE
     assert (cache / "model.gguf.verified").exists()
+
+
+def test_an_unusable_cache_dir_is_one_line_naming_it(site: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(ModelSetupError, match=r"cannot create the model cache .*a-file/cache"):
+        assemble(spec(), blocker / "cache")

