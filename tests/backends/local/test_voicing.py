@@ -52,7 +52,7 @@ def vowel(f0: float, seconds: float = 1.0, level: float = 0.3) -> np.ndarray:
 def level_of(audio: np.ndarray) -> float:
     level = speech_level_db(audio, RATE)
     assert level is not None
-    return level
+    return float(level)
 
 
 def test_pitch_moves_by_the_ratio_in_both_directions() -> None:
@@ -168,3 +168,13 @@ def test_soft_limit_bends_only_the_peaks() -> None:
     limited = soft_limit(audio)
     assert np.all(limited[:3] == audio[:3])
     assert np.all(np.abs(limited) <= 1.0) and limited[3] > 0.9 and limited[4] < -0.9
+
+
+def test_coarse_aperiodicity_keeps_length_and_pitch() -> None:
+    source = vowel(120.0)
+    every_frame = reshape(source, RATE, Reshape(f0_ratio=1.5, aperiodicity_every=1))
+    every_fourth = reshape(source, RATE, Reshape(f0_ratio=1.5, aperiodicity_every=4))
+    assert every_fourth.size == every_frame.size
+    assert median_pitch(every_fourth, RATE) == pytest.approx(
+        median_pitch(every_frame, RATE), rel=0.02
+    )
