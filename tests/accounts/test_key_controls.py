@@ -203,3 +203,37 @@ async def _concurrent_holds(svc: Services) -> None:
     assert balance.held == 7 * (500 // 7) <= 500
     projection, sums = await svc.ledger.reconcile(acct.user_id)
     assert projection == sums
+
+
+@pytest.mark.postgres
+async def test_concurrent_sessions_never_reserve_past_a_key_budget(
+    tmp_path: Path, fresh_pg_url: str
+) -> None:
+    """100 session meters start at once on one key (each would reserve a minute, 240
+    credits, from a 1,000-credit budget): what they reserve together never passes it."""
+    svc = Services.build(make_settings(tmp_path, fresh_pg_url))
+    await upgrade(svc.db)
+    try:
+        acct = await new_account(svc, credits=1_000_000)
+        await _budget(svc, acct.key_id, 1000, "day")
+
+        async def start(i: int) -> int:
+            meter = SessionMeter(
+                svc.ledger,
+                user_id=acct.user_id,
+                model="realtime-mini",
+                rate=4,
+                reference=f"rt_{i}",
+                api_key_id=acct.key_id,
+            )
+            try:
+                await meter.start()
+            except KeyBudgetExhaustedError:
+                return 0
+            return meter.reserved
+
+        reserved = await asyncio.gather(*(start(i) for i in range(100)))
+        assert 0 < sum(reserved) <= 1000
+        assert (await svc.ledger.balance(acct.user_id)).held == sum(reserved)
+    finally:
+        await svc.close()
