@@ -3,8 +3,8 @@
 `human_turn` streams one shipped turn (`tests/support/human_speech.py`: an Asterisk read
 passage cut at its sentence ends, two spoken questions, LibriVox and JFK clips) at real-time
 pace, like `Talker.spoken_turn`, but counts the server's premature turn ends: a
-`speech_stopped` that arrives before the turn's last voiced chunk was even sent ended the
-turn mid-sentence (a *cut-off*, e.g. semantic VAD's short window at a pause inside a
+`speech_stopped` followed by more speech (`speech_started`) in the same recorded turn ended
+the turn mid-sentence (a *cut-off*, e.g. semantic VAD's short window at a pause inside a
 sentence). The reply timed is the one that answers the whole turn (after the last
 `speech_stopped`); a reply cut short by the user talking on is not.
 
@@ -42,12 +42,20 @@ async def human_turn(
     sent = await talker.stream(lead + turn.pcm + tail, voiced_end=voiced)
     assert sent is not None
     result = HumanTurnResult(voice_end_sent=sent, name=turn.name)
-    stops = await _stops_after(talker, mark)
-    result.cut_offs = sum(1 for at in stops if at < sent)
-    last_stop = max(i for i in range(mark, len(talker.events)) if _is_stop(talker, i))
-    while talker.events[last_stop][0] < sent:  # only cut-offs so far: the real end is coming
-        last_stop = await talker.wait_for(STOPPED, last_stop + 1)
-    done = await talker.wait_for("response.done", last_stop)
+    await talker.wait_for(STOPPED, mark)
+    # The turn ends at the last speech_stopped that no more speech followed. A stop followed
+    # by speech_started ended the turn while the user had more to say: a cut-off. A stop
+    # before the last "voiced" sample went out is not one by itself: a breath or a faint
+    # trailing sound is above the bench's amplitude floor but need not be speech to the VAD.
+    while True:
+        last_stop = max(i for i in range(mark, len(talker.events)) if _is_stop(talker, i))
+        if (started := _started_after(talker, last_stop)) is not None:
+            await talker.wait_for(STOPPED, started)
+            continue
+        done = await talker.wait_for("response.done", last_stop)
+        if _started_after(talker, last_stop) is None:  # none arrived while the reply ran
+            break
+    result.cut_offs = sum(1 for i in range(mark, last_stop) if _is_stop(talker, i))
     result.speech_stopped = talker.events[last_stop][0]
     for at, event in talker.events[last_stop : done + 1]:
         kind = event["type"]
@@ -81,10 +89,12 @@ def _is_stop(talker: Talker, index: int) -> bool:
     return bool(talker.events[index][1]["type"] == STOPPED)
 
 
-async def _stops_after(talker: Talker, mark: int) -> list[float]:
-    """Arrival times of this turn's speech_stopped events (waits for at least one)."""
-    await talker.wait_for(STOPPED, mark)
-    return [at for at, event in talker.events[mark:] if event["type"] == STOPPED]
+def _started_after(talker: Talker, index: int) -> int | None:
+    """Index of the first speech_started after event `index`, if one arrived."""
+    for i in range(index + 1, len(talker.events)):
+        if talker.events[i][1]["type"] == "input_audio_buffer.speech_started":
+            return i
+    return None
 
 
 STAGES = (

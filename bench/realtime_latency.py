@@ -116,13 +116,17 @@ async def run_session(
             vad, 900
         )
         for turn in range(turns):
-            if speech == "human":
-                said = recorded[(turn + 5 * index) % len(recorded)]
-                results.append(await human_turn(talker, said, tail_ms=tail_ms, listen=listen))
-                continue
-            question = QUESTIONS[(turn + index) % len(QUESTIONS)]
-            pcm = await asyncio.to_thread(speech_pcm16, question, RATE)
-            results.append(await talker.spoken_turn(pcm, tail_ms=tail_ms, listen=listen))
+            try:
+                if speech == "human":
+                    said = recorded[(turn + 5 * index) % len(recorded)]
+                    results.append(await human_turn(talker, said, tail_ms=tail_ms, listen=listen))
+                    continue
+                question = QUESTIONS[(turn + index) % len(QUESTIONS)]
+                pcm = await asyncio.to_thread(speech_pcm16, question, RATE)
+                results.append(await talker.spoken_turn(pcm, tail_ms=tail_ms, listen=listen))
+            except TimeoutError:
+                _write_trail(talker, index, turn)
+                raise
     elapsed = time.monotonic() - opened
     charged = await _charged(services, user_id)
     return {
@@ -132,6 +136,19 @@ async def run_session(
         "charged": charged,
         "rate": rate,
     }
+
+
+def _write_trail(talker: Talker, session: int, turn: int) -> None:
+    """A turn got no reply in time: keep the session's event trail (audio left out) to see
+    where it stopped, in results/stuck_session_<n>.json."""
+    start = talker.events[0][0] if talker.events else 0.0
+    trail = [
+        {"t": round(at - start, 3), **{k: v for k, v in event.items() if k != "delta"}}
+        for at, event in talker.events
+    ]
+    path = RESULTS / f"stuck_session_{session}.json"
+    path.write_text(json.dumps({"session": session, "turn": turn, "events": trail}, indent=1))
+    print(f"session {session} turn {turn}: no reply in time; its events are in {path}")
 
 
 STORY = "Tell me a long story about a dragon who learns to bake bread, in at least ten sentences."

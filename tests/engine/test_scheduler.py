@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from realtime2.engine.interfaces import Priority
-from realtime2.engine.scheduler import CpuGate, ModelWorker
+from realtime2.engine.scheduler import CpuGate, ModelWorker, SpareCore
 
 
 def blocker(worker: ModelWorker) -> tuple[threading.Event, concurrent.futures.Future[None]]:
@@ -208,3 +208,74 @@ def test_spare_cores_never_starve_a_one_core_machine() -> None:
     live = ModelWorker("stt-live", gate=gate, spare_cores=1)
     assert live.submit(lambda: 7, Priority.BACKGROUND).result(timeout=5) == 7
     live.close()
+
+
+def test_an_idle_core_is_lent_only_while_no_job_waits_for_it() -> None:
+    gate = CpuGate(2)
+    llm, tts = ModelWorker("llm", gate=gate), ModelWorker("tts", gate=gate)
+    release, _ = blocker(llm)  # one core busy, one idle
+    assert gate.lend()  # the idle one
+    assert not gate.lend()  # none left
+    queued = tts.submit(lambda: "spoken", Priority.BACKGROUND)
+    _eventually(lambda: gate.contended)
+    assert not queued.done()  # the lent core is counted as busy
+    gate.release()  # the borrower gives it back
+    assert queued.result(timeout=5) == "spoken"
+    release.set()
+    for worker in (llm, tts):
+        worker.close()
+
+
+def test_a_spare_core_is_taken_when_idle_and_given_back_when_another_job_waits() -> None:
+    gate = CpuGate(2)
+    llm, tts = ModelWorker("llm", gate=gate), ModelWorker("tts", gate=gate)
+    threads: list[bool] = []
+    stepping = threading.Event()
+    other_waits = threading.Event()
+
+    def generate() -> list[bool]:
+        spare = SpareCore(gate, threads.append)
+        spare.step()  # quiet machine: borrows the second core
+        borrowed = spare.held
+        stepping.set()
+        other_waits.wait(5)
+        _eventually(lambda: gate.contended)
+        spare.step()  # somebody waits now: give it back before the next decode
+        kept = spare.held
+        spare.release()
+        return [borrowed, kept]
+
+    job = llm.submit(generate, Priority.FIRST_AUDIO)
+    assert stepping.wait(5)
+    queued = tts.submit(lambda: "spoken", Priority.BACKGROUND)
+    other_waits.set()
+    assert job.result(timeout=5) == [True, False]
+    assert queued.result(timeout=5) == "spoken"
+    assert threads == [True, False]  # the thread count followed the core
+    for worker in (llm, tts):
+        worker.close()
+
+
+def test_work_waiting_for_a_quiet_machine_does_not_take_a_spare_core_back() -> None:
+    gate = CpuGate(2)
+    llm = ModelWorker("llm", gate=gate)
+    live = ModelWorker("stt-live", gate=gate, spare_cores=1)
+    release, _ = blocker(llm)
+    assert gate.lend()
+    hypothesis = live.submit(lambda: None, Priority.BACKGROUND)
+    time.sleep(0.05)
+    # Live hypotheses would not start on the returned core (it must stay free), so the
+    # borrower may keep it.
+    assert not gate.contended
+    gate.release()
+    release.set()
+    assert hypothesis.result(timeout=5) is None
+    for worker in (llm, live):
+        worker.close()
+
+
+def test_a_one_core_machine_lends_nothing() -> None:
+    changes: list[bool] = []
+    spare = SpareCore(CpuGate(1), changes.append)
+    spare.step()
+    assert not spare.held and changes == []

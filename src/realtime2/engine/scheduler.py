@@ -97,6 +97,34 @@ class CpuGate:
             self._running -= 1
             self._cond.notify_all()
 
+    def lend(self) -> bool:
+        """One more core for a job already running, if one is idle and no job waits.
+
+        Give it back with `release()`. A lent core is counted like a running job, so the
+        next job to arrive waits for it only until the borrower's next step (`SpareCore`).
+        """
+        with self._cond:
+            if self._running >= self.slots or any(self._startable(w) for w in self._waiting):
+                return False
+            self._running += 1
+            return True
+
+    @property
+    def busy_cores(self) -> int:
+        """Cores taken now: running jobs and lent cores."""
+        with self._cond:
+            return self._running
+
+    @property
+    def contended(self) -> bool:
+        """Some waiting job would start if a borrower gave its core back (a worker keeping
+        cores spare, like live hypotheses, would not: it waits for a quiet machine)."""
+        with self._cond:
+            return any(
+                self._running - 1 + min(w.spare_cores, self.slots - 1) < self.slots
+                for w in self._waiting
+            )
+
     def raise_priority(self, worker: ModelWorker, priority: int) -> None:
         """A more urgent job reached a worker that is already waiting for a core."""
         with self._cond:
@@ -130,6 +158,40 @@ def process_gate() -> CpuGate:
         if _process_gate is None:
             _process_gate = CpuGate(usable_cores())
         return _process_gate
+
+
+class SpareCore:
+    """A running job's second core, held only while no other job wants one.
+
+    On two cores a lone turn leaves one idle most of the time: its transcript, then the
+    LLM's first words, then their synthesis run one after another. A model that can change
+    its thread count between steps (llama.cpp between two decodes) calls `step()` before
+    each: it borrows an idle core when nobody waits for one and gives it back as soon as
+    somebody does, calling `on_change(True/False)` to set the threads to match. So a quiet
+    machine runs the job on both cores and a busy one keeps one job per core.
+    """
+
+    def __init__(self, gate: CpuGate | None, on_change: Callable[[bool], None]) -> None:
+        self._gate = gate if gate is not None and gate.slots > 1 else None
+        self._on_change = on_change
+        self.held = False
+
+    def step(self) -> None:
+        gate = self._gate
+        if gate is None:
+            return
+        if self.held:
+            if gate.contended:
+                self.release()
+        elif gate.lend():
+            self.held = True
+            self._on_change(True)
+
+    def release(self) -> None:
+        if self.held and self._gate is not None:
+            self.held = False
+            self._on_change(False)
+            self._gate.release()
 
 
 class ModelWorker:
@@ -175,6 +237,11 @@ class ModelWorker:
         (`asyncio.wrap_future` propagates the cancellation to the concurrent future).
         """
         return await asyncio.wrap_future(self.submit(fn, priority))
+
+    @property
+    def gate(self) -> CpuGate | None:
+        """The CPU gate this worker's jobs pass (None: unbounded)."""
+        return self._gate
 
     @property
     def queued(self) -> int:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import time
 
@@ -19,6 +20,7 @@ from realtime2.engine.interfaces import (
     ToolSpec,
     Urgency,
 )
+from realtime2.engine.scheduler import CpuGate, ModelWorker
 
 pytestmark = pytest.mark.models
 
@@ -300,3 +302,40 @@ async def test_a_long_prompt_pauses_for_more_urgent_work(llm: LLM) -> None:
 
     await asyncio.gather(first_token("long", long_request, Priority.BACKGROUND), urgent_later())
     assert first_token_at["short"] < first_token_at["long"]
+
+
+async def test_a_lone_generation_borrows_the_idle_core_and_gives_it_back(llm: LLM) -> None:
+    """On an idle two-core gate the LLM decodes with two threads; a job that then waits for
+    a core gets the borrowed one within a token, while the generation goes on."""
+    from realtime2.backends.local.llama_llm import LlamaLLM
+
+    llama_cpp = pytest.importorskip("llama_cpp")
+    assert isinstance(llm, LlamaLLM)
+    gate = CpuGate(2)
+    worker, other = ModelWorker("llm-borrower", gate=gate), ModelWorker("other", gate=gate)
+    # The fixture's model, driven through a worker on a gate of its own (one job at a time).
+    borrower = LlamaLLM(llm._llama, name="borrower", worker=worker, borrow_idle_core=True)
+    ctx = llm._llama._ctx.ctx
+    request = greedy(
+        ChatMessage("user", "Count from 1 to 100, separated by commas."), max_tokens=60
+    )
+    produced = 0
+    threads_alone = cores_alone = 0
+    job: concurrent.futures.Future[int] | None = None
+    job_done_after: int | None = None
+    async for event in borrower.stream(request):
+        if not isinstance(event, TextDelta):
+            continue
+        produced += 1
+        if produced == 4:
+            threads_alone, cores_alone = llama_cpp.llama_n_threads(ctx), gate.busy_cores
+            job = other.submit(lambda: gate.busy_cores, Priority.BACKGROUND)
+        if job is not None and job.done() and job_done_after is None:
+            job_done_after = produced - 4
+    assert (threads_alone, cores_alone) == (2, 2)
+    assert job is not None and job.result(timeout=5) == 2  # it ran beside the generation
+    # Without giving the core back it would wait for the slice to end (16+ tokens).
+    assert job_done_after is not None and job_done_after <= 6
+    assert llama_cpp.llama_n_threads(ctx) == 1 and gate.busy_cores == 0
+    worker.close()
+    other.close()
