@@ -279,3 +279,33 @@ def test_a_one_core_machine_lends_nothing() -> None:
     spare = SpareCore(CpuGate(1), changes.append)
     spare.step()
     assert not spare.held and changes == []
+
+
+def test_a_job_that_jumps_the_gate_starts_at_once_and_takes_a_borrowed_core_back() -> None:
+    gate = CpuGate(2)
+    llm = ModelWorker("llm", gate=gate)
+    turn = ModelWorker("turn", gate=gate, jumps_gate=True)
+    release, _ = blocker(llm)
+    threads: list[bool] = []
+    spare = SpareCore(gate, threads.append)
+    spare.step()  # the LLM borrowed the idle core: both are taken
+    assert spare.held and gate.busy_cores == 2
+    checking = threading.Event()
+    finish = threading.Event()
+
+    def check() -> float:
+        checking.set()
+        finish.wait(5)
+        return 0.9
+
+    score = turn.submit(check, Priority.FIRST_AUDIO)
+    assert checking.wait(5)  # no core was free, and it did not wait for one
+    assert gate.busy_cores == 3 and gate.contended
+    spare.step()  # the borrower's next decode: it hands the core back
+    assert not spare.held and threads == [True, False]
+    finish.set()
+    assert score.result(timeout=5) == 0.9
+    _eventually(lambda: gate.busy_cores == 1)
+    release.set()
+    for worker in (llm, turn):
+        worker.close()

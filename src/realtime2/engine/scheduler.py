@@ -92,6 +92,12 @@ class CpuGate:
         mine = self._waiting[worker]
         return all(v >= mine for w, v in self._waiting.items() if self._startable(w))
 
+    def occupy(self) -> None:
+        """Count a job that starts at once, core free or not (see `ModelWorker.jumps_gate`):
+        borrowed cores are handed back to make room for it."""
+        with self._cond:
+            self._running += 1
+
     def release(self) -> None:
         with self._cond:
             self._running -= 1
@@ -117,10 +123,11 @@ class CpuGate:
 
     @property
     def contended(self) -> bool:
-        """Some waiting job would start if a borrower gave its core back (a worker keeping
-        cores spare, like live hypotheses, would not: it waits for a quiet machine)."""
+        """More jobs run than there are cores, or some waiting job would start if a borrower
+        gave its core back (a worker keeping cores spare, like live hypotheses, would not: it
+        waits for a quiet machine)."""
         with self._cond:
-            return any(
+            return self._running > self.slots or any(
                 self._running - 1 + min(w.spare_cores, self.slots - 1) < self.slots
                 for w in self._waiting
             )
@@ -197,9 +204,20 @@ class SpareCore:
 class ModelWorker:
     """Runs submitted callables on one dedicated thread, highest priority first."""
 
-    def __init__(self, name: str, *, gate: CpuGate | None = None, spare_cores: int = 0) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        gate: CpuGate | None = None,
+        spare_cores: int = 0,
+        jumps_gate: bool = False,
+    ) -> None:
         self.name = name
         self._gate = gate
+        # Its jobs start at once, without waiting for a core, but count as running while
+        # they do: for short checks a decision waits on (the end-of-turn model), which
+        # must neither queue behind a draft's whisper run nor share a core with a borrower.
+        self.jumps_gate = jumps_gate
         self.spare_cores = spare_cores  # the gate starts its jobs only with this many free
         self._heap: list[_Job] = []
         self._seq = itertools.count()
@@ -292,7 +310,10 @@ class ModelWorker:
     def _run(self) -> None:
         while (priority := self._wait_for_work()) is not None:
             if self._gate is not None:
-                self._gate.acquire(self, priority)
+                if self.jumps_gate:
+                    self._gate.occupy()
+                else:
+                    self._gate.acquire(self, priority)
             try:
                 # The most urgent job now: one may have arrived while waiting for a core.
                 job = self._pop()

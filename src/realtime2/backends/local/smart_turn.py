@@ -19,10 +19,12 @@ framework for one file. `REALTIME2_TURN_MODEL_PATH` points at another copy.
 
 Each check runs on the model's own `ModelWorker` thread (about 0.09 s of one core: issue 18
 measured 88 ms; 0.04 s features + 0.3 s ONNX here on a 2-core AMD EPYC at load 5.5), not
-behind the process CPU gate: the gate would make it wait for a core until the draft's
+waiting at the process CPU gate: the gate would make it wait for a core until the draft's
 whisper run, started at the same pause, is done (0.3 s quiet, over 1 s on a busy machine),
 and the pause's silence window waits for this answer. A third thread on two cores for that
-long slows the others by as much, once per pause; the wait would hold up the turn.
+long slows the others by as much, once per pause; the wait would hold up the turn. It does
+count as running at the gate (`jumps_gate`), so an LLM that borrowed the idle core
+(`SpareCore`) hands it back instead of running two threads beside it.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from realtime2.backends.local.models import ModelSetupError, existing, require_module
 from realtime2.engine.catalog import Shared, register_backend
 from realtime2.engine.interfaces import FloatAudio, Priority, TurnModelCapabilities
-from realtime2.engine.scheduler import ModelWorker
+from realtime2.engine.scheduler import ModelWorker, process_gate
 
 SAMPLE_RATE: Final = 16000
 WINDOW_SECONDS: Final = 8
@@ -84,7 +86,8 @@ class SmartTurn:
         self._session = session
         self._features = features
         self._input = session.get_inputs()[0].name  # "input_features"
-        self._worker = worker or ModelWorker("turn")  # no CPU gate: see the module doc
+        # Never waits for a core, but counts as running: see the module doc.
+        self._worker = worker or ModelWorker("turn", gate=process_gate(), jumps_gate=True)
 
     @classmethod
     def load(cls, model_path: Path, *, threads: int = 1) -> SmartTurn:
