@@ -3,31 +3,18 @@ field known (an unknown one is refused by name, never ignored)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any, Final
 
 from fastapi import Request
 
 from realtime2.errors import ApiError
+from realtime2.http.json_body import read_json_object
 
 MAX_BODY_BYTES: Final = 16 * 1024
 
 
 async def json_body(request: Request, fields: frozenset[str]) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(413, "request_too_large", "The request body is too large.")
-    try:
-        body = json.loads(raw or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
-    unknown = sorted(set(body) - fields)
-    if unknown:
-        name = str(unknown[0])[:40]
-        raise ApiError(400, "unknown_parameter", f"Unknown parameter: '{name}'.", param=name)
-    return body
+    return await read_json_object(request, max_bytes=MAX_BODY_BYTES, fields=fields)
 
 
 def invalid(param: str, message: str) -> ApiError:

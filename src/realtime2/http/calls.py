@@ -37,6 +37,7 @@ from realtime2.errors import ApiError, invalid_request
 from realtime2.gateway.call_open import open_upstream_call
 from realtime2.gateway.session import gateway_of, relays
 from realtime2.http.auth import RealtimePrincipal
+from realtime2.http.json_body import read_json_object
 from realtime2.http.pipeline import unsupported_voice
 from realtime2.protocol.models import (
     MINI,
@@ -174,20 +175,15 @@ async def hangup_here(call: Call, args: Mapping[str, Any]) -> dict[str, Any]:
 CALL_COMMANDS: dict[str, Handler] = {"hangup": hangup_here}
 
 
-async def _json_object(request: Request) -> dict[str, Any]:
-    body = await _limited_body(request)
-    try:
-        data = json.loads(body or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
-    return data
+async def json_object_body(request: Request) -> dict[str, Any]:
+    """A JSON object body of a call route (an empty body is refused: these routes take
+    required fields or an explicit session configuration)."""
+    return await read_json_object(request, max_bytes=MAX_BODY_BYTES, empty_is_object=False)
 
 
 @router.post("/api/realtime2/session")
 async def seed_session(request: Request, principal: RealtimePrincipal) -> Response:
-    body = await _json_object(request)
+    body = await json_object_body(request)
     model = body.get("model")
     if model not in (MINI, PRO):
         shown = model[:40] if isinstance(model, str) else model

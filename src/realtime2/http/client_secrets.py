@@ -10,7 +10,6 @@ its model only, and a realtime secret opens none (`edge.session_config.check_bou
 
 from __future__ import annotations
 
-import json
 import secrets
 from typing import Any
 
@@ -26,11 +25,12 @@ from realtime2.edge.session_config import check_session, check_translation_sessi
 from realtime2.errors import ApiError
 from realtime2.gateway.session import relays
 from realtime2.http.auth import CurrentPrincipal
+from realtime2.http.json_body import read_json_object
 from realtime2.state import services_of
 
 router = APIRouter(tags=["webrtc"])
 MAX_BODY_BYTES = 256 * 1024
-_FIELDS = {"session", "expires_after"}
+_FIELDS = frozenset({"session", "expires_after"})
 
 
 def _ttl(expires_after: Any) -> int:
@@ -65,20 +65,7 @@ def _ttl(expires_after: Any) -> int:
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(413, "request_too_large", "The request body is too large.")
-    try:
-        body = json.loads(raw or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
-    unknown = sorted(set(body) - _FIELDS)
-    if unknown:
-        name = unknown[0][:40]
-        raise ApiError(400, "unknown_parameter", f"Unknown parameter: '{name}'.", param=name)
-    return body
+    return await read_json_object(request, max_bytes=MAX_BODY_BYTES, fields=_FIELDS)
 
 
 @router.post("/v1/realtime/client_secrets")

@@ -26,7 +26,7 @@ from realtime2.calls.records import CallRecords
 from realtime2.edge.session_config import check_session
 from realtime2.errors import ApiError
 from realtime2.http.auth import RealtimePrincipal
-from realtime2.http.calls import _call_tier, _json_object
+from realtime2.http.calls import _call_tier, json_object_body
 from realtime2.state import services_of
 from realtime2.transports.sip.call import SipCall
 from realtime2.transports.sip.open import accept_call, not_ringing
@@ -71,7 +71,7 @@ async def accept(call_id: str, request: Request, principal: RealtimePrincipal) -
     found = await _find(request, principal, call_id)
     if isinstance(found, RemoteCall):  # admission and metering happen where the call is
         raise call_on_other_replica()
-    body: dict[str, Any] = await _json_object(request)
+    body: dict[str, Any] = await json_object_body(request)
     sessions = principal_sessions(principal)
     sessions.append(check_session(body))
     if any(s.kind != "realtime" for s in sessions):
@@ -102,7 +102,7 @@ async def reject_here(call: Call, args: Mapping[str, Any]) -> dict[str, Any]:
 @router.post("/v1/realtime/calls/{call_id}/reject")
 async def reject(call_id: str, request: Request, principal: RealtimePrincipal) -> Response:
     found = await _find(request, principal, call_id)
-    status = _reject_status(await _json_object(request))
+    status = _reject_status(await json_object_body(request))
     if isinstance(found, RemoteCall):
         await found.command("reject", {"status_code": status}, within=COMMAND_TIMEOUT_SECONDS)
     else:
@@ -139,7 +139,7 @@ async def refer_here(call: Call, args: Mapping[str, Any]) -> dict[str, Any]:
 @router.post("/v1/realtime/calls/{call_id}/refer")
 async def refer(call_id: str, request: Request, principal: RealtimePrincipal) -> Response:
     found = await _find(request, principal, call_id)
-    target = _target(await _json_object(request))
+    target = _target(await json_object_body(request))
     if isinstance(found, RemoteCall):
         await found.command("refer", {"target_uri": target}, within=COMMAND_TIMEOUT_SECONDS)
     else:
