@@ -22,7 +22,7 @@ from starlette.datastructures import UploadFile
 
 from realtime2.calls.base import Call
 from realtime2.calls.bus import Handler
-from realtime2.calls.lookup import RemoteCall, find_call
+from realtime2.calls.lookup import find_call
 from realtime2.calls.open import CallRequest, invalid_sdp, principal_sessions
 from realtime2.calls.records import CallRecord
 from realtime2.edge.sdp import MAX_SDP_BYTES
@@ -37,6 +37,7 @@ from realtime2.errors import ApiError, invalid_request
 from realtime2.gateway.call_open import open_upstream_call
 from realtime2.gateway.session import gateway_of, relays
 from realtime2.http.auth import RealtimePrincipal
+from realtime2.http.call_commands import run_or_forward
 from realtime2.http.json_body import read_json_object
 from realtime2.http.pipeline import unsupported_voice
 from realtime2.protocol.models import (
@@ -157,10 +158,11 @@ async def create_call(request: Request, principal: RealtimePrincipal) -> Respons
 @router.post("/v1/realtime/calls/{call_id}/hangup")
 async def hangup_call(call_id: str, request: Request, principal: RealtimePrincipal) -> Response:
     found = await find_call(request, principal, call_id)
-    if isinstance(found, RemoteCall):  # running on another replica: it hangs up
-        await found.command("hangup", {}, within=HANGUP_WAIT_SECONDS + 5)
-    elif not isinstance(found, CallRecord):  # running here, embedded or relayed upstream
-        await hangup_here(found, {})
+    # A record alone means the call has already ended: nothing to hang up.
+    if not isinstance(found, CallRecord):
+        # Here (embedded or relayed upstream), or on the replica that runs it; the owner
+        # waits up to HANGUP_WAIT_SECONDS for the call to settle, so the asker waits longer.
+        await run_or_forward(found, "hangup", {}, here=hangup_here, within=HANGUP_WAIT_SECONDS + 5)
     return Response(status_code=200)
 
 

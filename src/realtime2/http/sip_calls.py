@@ -26,6 +26,7 @@ from realtime2.calls.records import CallRecords
 from realtime2.edge.session_config import check_session
 from realtime2.errors import ApiError
 from realtime2.http.auth import RealtimePrincipal
+from realtime2.http.call_commands import run_or_forward
 from realtime2.http.calls import _call_tier, json_object_body
 from realtime2.state import services_of
 from realtime2.transports.sip.call import SipCall
@@ -103,10 +104,8 @@ async def reject_here(call: Call, args: Mapping[str, Any]) -> dict[str, Any]:
 async def reject(call_id: str, request: Request, principal: RealtimePrincipal) -> Response:
     found = await _find(request, principal, call_id)
     status = _reject_status(await json_object_body(request))
-    if isinstance(found, RemoteCall):
-        await found.command("reject", {"status_code": status}, within=COMMAND_TIMEOUT_SECONDS)
-    else:
-        await reject_here(found, {"status_code": status})
+    args = {"status_code": status}
+    await run_or_forward(found, "reject", args, here=reject_here, within=COMMAND_TIMEOUT_SECONDS)
     return Response(status_code=200)
 
 
@@ -139,11 +138,8 @@ async def refer_here(call: Call, args: Mapping[str, Any]) -> dict[str, Any]:
 @router.post("/v1/realtime/calls/{call_id}/refer")
 async def refer(call_id: str, request: Request, principal: RealtimePrincipal) -> Response:
     found = await _find(request, principal, call_id)
-    target = _target(await json_object_body(request))
-    if isinstance(found, RemoteCall):
-        await found.command("refer", {"target_uri": target}, within=COMMAND_TIMEOUT_SECONDS)
-    else:
-        await refer_here(found, {"target_uri": target})
+    args = {"target_uri": _target(await json_object_body(request))}
+    await run_or_forward(found, "refer", args, here=refer_here, within=COMMAND_TIMEOUT_SECONDS)
     return Response(status_code=200)
 
 
