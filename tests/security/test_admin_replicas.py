@@ -5,10 +5,7 @@ and their session on A ends at its next renewal."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import secrets
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,10 +15,10 @@ from soak.run import Server
 from websockets.asyncio.client import ClientConnection, connect
 
 from realtime2.accounts.metering import MeterPolicy
-from realtime2.config import Settings
-from realtime2.db.migrate import upgrade
 from realtime2.state import Services
 from tests.support.accounts import new_account, settled
+from tests.support.replicas import two_replicas
+from tests.support.session_end import errors_until_closed
 
 pytestmark = pytest.mark.postgres
 RENEW_EVERY = MeterPolicy().renew_every_seconds
@@ -31,35 +28,13 @@ RENEW_EVERY = MeterPolicy().renew_every_seconds
 async def replicas(
     fresh_pg_url: str, tmp_path: Path
 ) -> AsyncIterator[tuple[Server, Server, Services]]:
-    secret = secrets.token_urlsafe(32)
-    svc = Services.build(Settings(database_url=fresh_pg_url, secret_key=secret))
-    await upgrade(svc.db)
-    servers = []
-    try:
-        for name in ("a", "b"):
-            env = {
-                "REALTIME2_DATABASE_URL": fresh_pg_url,
-                "REALTIME2_SECRET_KEY": secret,
-                "REALTIME2_DATA_DIR": str(tmp_path / name),
-            }
-            servers.append(Server(env, tmp_path / f"replica-{name}.log"))
-        await asyncio.gather(*(s.ready() for s in servers))
-        yield servers[0], servers[1], svc
-    finally:
-        for server in servers:
-            server.stop()
-        await svc.close()
+    async with two_replicas(fresh_pg_url, tmp_path) as started:
+        yield started
 
 
 async def _error_ending(ws: ClientConnection) -> tuple[list[str], float]:
-    started = time.monotonic()
-    codes = []
-    async with asyncio.timeout(RENEW_EVERY + 5):
-        async for frame in ws:  # until the server closes the socket
-            event = json.loads(frame)
-            if event["type"] == "error":
-                codes.append(event["error"]["code"])
-    return codes, time.monotonic() - started
+    errors, took = await errors_until_closed(ws, RENEW_EVERY + 5)
+    return [e["code"] for e in errors], took
 
 
 async def test_admin_actions_through_b_reach_sessions_on_a(

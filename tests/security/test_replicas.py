@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
-import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,12 +22,12 @@ from soak.audit import audit
 from soak.run import Server
 from websockets.asyncio.client import connect
 
-from realtime2.config import Settings
-from realtime2.db.migrate import upgrade
 from realtime2.state import Services
 from tests.support.accounts import new_account
+from tests.support.call_bus import redis_answers
 from tests.support.pages import KEY_ON_PAGE, log_in
 from tests.support.peer import TestPeer
+from tests.support.replicas import two_replicas
 
 pytestmark = pytest.mark.postgres
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -39,35 +37,10 @@ REDIS_URL = "redis://127.0.0.1:6379/15"
 async def replicas(
     fresh_pg_url: str, tmp_path: Path
 ) -> AsyncIterator[tuple[Server, Server, Services]]:
-    if not _redis_answers():
+    if not redis_answers():
         pytest.skip("no Redis answers on 127.0.0.1:6379")
-    secret = secrets.token_urlsafe(32)  # every replica must hash keys with the same secret
-    svc = Services.build(Settings(database_url=fresh_pg_url, secret_key=secret))
-    await upgrade(svc.db)
-    servers = []
-    try:
-        for name in ("a", "b"):
-            env = {
-                "REALTIME2_DATABASE_URL": fresh_pg_url,
-                "REALTIME2_SECRET_KEY": secret,
-                "REALTIME2_DATA_DIR": str(tmp_path / name),
-                "REALTIME2_REDIS_URL": REDIS_URL,
-            }
-            servers.append(Server(env, tmp_path / f"replica-{name}.log"))
-        await asyncio.gather(*(s.ready() for s in servers))
-        yield servers[0], servers[1], svc
-    finally:
-        for server in servers:
-            server.stop()
-        await svc.close()
-
-
-def _redis_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
+    async with two_replicas(fresh_pg_url, tmp_path, {"REALTIME2_REDIS_URL": REDIS_URL}) as started:
+        yield started
 
 
 async def _session(server: Server, key: str) -> str:
