@@ -16,12 +16,12 @@ from realtime2.accounts.key_controls import (
     period_start,
 )
 from realtime2.accounts.ledger import InsufficientCreditsError
-from realtime2.accounts.metering import MeterPolicy, SessionMeter
+from realtime2.accounts.metering import MeterPolicy
 from realtime2.accounts.running import RunningWork
-from realtime2.db.migrate import upgrade
 from realtime2.state import Services
-from tests.support.accounts import make_settings, new_account
+from tests.support.accounts import new_account
 from tests.support.clock import FakeClock
+from tests.support.meters import migrated_services, mini_meter
 
 
 async def _budget(svc: Services, key_id: str, credits: int, period: str = "total") -> None:
@@ -111,15 +111,8 @@ async def test_meter_reserves_what_the_budget_allows_and_then_stops(
     acct = await new_account(svc, credits=100_000)
     await _budget(svc, acct.key_id, 4 * 30)  # 30 s of realtime-mini
     clock = FakeClock()
-    meter = SessionMeter(
-        svc.ledger,
-        user_id=acct.user_id,
-        model="realtime-mini",
-        rate=4,
-        reference="rt_budget",
-        api_key_id=acct.key_id,
-        clock=clock,
-        policy=MeterPolicy(),
+    meter = mini_meter(
+        svc, acct.user_id, "rt_budget", api_key_id=acct.key_id, clock=clock, policy=MeterPolicy()
     )
     await meter.start()
     assert meter.reserved == 120  # not the 60 s window: the budget's 30 s
@@ -131,14 +124,7 @@ async def test_meter_reserves_what_the_budget_allows_and_then_stops(
     settlement = await meter.settle(reason=meter.stop_code)
     assert settlement is not None and settlement.charged == 120
     # A new session on the spent key is refused up front.
-    again = SessionMeter(
-        svc.ledger,
-        user_id=acct.user_id,
-        model="realtime-mini",
-        rate=4,
-        reference="rt_budget2",
-        api_key_id=acct.key_id,
-    )
+    again = mini_meter(svc, acct.user_id, "rt_budget2", api_key_id=acct.key_id)
     with pytest.raises(KeyBudgetExhaustedError):
         await again.start()
 
@@ -147,14 +133,7 @@ async def test_meter_stops_when_its_hold_is_asked_to(sqlite_services: Services) 
     svc = sqlite_services
     acct = await new_account(svc, credits=10_000)
     clock = FakeClock()
-    meter = SessionMeter(
-        svc.ledger,
-        user_id=acct.user_id,
-        model="realtime-mini",
-        rate=4,
-        reference="rt_ended",
-        clock=clock,
-    )
+    meter = mini_meter(svc, acct.user_id, "rt_ended", clock=clock)
     await meter.start()
     assert meter.hold_id is not None
     assert await RunningWork(svc.db).request_stop(meter.hold_id, "session_ended")
@@ -171,12 +150,8 @@ async def test_200_concurrent_holds_never_exceed_a_key_budget(
 ) -> None:
     """200 holds of 7 credits at once against a 500-credit budget on PostgreSQL: exactly
     71 succeed (a funded account, so only the key's budget refuses)."""
-    svc = Services.build(make_settings(tmp_path, fresh_pg_url))
-    await upgrade(svc.db)
-    try:
+    async with migrated_services(tmp_path, fresh_pg_url) as svc:
         await _concurrent_holds(svc)
-    finally:
-        await svc.close()
 
 
 async def _concurrent_holds(svc: Services) -> None:
@@ -211,21 +186,12 @@ async def test_concurrent_sessions_never_reserve_past_a_key_budget(
 ) -> None:
     """100 session meters start at once on one key (each would reserve a minute, 240
     credits, from a 1,000-credit budget): what they reserve together never passes it."""
-    svc = Services.build(make_settings(tmp_path, fresh_pg_url))
-    await upgrade(svc.db)
-    try:
+    async with migrated_services(tmp_path, fresh_pg_url) as svc:
         acct = await new_account(svc, credits=1_000_000)
         await _budget(svc, acct.key_id, 1000, "day")
 
         async def start(i: int) -> int:
-            meter = SessionMeter(
-                svc.ledger,
-                user_id=acct.user_id,
-                model="realtime-mini",
-                rate=4,
-                reference=f"rt_{i}",
-                api_key_id=acct.key_id,
-            )
+            meter = mini_meter(svc, acct.user_id, f"rt_{i}", api_key_id=acct.key_id)
             try:
                 await meter.start()
             except KeyBudgetExhaustedError:
@@ -235,5 +201,3 @@ async def test_concurrent_sessions_never_reserve_past_a_key_budget(
         reserved = await asyncio.gather(*(start(i) for i in range(100)))
         assert 0 < sum(reserved) <= 1000
         assert (await svc.ledger.balance(acct.user_id)).held == sum(reserved)
-    finally:
-        await svc.close()

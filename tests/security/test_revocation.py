@@ -3,18 +3,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 
 from websockets.asyncio.client import connect
 
-from realtime2.accounts.metering import MeterPolicy, SessionMeter
+from realtime2.accounts.metering import MeterPolicy
 from realtime2.edge.admission import key_check
 from realtime2.state import Services
 from tests.support.accounts import new_account, settled
 from tests.support.clock import FakeClock
+from tests.support.meters import mini_meter
 from tests.support.server import LiveServer
+from tests.support.session_end import errors_until_closed
 
 RENEW_EVERY = MeterPolicy().renew_every_seconds
 
@@ -23,12 +23,10 @@ async def test_meter_stops_at_the_renewal_after_revocation(sqlite_services: Serv
     svc = sqlite_services
     acct = await new_account(svc, credits=10_000)
     clock = FakeClock()
-    meter = SessionMeter(
-        svc.ledger,
-        user_id=acct.user_id,
-        model="realtime-mini",
-        rate=4,
-        reference="sess_revoked",
+    meter = mini_meter(
+        svc,
+        acct.user_id,
+        "sess_revoked",
         api_key_id=acct.key_id,
         clock=clock,
         credential_check=key_check(svc, acct.key_id),
@@ -51,14 +49,7 @@ async def test_revoked_key_ends_its_live_session(fake_server: LiveServer) -> Non
     async with connect(url, additional_headers={"x-api-key": acct.key}) as ws:
         assert json.loads(await ws.recv())["type"] == "session.created"
         await svc.keys.revoke(acct.key_id)
-        revoked_at = time.monotonic()
-        errors = []
-        async with asyncio.timeout(RENEW_EVERY + 5):
-            async for frame in ws:  # until the server closes the socket
-                event = json.loads(frame)
-                if event["type"] == "error":
-                    errors.append(event["error"])
-        took = time.monotonic() - revoked_at
+        errors, took = await errors_until_closed(ws, RENEW_EVERY + 5)
     assert [e["code"] for e in errors] == ["api_key_revoked"]
     assert "revoked" in errors[0]["message"]
     assert took <= RENEW_EVERY + 1
