@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.support.balancer import Replica, start_replicas, wait_ready
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import chromium, watch_page
 
 pytestmark = pytest.mark.browser
 
@@ -67,23 +66,14 @@ def replicas(tmp_path: Path) -> Iterator[tuple[list[Replica], str]]:
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (make browser installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def log_in(browser: Any, url: str, email: str, errors: list[str]) -> Any:
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     page = context.new_page()
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("dialog", lambda dialog: dialog.accept())  # the confirmations
+    watch_page(page, errors)
     page.goto(url + "/login")
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", PASSWORD)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, cli
+from tests.support.browser import chromium, cli, watch_page
 from tests.support.server import ServerProcess, start_server
 
 pytestmark = pytest.mark.browser
@@ -32,15 +31,8 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (make browser installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def test_create_use_and_revoke_a_key_in_the_browser(
@@ -50,9 +42,7 @@ def test_create_use_and_revoke_a_key_in_the_browser(
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
     page = context.new_page()
     console_errors: list[str] = []
-    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda exc: console_errors.append(str(exc)))
-    page.on("dialog", lambda dialog: dialog.accept())  # the revoke confirmation
+    watch_page(page, console_errors)  # and accepts the revoke confirmation
 
     # Pages send a logged-out visitor to the login form, and back after login.
     page.goto(server.url + "/settings/api-keys")
