@@ -19,7 +19,7 @@ from realtime2.calls.bus import MAX_MESSAGE_BYTES, SIDEBAND, CallBus, Handler
 from realtime2.calls.registry import CallRegistry
 from realtime2.calls.relay import CALL_ENDED, PEER_CLOSED, PEER_LOST, TOO_SLOW
 from realtime2.errors import ApiError
-from tests.support.call_bus import REDIS_URL, redis_answers, vanish
+from tests.support.call_bus import REDIS_URL, redis_answers, relayed_sideband, vanish
 from tests.support.server import free_port
 from tests.support.waiting import until
 
@@ -144,8 +144,7 @@ async def test_a_relayed_sideband_carries_events_both_ways(
     pair: tuple[CallBus, CallBus, FakeCall],
 ) -> None:
     a, b, call = pair
-    end = b.open_relay(a.replica)
-    await b.request(a.replica, SIDEBAND, call.id, 7, {"relay": end.id}, within=2)
+    end = await relayed_sideband(b, a, call.id, 7)
     assert len(call._sidebands) == 1  # the owner subscribed to the call's events
     call.emit({"type": "response.done", "n": 1})
     call.emit({"type": "response.done", "n": 2})
@@ -168,8 +167,7 @@ async def test_closing_the_asking_side_unsubscribes_the_owner(
     pair: tuple[CallBus, CallBus, FakeCall],
 ) -> None:
     a, b, call = pair
-    end = b.open_relay(a.replica)
-    await b.request(a.replica, SIDEBAND, call.id, 7, {"relay": end.id}, within=2)
+    end = await relayed_sideband(b, a, call.id, 7)
     await end.close(PEER_CLOSED)
     async with asyncio.timeout(2):
         await until(lambda: not call._sidebands and not a._relays)
@@ -180,8 +178,7 @@ async def test_an_owner_that_dies_closes_the_relay_as_lost(
     pair: tuple[CallBus, CallBus, FakeCall],
 ) -> None:
     a, b, call = pair
-    end = b.open_relay(a.replica)
-    await b.request(a.replica, SIDEBAND, call.id, 7, {"relay": end.id}, within=2)
+    end = await relayed_sideband(b, a, call.id, 7)
     await vanish(a)
     started = time.monotonic()
     async with asyncio.timeout(3):
@@ -194,8 +191,7 @@ async def test_an_asking_side_that_stops_reading_is_cut_off(
     pair: tuple[CallBus, CallBus, FakeCall],
 ) -> None:
     a, b, call = pair
-    end = b.open_relay(a.replica)
-    await b.request(a.replica, SIDEBAND, call.id, 7, {"relay": end.id}, within=2)
+    end = await relayed_sideband(b, a, call.id, 7)
     for n in range(400):  # nobody reads `end`: it holds at most RELAY_QUEUE, then closes
         call.emit({"type": "x", "n": n})
     async with asyncio.timeout(3):

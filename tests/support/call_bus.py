@@ -1,4 +1,5 @@
-"""The call bus in tests: whether a Redis answers, and a replica's bus dying silently."""
+"""The call bus in tests: whether a Redis answers, a sideband relayed from one bus to
+another, and a replica's bus dying silently."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import asyncio
 import socket
 from typing import Any
 
-from realtime2.calls.bus import CallBus
+from realtime2.calls.bus import SIDEBAND, CallBus
+from realtime2.calls.relay import RelayEnd
 
 # Pub/sub channels are not per database: tests keep apart by naming their replicas uniquely.
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -33,3 +35,11 @@ async def vanish(bus: CallBus) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def relayed_sideband(asker: CallBus, owner: CallBus, call_id: str, user_id: int) -> RelayEnd:
+    """Open a sideband on `owner`'s call `call_id`, relayed to `asker`: the relay's end on
+    the asking side, once the owner has subscribed it to the call's events."""
+    end = asker.open_relay(owner.replica)
+    await asker.request(owner.replica, SIDEBAND, call_id, user_id, {"relay": end.id}, within=2)
+    return end
