@@ -10,7 +10,6 @@ calls it is billed in full when it ends.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,10 +17,12 @@ from fastapi import APIRouter, Request
 
 from realtime2.calls.base import Call, ChargeResult
 from realtime2.calls.bus import Handler
-from realtime2.calls.lookup import RemoteCall, find_call
+from realtime2.calls.lookup import find_call
 from realtime2.calls.records import CallRecord
 from realtime2.errors import ApiError, invalid_request
 from realtime2.http.auth import RealtimePrincipal
+from realtime2.http.call_commands import run_or_forward
+from realtime2.http.json_body import read_json_object
 from realtime2.protocol.models import MINI, PRO
 from realtime2.state import services_of
 
@@ -29,19 +30,8 @@ router = APIRouter(tags=["webrtc"])
 MAX_BODY_BYTES = 16 * 1024
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(413, "request_too_large", "The request body is too large.")
-    try:
-        data = json.loads(raw or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
-    return data
-
-
+# The seed's body; anything else is refused by name rather than ignored.
+FIELDS = frozenset({"model", "callId"})
 CHARGE_TIMEOUT_SECONDS = 10.0
 
 
@@ -79,7 +69,9 @@ CALL_COMMANDS: dict[str, Handler] = {"charge": charge_here}
 
 @router.post("/api/realtime2/charge")
 async def charge(request: Request, principal: RealtimePrincipal) -> dict[str, Any]:
-    body = await _body(request)
+    body = await read_json_object(
+        request, max_bytes=MAX_BODY_BYTES, fields=FIELDS, empty_is_object=False
+    )
     model = body.get("model")
     if model not in (MINI, PRO):
         raise ApiError(
@@ -94,12 +86,13 @@ async def charge(request: Request, principal: RealtimePrincipal) -> dict[str, An
     found = await find_call(request, principal, call_id)
     tier = found.model if isinstance(found, CallRecord) else found.tier
     _check_tier(call_id, tier, model)
-    if isinstance(found, RemoteCall):  # running on another replica: it charges
-        return await found.command("charge", {"model": model}, within=CHARGE_TIMEOUT_SECONDS)
     if isinstance(found, CallRecord):  # ended on this or another replica: charge recorded
         balance = await services_of(request).ledger.balance(principal.user_id)
         rate = services_of(request).settings.resolved_rates()[tier]
         result = ChargeResult(charged=0, total=found.charged, rate=rate, balance=balance.available)
-    else:  # running here (embedded or relayed upstream), or recently ended here
-        result = await found.charge()
-    return _answer(call_id, model, result)
+        return _answer(call_id, model, result)
+    # Running here (embedded or relayed upstream, or recently ended here), or on another
+    # replica, which charges it.
+    return await run_or_forward(
+        found, "charge", {"model": model}, here=charge_here, within=CHARGE_TIMEOUT_SECONDS
+    )

@@ -89,6 +89,11 @@ async def test_calls_content_types_and_unknown_ids(
     charge = {"model": "realtime-mini", "callId": "rtc_unknown"}
     response = await http.post("/api/realtime2/charge", json=charge, headers=auth)
     assert code(response) == (404, "call_not_found")
+    # A field the endpoint does not know is refused by name, not ignored.
+    extra = {**charge, "seconds": 5}
+    response = await http.post("/api/realtime2/charge", json=extra, headers=auth)
+    assert code(response) == (400, "unknown_parameter")
+    assert response.json()["error"]["param"] == "seconds"
     response = await http.post("/v1/realtime/calls/rtc_unknown/hangup", headers=auth)
     assert code(response) == (404, "call_not_found")
     response = await http.post("/api/realtime2/charge", json=charge)
