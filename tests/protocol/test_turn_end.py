@@ -14,6 +14,7 @@ from realtime2.protocol import commands as cmd
 from realtime2.protocol.turn_detection import (
     SEMANTIC_WINDOWS_MS,
     TURN_THRESHOLDS,
+    UNFINISHED_WORDS,
     TurnDetector,
     VadParams,
     completeness,
@@ -242,3 +243,32 @@ def test_server_vad_never_asks_the_model() -> None:
     h.send({"type": "input_audio_buffer.append", "audio": b64(silence(800))})
     assert h.of("input_audio_buffer.speech_stopped")
     assert not h.take(cmd.CheckTurnEnd)
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "To execute an echo test.",
+        "Like a normal PBX.",
+        "If the console is busy or unavailable.",
+        "In order for this test to work.",
+        "Thanks. If you are using a console channel driver instead of a real phone.",
+    ],
+)
+def test_an_opening_clause_without_its_main_clause_is_unfinished(words: str) -> None:
+    # Low enough to overrule an end-of-turn model that heard a finished sentence.
+    assert completeness(words) <= UNFINISHED_WORDS
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "If it rains, we stay home.",
+        "When does the store open?",
+        "To be honest, I liked the film.",
+        "Book a table for two.",
+        "Before we start, what time is it?",
+    ],
+)
+def test_a_whole_sentence_or_a_question_stays_finished(words: str) -> None:
+    assert completeness(words) >= 0.9

@@ -263,6 +263,41 @@ _TRAILING_WORDS: Final = frozenset(
     }
 )
 _WORD = re.compile(r"[a-z']+")
+# A sentence that opens with a subordinate or infinitive clause ("If the console is busy",
+# "To execute an echo test", "Like a normal PBX") is unfinished until its main clause comes,
+# which nearly always follows a comma; whisper ends such a fragment with a period all the
+# same, and Smart Turn hears the falling pitch of a finished sentence (p 0.8-0.97 at such
+# pauses in tests/support/speech_data). A question ("When does it open?") is not caught: "?"
+# is checked first.
+_OPENERS: Final = frozenset(
+    {
+        "if",
+        "when",
+        "whenever",
+        "while",
+        "although",
+        "though",
+        "because",
+        "since",
+        "unless",
+        "until",
+        "after",
+        "before",
+        "once",
+        "like",
+        "to",
+    }
+)
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")
+
+
+def _opens_without_main_clause(text: str) -> bool:
+    """The last sentence opens with a subordinate clause and has no comma yet."""
+    sentence = _SENTENCE_BREAK.split(text)[-1]
+    words = _WORD.findall(sentence.lower())
+    if not words or "," in sentence:
+        return False
+    return words[0] in _OPENERS or words[:2] == ["in", "order"]
 
 
 def completeness(text: str) -> float:
@@ -278,6 +313,8 @@ def completeness(text: str) -> float:
     last = words[-1] if words else ""
     if last in _TRAILING_WORDS:
         return 0.1
+    if _opens_without_main_clause(stripped):
+        return 0.15
     if stripped.endswith("."):
         # Very short utterances ("Okay.") are often the start of something longer.
         return 0.9 if len(words) >= 3 else 0.7
