@@ -3,6 +3,7 @@ stable words sent as deltas that only append, `completed` their concatenation.""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -319,3 +320,47 @@ def test_semantic_vad_reads_completeness_from_the_live_hypothesis(words: str, qu
     # The pause's probe is a live hypothesis, asked for at once (not background work).
     assert asked[0].live and asked[0].urgent
     assert (waited < 600) is quick, waited
+
+
+def test_the_reply_prompt_is_warmed_with_the_agreed_words_while_the_user_talks() -> None:
+    h = _session(kind="realtime", speculative=True)
+    _append(h, silence(200))
+    warmed: list[cmd.WarmPrompt] = []
+    for _ in range(4):
+        _speak(h, 1000)
+        _answer(h, WORDS)
+        warmed += h.take(cmd.WarmPrompt)
+    assert warmed, "agreed words were sent but no prompt was warmed"
+    last = warmed[-1].request.messages[-1]
+    # Exactly the words sent so far: the draft's transcript continues them, so its prompt
+    # starts with this one.
+    assert (last.role, last.content) == ("user", _deltas(h).strip())
+    assert warmed[-1].request.messages[0].role == "system"  # the automatic reply's history
+    contents = [w.request.messages[-1].content for w in warmed]
+    assert all(b.startswith(a) and b != a for a, b in itertools.pairwise(contents))
+
+
+@pytest.mark.parametrize("setup", ["transcription", "no_auto_reply", "not_speculative"])
+def test_no_prompt_is_warmed_where_no_automatic_draft_would_use_it(setup: str) -> None:
+    kind = "transcription" if setup == "transcription" else "realtime"
+    h = _session(kind=kind, speculative=setup != "not_speculative")
+    if setup == "no_auto_reply":
+        h.send(
+            {
+                "type": "session.update",
+                "session": {
+                    "type": "realtime",
+                    "audio": {
+                        "input": {
+                            "turn_detection": {"type": "server_vad", "create_response": False}
+                        }
+                    },
+                },
+            }
+        )
+    _append(h, silence(200))
+    for _ in range(4):
+        _speak(h, 1000)
+        _answer(h, WORDS)
+    assert _deltas(h)  # live words flowed
+    assert h.take(cmd.WarmPrompt) == []

@@ -279,6 +279,18 @@ class LLM(Protocol):
         ...
 
 
+@runtime_checkable
+class PromptWarming(Protocol):
+    """An LLM that can evaluate a prompt ahead of the request that will extend it.
+
+    A hint: the user is still talking, and `request` is the reply's prompt with the words
+    heard so far. A later request sharing its start evaluates only what differs. Doing
+    nothing (a busy machine) is always correct.
+    """
+
+    async def warm(self, request: LLMRequest) -> None: ...
+
+
 # --- TTS ------------------------------------------------------------------------------
 
 

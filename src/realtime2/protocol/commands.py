@@ -180,6 +180,17 @@ class CallMcpTool:
 
 
 @dataclass(frozen=True)
+class WarmPrompt:
+    """The user is still talking: the automatic reply's request with the words agreed so far.
+
+    A hint for an LLM that can evaluate a prompt ahead (`engine.interfaces.PromptWarming`),
+    so that the draft at the pause evaluates only the last words. Nothing comes back.
+    """
+
+    request: LLMRequest
+
+
+@dataclass(frozen=True)
 class CloseSession:
     reason: Literal["expired", "closed"]
 
@@ -196,5 +207,6 @@ Command = (
     | ClearAudio
     | ListMcpTools
     | CallMcpTool
+    | WarmPrompt
     | CloseSession
 )

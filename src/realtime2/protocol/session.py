@@ -381,7 +381,9 @@ class RealtimeSession:
 
     def on_live_transcript(self, item_id: str, request_id: int, text: str) -> None:
         """A live hypothesis (`TranscribePartial` with `live`): the open chunk's text."""
-        self.turns.live_transcript(item_id, request_id, text)
+        self.turns.live_transcript(
+            item_id, request_id, text, responding=self.responses.active is not None
+        )
 
     def on_live_failed(self, item_id: str, request_id: int) -> None:
         self.turns.live_failed(item_id, request_id)

@@ -35,6 +35,8 @@ from realtime2.protocol.commands import (
     PrepareDraft,
     TranscribePartial,
     TranscribeTurn,
+    WarmPrompt,
+    draft_request,
 )
 from realtime2.protocol.conversation import Conversation
 from realtime2.protocol.input_audio import InputAudio
@@ -363,8 +365,11 @@ class UserTurns:
             )
         )
 
-    def live_transcript(self, item_id: str, request_id: int, text: str) -> None:
-        """A live hypothesis of the open chunk arrived (`text` continues its prefix)."""
+    def live_transcript(
+        self, item_id: str, request_id: int, text: str, *, responding: bool = False
+    ) -> None:
+        """A live hypothesis of the open chunk arrived (`text` continues its prefix);
+        `responding`: a response to the conversation is running."""
         live = self.live
         if live is None or live.item_id != item_id:
             return
@@ -376,11 +381,28 @@ class UserTurns:
             detector.set_completeness(completeness(join(live.head, text)))  # semantic VAD
         if self.draft is not None:
             return  # the draft's transcript decides (it covers the pause)
+        before = live.sent
         if request.close:
             self._live_delta(item_id, live.close(text, request.end_ms))
         else:
             self._live_delta(item_id, live.hypothesis(text))
+        if live.sent != before:
+            self._warm_reply(live.sent, responding=responding)
         self.live_tick()
+
+    def _warm_reply(self, words: str, *, responding: bool) -> None:
+        """Every decode continues the agreed words, so the draft's transcript will start
+        with them: its reply's prompt can be evaluated up to here while the user talks."""
+        settings = self._settings
+        if (
+            not self._speculative
+            or responding
+            or settings.kind != "realtime"
+            or not self._td.get("create_response", True)
+        ):
+            return
+        reply = draft_reply(settings, self._conversation)
+        self._out.command(WarmPrompt(draft_request(reply.history, words)))
 
     def live_failed(self, item_id: str, request_id: int) -> None:
         if self.live is not None and self.live.item_id == item_id:

@@ -54,6 +54,7 @@ from realtime2.realtime.drafts import RunningDraft
 from realtime2.realtime.mcp.client import McpClient
 from realtime2.realtime.mcp.run import McpRunner
 from realtime2.realtime.mcp.settings import McpSettings
+from realtime2.realtime.prompt_warming import PromptWarmer
 from realtime2.realtime.respond import LiveOut, run_response
 from realtime2.realtime.stages import StageTracker, TimedDraftOut, TurnStages, WorkClock
 from realtime2.realtime.turn_checks import TurnChecks
@@ -140,6 +141,7 @@ class SessionRunner:
         self._timer: asyncio.Task[None] | None = None
         self._ended = False
         self._logprobs_refused = False  # said once per session (see `_transcribe`)
+        self.prompts = PromptWarmer(engines.llm, self._spawn)
         self.mcp = McpRunner(self.session, mcp or McpSettings().client(), self._spawn, self._flush)
         # semantic_vad's end-of-turn checks, on the engines' turn model (None: words only).
         self.turn_checks = (
@@ -280,6 +282,8 @@ class SessionRunner:
             self._audio.put_nowait(command)
         elif isinstance(command, cmd.ClearAudio):
             self._drop_audio(command.response_id)
+        elif isinstance(command, cmd.WarmPrompt):
+            self.prompts.warm(command)
         elif isinstance(command, cmd.CloseSession):
             self._end(command.reason)
 

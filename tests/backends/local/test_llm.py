@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import secrets
 import time
 
 import pytest
@@ -14,6 +15,7 @@ from realtime2.engine.interfaces import (
     LLMEvent,
     LLMRequest,
     Priority,
+    PromptWarming,
     TextDelta,
     ToolCall,
     ToolCallDelta,
@@ -344,3 +346,21 @@ async def test_a_lone_generation_borrows_the_idle_core_and_gives_it_back(llm: LL
         await asyncio.sleep(0.01)
     worker.close()
     other.close()
+
+
+async def test_a_warmed_prompt_is_reused_by_the_request_that_extends_it(llm: LLM) -> None:
+    """`warm` with the words heard so far: the reply to the whole turn then finds them in
+    the KV cache and evaluates only the rest."""
+    assert isinstance(llm, PromptWarming)
+
+    def turn(nonce: str, words: str) -> LLMRequest:
+        system = ChatMessage("system", f"You are a concise assistant, session {nonce}.")
+        return greedy(system, ChatMessage("user", words), max_tokens=3)
+
+    heard = "Please tell me which city is the capital of France and"
+    whole = heard + " why it became the capital?"
+    cold = done_of(await run(llm, turn(secrets.token_hex(4), whole))).usage.cached_tokens
+    nonce = secrets.token_hex(4)
+    await llm.warm(turn(nonce, heard))
+    warmed = done_of(await run(llm, turn(nonce, whole))).usage.cached_tokens
+    assert warmed >= cold + 10  # the session's system prompt and the heard words

@@ -213,6 +213,23 @@ class LlamaLLM:
             yield TextDelta(tail)
         yield LLMDone(finish_reason=finish, usage=self._usage(gen))  # type: ignore[arg-type]
 
+    async def warm(self, request: LLMRequest) -> None:
+        """Evaluate `request`'s prompt ahead of a reply that extends it (`PromptWarming`)."""
+        await self._worker.run(lambda: self._warm(request), Priority.BACKGROUND)
+
+    def _warm(self, request: LLMRequest) -> None:
+        gate = self._worker.gate
+        if gate is not None and (gate.busy_cores > 1 or gate.contended):
+            return  # others are working: a hint is not worth their core
+        tools, _, forced = select_tools(request.tools, request.tool_choice)
+        max_tokens = request.max_tokens or self._default_max_tokens
+        if tools:
+            max_tokens = max(max_tokens, TOOL_CALL_MIN_TOKENS)  # as `stream` budgets it
+        messages = to_template_messages(request.messages, tools, forced, bool(tools))
+        tokens = self._prompt_tokens(messages, max_tokens, request.truncation)
+        gen = _Generation(tokens=tokens, sampler=None, prompt_tokens=len(tokens))
+        self._catch_up(gen, lambda: self._worker.most_urgent_waiting() is not None)
+
     async def _tokens(
         self, gen: _Generation, max_tokens: int, priority: Priority | Urgency
     ) -> AsyncIterator[int]:
