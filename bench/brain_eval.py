@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import RESULTS, machine, median, print_table
-from realtime2.backends.local.llama_llm import LlamaLLM, LlamaSettings, model_file
+from realtime2.backends.local.llama_backend import LlamaSettings, model_file
+from realtime2.backends.local.llama_llm import LlamaLLM
 from realtime2.engine.config import EngineSettings
 from realtime2.engine.interfaces import ChatMessage, LLMDone, LLMRequest, TextDelta
 from realtime2.protocol.session_config import DEFAULT_INSTRUCTIONS

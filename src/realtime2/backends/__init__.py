@@ -10,7 +10,7 @@ MODULES: tuple[str, ...] = (
     "realtime2.backends.local.smart_turn",
     "realtime2.backends.local.webrtc_vad",
     "realtime2.backends.local.whisper_stt",
-    "realtime2.backends.local.llama_llm",
+    "realtime2.backends.local.llama_backend",
     "realtime2.backends.local.piper_tts",
     "realtime2.backends.local.espeak_tts",
     "realtime2.backends.openai.stt",

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from realtime2.backends.local import packaged_llms
 from realtime2.backends.local.gguf_chunks import ChunkedFile
-from realtime2.backends.local.llama_llm import LlamaSettings, model_file
+from realtime2.backends.local.llama_backend import LlamaSettings, model_file
 from realtime2.backends.local.models import ModelSetupError
 
 
