@@ -40,12 +40,12 @@ from realtime2.protocol.commands import (
 )
 from realtime2.protocol.conversation import Conversation
 from realtime2.protocol.input_audio import InputAudio
+from realtime2.protocol.item_transcripts import ItemTranscripts
 from realtime2.protocol.items import build_item
 from realtime2.protocol.limits import MAX_ITEM_AUDIO_BYTES
 from realtime2.protocol.live_transcription import (
     CHUNK_CLOSE_MS,
     LiveTurn,
-    continuation,
     join,
     profile,
 )
@@ -98,14 +98,12 @@ class UserTurns:
         self.speaking = False
         self.current_item_id: str | None = None
         self._turn_start_ms = 0
-        self.pending: set[str] = set()  # items whose transcript the runner is producing
-        self._sent: dict[str, str] = {}  # transcript text already sent as deltas
+        self.transcripts = ItemTranscripts(settings, conversation, outbox)
         self.draft: Draft | None = None  # draft of the current, uncommitted turn
         self._draft_items: dict[str, tuple[str, float]] = {}  # committed draft -> item, secs
         self._live_capable = live  # the STT can continue a transcript (`prefix`)
         self.live: LiveTurn | None = None  # live transcript of the turn being spoken
         self._pause_ms: int | None = None  # where the current pause began (audio time)
-        self._seconds: dict[str, float] = {}  # a live item's whole audio (its usage)
         # semantic_vad's end-of-turn model checks (`turn_model`: the runner has one).
         self.turn_end = TurnEndChecks(audio, outbox, enabled=turn_model)
 
@@ -114,10 +112,13 @@ class UserTurns:
         return self._settings.turn_detection or {}
 
     @property
+    def pending(self) -> set[str]:
+        """Items whose transcript the runner is producing."""
+        return self.transcripts.pending
+
+    @property
     def _emitting(self) -> bool:
-        """Transcription events go out only when the client asked for transcription."""
-        settings = self._settings
-        return settings.kind == "transcription" or settings.transcription is not None
+        return self.transcripts.emitting
 
     @property
     def _live_enabled(self) -> bool:
@@ -409,17 +410,7 @@ class UserTurns:
             self.live.answered(request_id)
 
     def _live_delta(self, item_id: str, delta: str) -> None:
-        if not delta:
-            return
-        self._sent[item_id] = self._sent.get(item_id, "") + delta
-        self._out.emit(
-            event(
-                "conversation.item.input_audio_transcription.delta",
-                item_id=item_id,
-                content_index=0,
-                delta=delta,
-            )
-        )
+        self.transcripts.live_delta(item_id, delta)
 
     def _commit(
         self,
@@ -456,7 +447,7 @@ class UserTurns:
             self._transcribe(item_id, audio, turn, start_ms)
             return
         seconds = audio.size / self._input.rate
-        self.pending.add(item_id)
+        self.transcripts.expect(item_id)
         if draft.transcript is not None:
             self.transcript_done(item_id, draft.transcript, seconds)
         else:
@@ -506,12 +497,12 @@ class UserTurns:
     def _transcribe(
         self, item_id: str, audio: np.ndarray, live: LiveTurn | None = None, start_ms: int = 0
     ) -> None:
-        self.pending.add(item_id)
         if audio.size == 0:
+            self.transcripts.expect(item_id)
             self.transcript_done(item_id, "", 0.0)
             return
         if live is not None:  # only the open chunk, after the words already sent
-            self._seconds[item_id] = audio.size / self._input.rate
+            self.transcripts.expect(item_id, audio_seconds=audio.size / self._input.rate)
             skip = max(0, self._input.sample(live.chunk_start_ms - start_ms))
             self._out.command(
                 TranscribeTurn(
@@ -525,6 +516,7 @@ class UserTurns:
                 )
             )
             return
+        self.transcripts.expect(item_id)
         self._out.command(
             TranscribeTurn(
                 item_id,
@@ -537,18 +529,7 @@ class UserTurns:
         )
 
     def transcript_delta(self, item_id: str, delta: str) -> None:
-        if item_id not in self.pending or not delta:
-            return
-        self._sent[item_id] = self._sent.get(item_id, "") + delta
-        if self._emitting:
-            self._out.emit(
-                event(
-                    "conversation.item.input_audio_transcription.delta",
-                    item_id=item_id,
-                    content_index=0,
-                    delta=delta,
-                )
-            )
+        self.transcripts.delta(item_id, delta)
 
     def transcript_done(
         self,
@@ -557,63 +538,7 @@ class UserTurns:
         audio_seconds: float,
         logprobs: list[dict[str, Any]] | None = None,
     ) -> None:
-        """The transcript of a pending item arrived; the item leaves `pending`.
-
-        `logprobs` (the SDK's `LogProbProperties`, one per token) go into the events when
-        the session asked for them."""
-        extra: dict[str, Any] = {"logprobs": logprobs} if self._settings.logprobs else {}
-        if item_id not in self.pending:
-            return
-        self.pending.discard(item_id)
-        sent = self._sent.pop(item_id, "")
-        audio_seconds = self._seconds.pop(item_id, audio_seconds)
-        # Deltas only ever append: the transcript is what was sent plus what follows it.
-        rest = continuation(sent, text)
-        text = sent + rest
-        if item_id in self._conversation:
-            for part in self._conversation.get(item_id)["content"]:
-                if part["type"] == "input_audio":
-                    part["transcript"] = text
-                    break
-        if self._emitting:
-            if rest:
-                self._out.emit(
-                    event(
-                        "conversation.item.input_audio_transcription.delta",
-                        item_id=item_id,
-                        content_index=0,
-                        delta=rest,
-                        **(extra if not sent else {}),
-                    )
-                )
-            self._out.emit(
-                event(
-                    "conversation.item.input_audio_transcription.completed",
-                    item_id=item_id,
-                    content_index=0,
-                    transcript=text,
-                    usage={"type": "duration", "seconds": round(audio_seconds, 3)},
-                    **extra,
-                )
-            )
+        self.transcripts.done(item_id, text, audio_seconds, logprobs)
 
     def transcript_failed(self, item_id: str, code: str, message: str) -> None:
-        if item_id not in self.pending:
-            return
-        self.pending.discard(item_id)
-        self._sent.pop(item_id, None)
-        self._seconds.pop(item_id, None)
-        if self._emitting:
-            self._out.emit(
-                event(
-                    "conversation.item.input_audio_transcription.failed",
-                    item_id=item_id,
-                    content_index=0,
-                    error={
-                        "type": "transcription_error",
-                        "code": code,
-                        "message": message,
-                        "param": None,
-                    },
-                )
-            )
+        self.transcripts.failed(item_id, code, message)
