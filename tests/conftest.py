@@ -19,6 +19,7 @@ from realtime2.db.migrate import upgrade
 from realtime2.state import Services
 from tests.support.accounts import make_settings
 from tests.support.fakes import fake_engines
+from tests.support.meters import migrated_services
 from tests.support.paths import TEST_OUTPUT
 from tests.support.server import LiveServer, build_services, serve_app
 
@@ -91,12 +92,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 async def services(tmp_path: Path, database_url: str) -> AsyncIterator[Services]:
-    svc = Services.build(make_settings(tmp_path, database_url))
-    await upgrade(svc.db)
-    try:
+    async with migrated_services(tmp_path, database_url) as svc:
         yield svc
-    finally:
-        await svc.close()
 
 
 @pytest.fixture

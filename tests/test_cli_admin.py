@@ -3,9 +3,6 @@ they make reaches the admin API (in process, on the same database)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -13,19 +10,7 @@ import httpx
 from realtime2.app import create_app
 from realtime2.config import Settings
 from realtime2.state import Services
-
-
-def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "REALTIME2_DATA_DIR": str(tmp_path / "data")}
-    env.pop("REALTIME2_DATABASE_URL", None)
-    return subprocess.run(
-        [sys.executable, "-m", "realtime2.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
+from tests.support.cli import cli
 
 
 async def test_create_admin_promote_and_demote(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ answer, and after Hang up shows the credits charged and the balance after."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, cli
+from tests.support.browser import chromium, cli
 from tests.support.server import ServerProcess, start_server
 from tests.support.speech import speech, write_wav
 
@@ -54,26 +53,16 @@ def question_wav(tmp_path: Path) -> Path:
     return write_wav(tmp_path / "question.wav", audio, RATE)
 
 
-@contextlib.contextmanager
-def chromium(wav: Path | None) -> Iterator[Any]:
-    """Chromium whose microphone is `wav` (looped), or its built-in beep without one."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (make browser installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api")
+def microphone(wav: Path | None) -> list[str]:
+    """Chromium switches for a microphone playing `wav` (looped), or its built-in beep."""
     args = [
-        *CHROMIUM_ARGS,
         "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream",
         "--autoplay-policy=no-user-gesture-required",
     ]
     if wav is not None:
         args.append(f"--use-file-for-fake-audio-capture={wav}")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    return args
 
 
 def log_in(browser: Any, server: ServerProcess) -> tuple[Any, Any, list[str]]:
@@ -101,7 +90,7 @@ def data(page: Any, name: str) -> str:
 def test_talk_in_the_playground(
     server: ServerProcess, question_wav: Path, test_output_dir: Path
 ) -> None:
-    with chromium(question_wav) as browser:
+    with chromium(microphone(question_wav)) as browser:
         _talk(server, browser, test_output_dir)
 
 
@@ -173,7 +162,7 @@ def test_a_refused_call_shows_why(tmp_path: Path, test_output_dir: Path) -> None
     and is ready again (no call id, nothing charged)."""
     proc = _server(tmp_path, 100, {"REALTIME2_LOAD_ENGINES": "false"}, "/healthz")
     try:
-        with chromium(None) as browser:
+        with chromium(microphone(None)) as browser:
             context, page, console_errors = log_in(browser, proc)
             page.select_option("#pg-model", "realtime-pro")
             page.click("#pg-talk")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.cli import cli as run_cli
 
 CHROMIUM = os.environ.get("REALTIME2_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -27,27 +27,20 @@ CHROMIUM_ARGS = [
 
 
 def cli(tmp_path: Path, *args: str) -> None:
-    env = {**os.environ, "REALTIME2_DATA_DIR": str(tmp_path / "data")}
-    subprocess.run(
-        [sys.executable, "-m", "realtime2.cli", *args],
-        env=env,
-        cwd=tmp_path,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    """The command line, failing the test if it fails (accounts, keys, credits)."""
+    run_cli(tmp_path, *args, check=True, timeout=120, database_from_env=True)
 
 
 @contextmanager
-def chromium() -> Iterator[Any]:
+def chromium(extra_args: Sequence[str] = ()) -> Iterator[Any]:
     """A launched headless Chromium (a Playwright `Browser`), closed on the way out; the
-    test is skipped where Chromium or Playwright is missing."""
+    test is skipped where Chromium or Playwright is missing. `extra_args`: more switches
+    (a fake microphone, say)."""
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM} (make browser installs it)")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args])
         try:
             yield browser
         finally:

@@ -389,7 +389,7 @@ class RealtimeSession:
         self.turns.live_failed(item_id, request_id)
 
     def on_transcript_delta(self, item_id: str, delta: str) -> None:
-        self.turns.transcript_delta(item_id, delta)
+        self.turns.transcripts.delta(item_id, delta)
 
     def on_transcript_done(
         self,
@@ -398,7 +398,7 @@ class RealtimeSession:
         audio_seconds: float,
         logprobs: list[dict[str, Any]] | None = None,
     ) -> None:
-        self.turns.transcript_done(item_id, text, audio_seconds, logprobs)
+        self.turns.transcripts.done(item_id, text, audio_seconds, logprobs)
         self._transcripts_changed()
 
     def on_mcp_tools_listed(self, item_id: str, tools: list[dict[str, Any]]) -> None:
@@ -426,7 +426,7 @@ class RealtimeSession:
         self.outbox.emit(ProtocolError(code, message, param=param).to_event(None))
 
     def on_transcript_failed(self, item_id: str, code: str, message: str) -> None:
-        self.turns.transcript_failed(item_id, code, message)
+        self.turns.transcripts.failed(item_id, code, message)
         self._transcripts_changed()
 
     def on_response_text(self, response_id: str, text: str) -> None:

@@ -212,7 +212,7 @@ class UserTurns:
     def draft_transcript(self, draft_id: str, text: str) -> None:
         if draft_id in self._draft_items:  # the turn was committed before the text came
             item_id, seconds = self._draft_items.pop(draft_id)
-            self.transcript_done(item_id, text, seconds)
+            self.transcripts.done(item_id, text, seconds)
         elif self.draft is not None and self.draft.id == draft_id:
             self.draft.transcript = text
             if self._input.detector is not None:  # semantic VAD: no separate partial run
@@ -234,7 +234,7 @@ class UserTurns:
     def draft_failed(self, draft_id: str, code: str, message: str) -> None:
         if draft_id in self._draft_items:
             item_id, _ = self._draft_items.pop(draft_id)
-            self.transcript_failed(item_id, code, message)
+            self.transcripts.failed(item_id, code, message)
         elif self.draft is not None and self.draft.id == draft_id:
             self.discard_draft()  # the commit will transcribe the ordinary way
 
@@ -449,7 +449,7 @@ class UserTurns:
         seconds = audio.size / self._input.rate
         self.transcripts.expect(item_id)
         if draft.transcript is not None:
-            self.transcript_done(item_id, draft.transcript, seconds)
+            self.transcripts.done(item_id, draft.transcript, seconds)
         else:
             self._draft_items[draft.id] = (item_id, seconds)
 
@@ -499,7 +499,7 @@ class UserTurns:
     ) -> None:
         if audio.size == 0:
             self.transcripts.expect(item_id)
-            self.transcript_done(item_id, "", 0.0)
+            self.transcripts.done(item_id, "", 0.0)
             return
         if live is not None:  # only the open chunk, after the words already sent
             self.transcripts.expect(item_id, audio_seconds=audio.size / self._input.rate)
@@ -527,18 +527,3 @@ class UserTurns:
                 logprobs=self._settings.logprobs,
             )
         )
-
-    def transcript_delta(self, item_id: str, delta: str) -> None:
-        self.transcripts.delta(item_id, delta)
-
-    def transcript_done(
-        self,
-        item_id: str,
-        text: str,
-        audio_seconds: float,
-        logprobs: list[dict[str, Any]] | None = None,
-    ) -> None:
-        self.transcripts.done(item_id, text, audio_seconds, logprobs)
-
-    def transcript_failed(self, item_id: str, code: str, message: str) -> None:
-        self.transcripts.failed(item_id, code, message)

@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-
-def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "REALTIME2_DATA_DIR": str(tmp_path / "data")}
-    env.pop("REALTIME2_DATABASE_URL", None)
-    return subprocess.run(
-        [sys.executable, "-m", "realtime2.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
+from tests.support.cli import cli
 
 
 def test_sip_add_and_list(tmp_path: Path) -> None:
