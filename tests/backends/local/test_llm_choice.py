@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from realtime2.backends.local import packaged_llms
+from realtime2.backends.local import llama_backend, packaged_llms
 from realtime2.backends.local.gguf_chunks import ChunkedFile
 from realtime2.backends.local.llama_backend import LlamaSettings, model_file
 from realtime2.backends.local.models import ModelSetupError
+from realtime2.backends.local.requantize import Requantize
 
 
 def test_the_default_is_the_packaged_qwen_05b() -> None:
@@ -29,10 +30,28 @@ def test_the_qwen_file_is_assembled_into_the_configured_cache(
         return cache_dir / spec.name
 
     monkeypatch.setattr(packaged_llms, "assemble", fake_assemble)
-    path, name = model_file(LlamaSettings(cache_dir=tmp_path))
+    path, name = model_file(LlamaSettings(cache_dir=tmp_path, requantize="none"))
     assert calls == [(packaged_llms.QWEN_05B, tmp_path)]
     assert path == tmp_path / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
     assert name == "qwen2.5-coder-0.5b-instruct"
+
+
+def test_the_qwen_file_is_loaded_as_q4_0_by_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    shipped = tmp_path / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+    monkeypatch.setattr(packaged_llms, "assemble", lambda spec, cache_dir: shipped)
+    made: list[tuple[Path, Path, Requantize]] = []
+
+    def fake_requantized(source: Path, kind: Requantize, cache_dir: Path) -> Path:
+        made.append((source, cache_dir, kind))
+        return cache_dir / f"{source.stem}.{kind}.gguf"
+
+    monkeypatch.setattr(llama_backend, "requantized", fake_requantized)
+    path, name = model_file(LlamaSettings(cache_dir=tmp_path))
+    assert made == [(shipped, tmp_path, "q4_0")]
+    assert path.name == "qwen2.5-coder-0.5b-instruct-q4_k_m.q4_0.gguf"
+    assert name == "qwen2.5-coder-0.5b-instruct"  # what clients see does not change
 
 
 def test_the_pinned_chunk_set_is_the_upstream_file() -> None:
