@@ -76,7 +76,7 @@ def test_a_long_later_sentence_is_split_at_a_clause() -> None:
 
 
 def test_a_long_first_sentence_is_cut_early_for_first_audio() -> None:
-    chunker = SentenceChunker(first_max_chars=30)
+    chunker = SentenceChunker(first_max_chars=30, first_phrase_min_chars=None)
     out = chunker.feed("Bees are flying insects that make honey from the nectar of flowers. ")
     assert out[0] == "Bees are flying insects that"
     assert out[1:] == ["make honey from the nectar of flowers."]
@@ -86,8 +86,41 @@ def test_the_default_first_chunk_is_short_for_first_audio() -> None:
     # A draft must fit STT, the LLM's first chunk and its synthesis into the silence window.
     chunker = SentenceChunker()
     out = chunker.feed("Sure thing, I can help you find the right folder for that message. ")
-    assert out[0] == "Sure thing, I can help you find"
+    assert out == ["Sure thing,", "I can help you find the right folder for that message."]
+    out = SentenceChunker().feed("Bright green parrots sometimes mimic human speech. ")
+    assert out[0] == "Bright green parrots sometimes"  # no break: cut at a space
     assert len(out[0]) <= 32
-    assert SentenceChunker().feed("The capital of France is Paris. ") == [
-        "The capital of France is Paris."
-    ]
+
+
+def test_the_first_chunk_ends_at_a_phrase_break() -> None:
+    """Before a function word that follows a content word (chinks and chunks)."""
+    replies = {
+        "The capital of France is Paris. ": ["The capital of France", "is Paris."],
+        "You can ring the console by dialing 1234. ": [
+            "You can ring",
+            "the console by dialing 1234.",
+        ],
+        "He was not a young man who was ill disposed. ": [
+            "He was not a young man",
+            "who was ill disposed.",
+        ],
+        # Too short before "on"; "of" is inside "often", and a comma is no phrase break.
+        "Yes often, of course. ": ["Yes often,", "of course."],
+    }
+    for text, expected in replies.items():
+        for size in (1, 3, 100):
+            assert feed_all(SentenceChunker(), tokens(text, size)) == expected, (text, size)
+
+
+def test_a_function_word_is_only_cut_before_once_it_is_whole() -> None:
+    chunker = SentenceChunker()
+    assert chunker.feed("You can disconnect o") == []  # "o" may become "over" or "often"
+    assert chunker.feed("ften") == []
+    assert chunker.feed(" from") == []  # nothing follows "from" yet: it may be "fromage"
+    assert chunker.feed(" the PBX") == ["You can disconnect often"]
+    assert chunker.feed(" now. ") == ["from the PBX now."]
+
+
+def test_phrase_breaks_can_be_turned_off() -> None:
+    chunker = SentenceChunker(first_phrase_min_chars=None)
+    assert chunker.feed("The capital of France is Paris. ") == ["The capital of France is Paris."]

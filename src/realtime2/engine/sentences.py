@@ -9,12 +9,17 @@ one uninterruptible TTS job, and another session's first audio may wait for one.
 chunk with no boundary at all is cut at a space after `first_max_chars`: synthesis takes
 ~0.08 s per second of speech here, and the listener is waiting for it.
 
-The first chunk is short (a clause from 16 characters, at most ~32) because on two cores a
-speculative draft must fit STT, the LLM's first chunk and its synthesis into the silence
-window: on recorded human speech (bench.realtime_latency --speech human, AMD EPYC, load
-~4.5) the stage breakdown gave STT 0.23 s, LLM to a 24–48-character first chunk 0.37 s and
-its first audio 0.23 s, against ~0.44 s of window left after the pause is detected. Each
-character less is LLM and TTS time saved before the first audio.
+The first chunk is short because on two cores a speculative draft must fit STT, the LLM's
+first chunk and its synthesis into the silence window: each character less is LLM and TTS
+time saved before the first audio (synthesis costs ~0.05 s plus ~4.5 ms a character for the
+default voice here). So besides a clause (from 8 characters) it may end at a *phrase break*:
+before a function word ("of", "is", "in", "who", ...) that follows a content word, once it
+has `first_phrase_min_chars`. That is the "chinks and chunks" rule of phrase-break
+prediction in TTS (Liberman & Church, 1992): "You can find | more technical information",
+"The message should be saved | in the folder", "He was not a young man | who was ill", so
+the seam falls where a speaker could pause. A first chunk with neither is cut at a space
+after `first_max_chars`, wherever that falls. Measured on recorded human speech
+(bench.realtime_latency --speech human, AMD EPYC Zen 5): see bench/README.md.
 """
 
 from __future__ import annotations
@@ -23,6 +28,20 @@ import re
 
 _SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*\s+")
 _CLAUSE_END = re.compile(r"[,;:—–]\s+|\s-\s+")
+# Words that begin a phrase when they follow a content word ("chinks": articles,
+# prepositions, conjunctions, auxiliaries, pronouns); see the module docstring.
+_FUNCTION_WORD_LIST = """
+    a an the this that these those some any each every no not
+    of in on at to for with by from about into onto over under after before between
+    through during without within across along around against among toward towards like
+    and or but nor so yet because if when while where whereas whether than as unless until
+    who whom whose which what how why
+    is are was were be been being am can could will would shall should may might must
+    do does did has have had
+    i you he she it we they me him her us them my your his its our their
+"""
+_FUNCTION_WORDS = frozenset(_FUNCTION_WORD_LIST.split())
+_WORD = re.compile(r"[A-Za-z']+")
 # Common abbreviations whose period does not end a sentence.
 _ABBREVIATIONS = frozenset(
     {"mr.", "mrs.", "ms.", "dr.", "prof.", "sr.", "jr.", "st.", "vs.", "etc.", "e.g.", "i.e."}
@@ -34,14 +53,17 @@ class SentenceChunker:
 
     `first_clause_min_chars`: the first chunk may end at a clause boundary once it has at
     least this many characters; `long_clause_chars`: so may any later chunk from this
-    length. `first_max_chars` / `max_chars`: a first / later chunk with no boundary at all
-    is cut at the last space before this length, so a run-on reply still streams.
+    length. `first_phrase_min_chars`: the first chunk may end at a phrase break from this
+    length (None: never). `first_max_chars` / `max_chars`: a first / later chunk with no
+    boundary at all is cut at the last space before this length, so a run-on reply still
+    streams.
     """
 
     def __init__(
         self,
         *,
-        first_clause_min_chars: int = 16,
+        first_clause_min_chars: int = 8,
+        first_phrase_min_chars: int | None = 12,
         first_max_chars: int = 32,
         long_clause_chars: int = 100,
         max_chars: int = 180,
@@ -49,6 +71,7 @@ class SentenceChunker:
         self._buffer = ""
         self._emitted_any = False
         self._first_clause_min = first_clause_min_chars
+        self._first_phrase_min = first_phrase_min_chars
         self._first_max = first_max_chars
         self._long_clause = long_clause_chars
         self._max_chars = max_chars
@@ -82,12 +105,36 @@ class SentenceChunker:
             if match.start() >= clause_min:
                 cuts.append(match.end())
                 break
+        if not self._emitted_any and (phrase := self._phrase_break(text)) is not None:
+            cuts.append(phrase)
         # Whichever comes first, as if the text arrived token by token.
         limit = self._max_chars if self._emitted_any else self._first_max
         if min(cuts, default=len(text)) > limit:
             space = text.rfind(" ", 0, limit)
             return space + 1 if space > 0 else limit
         return min(cuts) if cuts else None
+
+    def _phrase_break(self, text: str) -> int | None:
+        """Where the first phrase break is: the start of a whole function word (one a space
+        follows, so "of" is not the start of "often") after a content word, once the text
+        before it is long enough."""
+        if self._first_phrase_min is None:
+            return None
+        previous: re.Match[str] | None = None
+        for match in _WORD.finditer(text):
+            complete = match.end() < len(text) and text[match.end()].isspace()
+            if not complete:
+                break
+            if (
+                previous is not None
+                and match.group().lower() in _FUNCTION_WORDS
+                and previous.group().lower() not in _FUNCTION_WORDS
+                and text[previous.end() : match.start()].isspace()  # no punctuation between
+                and len(text[: match.start()].strip()) >= self._first_phrase_min
+            ):
+                return match.start()
+            previous = match
+        return None
 
     @staticmethod
     def _is_abbreviation(text: str, end_index: int) -> bool:

@@ -239,7 +239,11 @@ class TranslationRunner:
         cleaner = TranslationFilter()
         # A phrase is first-audio work throughout; the LLM waits while a piece is spoken.
         pace = Steady(llm=Priority.FIRST_AUDIO, later=Priority.FIRST_AUDIO)
-        speech = SentenceTTS(self.tts, lambda: SentenceChunker(first_clause_min_chars=12))
+        # Phrase breaks know English function words only; a translation is in any language.
+        speech = SentenceTTS(
+            self.tts,
+            lambda: SentenceChunker(first_clause_min_chars=12, first_phrase_min_chars=None),
+        )
         stream = speech.stream(voice=target.language, pace=pace)
         await speak(self.engines.llm, request, stream, emit, overlap=False, text_filter=cleaner)
         if cleaner.clean_text:
