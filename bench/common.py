@@ -129,6 +129,27 @@ class TurnResult:
     status: str = ""
     input_tokens: int = 0
     cached_tokens: int = 0  # prompt tokens the LLM reused from its cache
+    # Silence heard inside the reply: played in real time from its first audio, the time
+    # each audio delta arrived after the audio before it had run out (a shorter first chunk
+    # is only faster if the next one is ready before it ends).
+    stall_s: float = 0.0
+
+
+JITTER_S = 0.02  # a late delta within this is a player's jitter buffer's business
+
+
+def playback_stall(events: list[tuple[float, dict[str, Any]]]) -> float:
+    """Seconds a listener playing `events`' audio deltas as they came would wait mid-reply."""
+    stalled = 0.0
+    runs_out: float | None = None  # when the audio received so far has played
+    for at, event in events:
+        if event["type"] != "response.output_audio.delta":
+            continue
+        seconds = len(base64.b64decode(event["delta"])) / 2 / RATE
+        if runs_out is not None and at > runs_out + JITTER_S:
+            stalled += at - runs_out
+        runs_out = max(runs_out or at, at) + seconds
+    return stalled
 
 
 @dataclass
@@ -224,6 +245,7 @@ class Talker:
             elif kind == "error":
                 raise RuntimeError(f"server error: {event['error'].get('code')}")
         result.done = self.events[done][0]
+        result.stall_s = playback_stall(self.events[mark : done + 1])
         if listen and result.first_audio is not None:
             played = sum(
                 len(base64.b64decode(event["delta"])) // 2

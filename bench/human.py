@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bench.common import RATE, Talker, TurnResult
+from bench.common import RATE, Talker, TurnResult, playback_stall
 from bench.report import median, percentile
 
 STOPPED = "input_audio_buffer.speech_stopped"
@@ -67,6 +67,7 @@ async def human_turn(
         if event["type"] == "conversation.item.input_audio_transcription.completed":
             result.transcript = event["transcript"]
     result.done = talker.events[done][0]
+    result.stall_s = playback_stall(talker.events[last_stop : done + 1])
     response = talker.events[done][1]["response"]
     result.status = response["status"]
     usage = response.get("usage") or {}

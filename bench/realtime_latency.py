@@ -245,6 +245,9 @@ def summarize(sessions: list[dict[str, Any]], runners: list[Any]) -> dict[str, A
         "turn_check_s": _spread(
             [x for r in runners if getattr(r, "turn_checks", None) for x in r.turn_checks.latencies]
         ),
+        # replies with a gap once they started playing, and the median gap of those
+        "replies_stalled": sum(1 for s in sessions for t in s["turns"] if t.stall_s > 0.0),
+        "stall_s": _spread([t.stall_s for s in sessions for t in s["turns"] if t.stall_s > 0.0]),
         "cut_offs": sum(getattr(t, "cut_offs", 0) for s in sessions for t in s["turns"]),
         "cut_off_turns": [
             t.name for s in sessions for t in s["turns"] if getattr(t, "cut_offs", 0)
@@ -371,6 +374,8 @@ def main() -> None:
         f"({summary['drafts_audio_ready']} with audio ready at speech_stopped), "
         f"cached prompt tokens: {summary['cached_prompt_tokens']}/{summary['prompt_tokens']}, "
         f"billing exact: {summary['billing_ok']}, "
+        f"replies with a playback gap: {summary['replies_stalled']} "
+        f"(median gap {summary['stall_s']['median']} s), "
         f"cut off mid-turn: {summary['cut_offs']} {summary['cut_off_turns'] or ''}, "
         f"turn model: {summary['turn_model'] or 'none (words)'} "
         f"({summary['turn_checks']} checks, answered in {summary['turn_check_s']['median']} s "
