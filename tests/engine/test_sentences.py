@@ -66,7 +66,9 @@ def test_flush_resets_for_next_reply() -> None:
 
 
 def test_a_long_later_sentence_is_split_at_a_clause() -> None:
-    chunker = SentenceChunker(first_clause_min_chars=1000, long_clause_chars=40)
+    chunker = SentenceChunker(
+        first_clause_min_chars=1000, first_phrase_min_chars=None, long_clause_chars=40
+    )
     assert chunker.feed("Short one. ") == ["Short one."]
     long = "The dragon flew over the hills and the rivers, then over the sea, and home. "
     assert chunker.feed(long) == [
@@ -86,7 +88,7 @@ def test_the_default_first_chunk_is_short_for_first_audio() -> None:
     # A draft must fit STT, the LLM's first chunk and its synthesis into the silence window.
     chunker = SentenceChunker()
     out = chunker.feed("Sure thing, I can help you find the right folder for that message. ")
-    assert out == ["Sure thing,", "I can help you find the right folder for that message."]
+    assert out == ["Sure thing,", "I can help you find the right folder", "for that message."]
     out = SentenceChunker().feed("Bright green parrots sometimes mimic human speech. ")
     assert out[0] == "Bright green parrots sometimes"  # no break: cut at a space
     assert len(out[0]) <= 32
@@ -110,6 +112,15 @@ def test_the_first_chunk_ends_at_a_phrase_break() -> None:
     for text, expected in replies.items():
         for size in (1, 3, 100):
             assert feed_all(SentenceChunker(), tokens(text, size)) == expected, (text, size)
+
+
+def test_chunk_limits_double_until_the_later_chunks_own() -> None:
+    """Each chunk is synthesised while the ones before it play: a short first chunk is
+    followed by short ones, not by a long sentence the listener would wait for."""
+    words = "word " * 200
+    sizes = [len(c) for c in SentenceChunker(first_max_chars=32, max_chars=180).feed(words)]
+    assert sizes[:4] == [29, 59, 124, 179]  # cut at the last space before 32, 64, 128, 180
+    assert set(sizes[4:]) == {179}
 
 
 def test_a_function_word_is_only_cut_before_once_it_is_whole() -> None:

@@ -15,10 +15,13 @@ time saved before the first audio (synthesis costs ~0.05 s plus ~4.5 ms a charac
 default voice here). So besides a clause (from 8 characters) it may end at a *phrase break*:
 before a function word ("of", "is", "in", "who", ...) that follows a content word, once it
 has `first_phrase_min_chars`. That is the "chinks and chunks" rule of phrase-break
-prediction in TTS (Liberman & Church, 1992): "You can find | more technical information",
+prediction in TTS (Liberman & Church, 1992): "You can ring | the console by dialing",
 "The message should be saved | in the folder", "He was not a young man | who was ill", so
 the seam falls where a speaker could pause. A first chunk with neither is cut at a space
-after `first_max_chars`, wherever that falls. Measured on recorded human speech
+after `first_max_chars`, wherever that falls. The limits then double with each chunk (phrase
+breaks from 24, 48, ... characters, cuts at 64, 128, ...) until they reach the later chunks'
+own: each chunk is synthesised while the ones before it play, so a short first chunk must not
+be followed by a long sentence the listener would wait for. Measured on recorded human speech
 (bench.realtime_latency --speech human, AMD EPYC Zen 5): see bench/README.md.
 """
 
@@ -69,7 +72,7 @@ class SentenceChunker:
         max_chars: int = 180,
     ) -> None:
         self._buffer = ""
-        self._emitted_any = False
+        self._emitted = 0  # chunks of this reply so far
         self._first_clause_min = first_clause_min_chars
         self._first_phrase_min = first_phrase_min_chars
         self._first_max = first_max_chars
@@ -84,13 +87,13 @@ class SentenceChunker:
             chunk, self._buffer = self._buffer[:cut].strip(), self._buffer[cut:]
             if chunk:
                 chunks.append(chunk)
-                self._emitted_any = True
+                self._emitted += 1
         return chunks
 
     def flush(self) -> list[str]:
         """End of reply: return whatever text is left as a final chunk."""
         rest, self._buffer = self._buffer.strip(), ""
-        self._emitted_any = False
+        self._emitted = 0
         return [rest] if rest else []
 
     def _find_cut(self) -> int | None:
@@ -100,26 +103,35 @@ class SentenceChunker:
             if not self._is_abbreviation(text, match.start()):
                 cuts.append(match.end())
                 break
-        clause_min = self._long_clause if self._emitted_any else self._first_clause_min
+        clause_min, phrase_min, limit = self._limits()
         for match in _CLAUSE_END.finditer(text):
             if match.start() >= clause_min:
                 cuts.append(match.end())
                 break
-        if not self._emitted_any and (phrase := self._phrase_break(text)) is not None:
+        if phrase_min is not None and (phrase := self._phrase_break(text, phrase_min)) is not None:
             cuts.append(phrase)
         # Whichever comes first, as if the text arrived token by token.
-        limit = self._max_chars if self._emitted_any else self._first_max
         if min(cuts, default=len(text)) > limit:
             space = text.rfind(" ", 0, limit)
             return space + 1 if space > 0 else limit
         return min(cuts) if cuts else None
 
-    def _phrase_break(self, text: str) -> int | None:
+    def _limits(self) -> tuple[int, int | None, int]:
+        """The next chunk's (clause from, phrase break from or None, cut at). The first
+        chunk's limits double with every chunk until they reach the later chunks' own: each
+        chunk is synthesised while the ones before it play, so a short first chunk followed
+        by a long sentence would leave the listener a silence (bench: "playback gap")."""
+        grow = 2 ** min(self._emitted, 8)
+        clause = min(self._first_clause_min * grow, self._long_clause)
+        phrase = None
+        if self._first_phrase_min is not None and self._first_phrase_min * grow < self._long_clause:
+            phrase = self._first_phrase_min * grow
+        return clause, phrase, min(self._first_max * grow, self._max_chars)
+
+    def _phrase_break(self, text: str, min_chars: int) -> int | None:
         """Where the first phrase break is: the start of a whole function word (one a space
         follows, so "of" is not the start of "often") after a content word, once the text
-        before it is long enough."""
-        if self._first_phrase_min is None:
-            return None
+        before it has `min_chars`."""
         previous: re.Match[str] | None = None
         for match in _WORD.finditer(text):
             complete = match.end() < len(text) and text[match.end()].isspace()
@@ -130,7 +142,7 @@ class SentenceChunker:
                 and match.group().lower() in _FUNCTION_WORDS
                 and previous.group().lower() not in _FUNCTION_WORDS
                 and text[previous.end() : match.start()].isspace()  # no punctuation between
-                and len(text[: match.start()].strip()) >= self._first_phrase_min
+                and len(text[: match.start()].strip()) >= min_chars
             ):
                 return match.start()
             previous = match
