@@ -248,6 +248,12 @@ def summarize(sessions: list[dict[str, Any]], runners: list[Any]) -> dict[str, A
         # replies with a gap once they started playing, and the median gap of those
         "replies_stalled": sum(1 for s in sessions for t in s["turns"] if t.stall_s > 0.0),
         "stall_s": _spread([t.stall_s for s in sessions for t in s["turns"] if t.stall_s > 0.0]),
+        "stalled_turns": [
+            [getattr(t, "name", ""), round(t.stall_s, 3)]
+            for s in sessions
+            for t in s["turns"]
+            if t.stall_s > 0.0
+        ],
         "cut_offs": sum(getattr(t, "cut_offs", 0) for s in sessions for t in s["turns"]),
         "cut_off_turns": [
             t.name for s in sessions for t in s["turns"] if getattr(t, "cut_offs", 0)
