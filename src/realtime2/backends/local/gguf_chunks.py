@@ -16,13 +16,13 @@ without reading it again, and re-verifies (or re-assembles) one that changed.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from realtime2.backends.local.models import ModelSetupError, package_dir
+from realtime2.backends.local.sidecar_stamps import read_stamp, write_stamp
 
 COPY_BLOCK = 4 * 1024 * 1024  # bytes read and hashed at a time: bounded memory
 
@@ -112,8 +112,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _stamp_path(target: Path) -> Path:
-    return target.with_name(target.name + ".verified")
+STAMP = ".verified"
 
 
 def _identity(spec: ChunkedFile, target: Path) -> dict[str, object]:
@@ -122,15 +121,13 @@ def _identity(spec: ChunkedFile, target: Path) -> dict[str, object]:
 
 
 def _stamp_matches(spec: ChunkedFile, target: Path) -> bool:
+    recorded = read_stamp(target, STAMP)
     try:
-        recorded = json.loads(_stamp_path(target).read_text())
-        return bool(recorded == _identity(spec, target) and recorded["size"] == spec.size)
-    except (OSError, ValueError, KeyError, TypeError):
+        identity = _identity(spec, target)
+    except OSError:  # no file (yet)
         return False
+    return recorded == identity and identity["size"] == spec.size
 
 
 def _write_stamp(spec: ChunkedFile, target: Path) -> None:
-    stamp = _stamp_path(target)
-    temporary = stamp.with_name(f".{stamp.name}.{os.getpid()}")
-    temporary.write_text(json.dumps(_identity(spec, target)))
-    os.replace(temporary, stamp)
+    write_stamp(target, STAMP, _identity(spec, target))

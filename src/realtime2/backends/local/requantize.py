@@ -21,13 +21,13 @@ process has run this very file with it.
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 from realtime2.backends.local.models import ModelSetupError, require_module
+from realtime2.backends.local.sidecar_stamps import read_stamp, write_stamp
 from realtime2.engine.scheduler import usable_cores
 
 Requantize = Literal["q4_0", "none"]
@@ -73,8 +73,7 @@ def llama_quantize_q4_0(source: Path, target: Path) -> None:
         raise RuntimeError(f"llama_model_quantize returned {status}")
 
 
-def _stamp_path(target: Path) -> Path:
-    return target.with_name(target.name + ".source")
+STAMP = ".source"
 
 
 def _identity(source: Path) -> dict[str, object]:
@@ -84,13 +83,10 @@ def _identity(source: Path) -> dict[str, object]:
 
 def _stamp_matches(source: Path, target: Path) -> bool:
     try:
-        return bool(json.loads(_stamp_path(target).read_text()) == _identity(source))
-    except (OSError, ValueError):
+        return read_stamp(target, STAMP) == _identity(source)
+    except OSError:  # no source: let the quantizer say so
         return False
 
 
 def _write_stamp(source: Path, target: Path) -> None:
-    stamp = _stamp_path(target)
-    temporary = stamp.with_name(f".{stamp.name}.{os.getpid()}")
-    temporary.write_text(json.dumps(_identity(source)))
-    os.replace(temporary, stamp)
+    write_stamp(target, STAMP, _identity(source))
