@@ -57,12 +57,13 @@ class LiveServer:
 
 @asynccontextmanager
 async def live_server(
-    *, speculative: bool = True, as_served: bool = False
+    *, speculative: bool = True, as_served: bool = True
 ) -> AsyncIterator[LiveServer]:
     """The app with real engines on 127.0.0.1; `speculative=False` turns drafts off.
 
     `as_served=True` brings the engines up as `realtime2 serve` does (`EngineHost`: load, then
-    one warm-up inference each), so the first turn is a user's first turn after `/readyz`."""
+    one warm-up inference each, which is also where the STT calibrates itself to the CPU), so
+    what is measured is what a user gets after `/readyz`. False: loaded only, no warm-up."""
     from realtime2.app import create_app
     from realtime2.config import Settings
     from realtime2.db.migrate import upgrade

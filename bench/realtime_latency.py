@@ -272,7 +272,7 @@ def _spread(values: list[float]) -> dict[str, float | None]:
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    async with live_server(speculative=args.speculative, as_served=args.first_turn) as server:
+    async with live_server(speculative=args.speculative) as server:
         if not args.first_turn:
             # One untimed turn warms the models (first decode allocates, caches fill).
             await run_session(server, 99, 1, args.chunk_ms, vad=args.vad)
@@ -320,7 +320,7 @@ def main() -> None:
     parser.add_argument(
         "--first-turn",
         action="store_true",
-        help="engines warmed as `serve` does, no untimed turn: is turn 1 as fast as the rest?",
+        help="no untimed turn first: is turn 1 after `/readyz` as fast as the rest?",
     )
     parser.add_argument(
         "--speech",

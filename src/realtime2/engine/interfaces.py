@@ -291,6 +291,14 @@ class PromptWarming(Protocol):
     async def warm(self, request: LLMRequest) -> None: ...
 
 
+@runtime_checkable
+class Calibrating(Protocol):
+    """A backend that tunes itself to this machine on real speech at warm-up (which of
+    its configurations is fastest here), before the first session."""
+
+    async def calibrate(self, speech: FloatAudio) -> None: ...
+
+
 # --- TTS ------------------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from realtime2.engine.interfaces import (
     STT,
     TTS,
     VAD,
+    Calibrating,
     ChatMessage,
     FloatAudio,
     LLMDone,
@@ -75,6 +76,8 @@ async def warm_stt(stt: STT, speech: FloatAudio | None, speech_rate: int) -> str
     rate = stt.capabilities.sample_rate
     audio = np.zeros(rate, np.float32) if speech is None else resample(speech, speech_rate, rate)
     transcript = await stt.transcribe(audio, priority=Priority.INTERACTIVE)
+    if speech is not None and isinstance(stt, Calibrating):
+        await stt.calibrate(audio)  # on speech only: silence decodes no words
     return transcript.text
 
 
