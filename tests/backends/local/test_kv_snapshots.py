@@ -3,15 +3,18 @@ conversation interrupted by another one resumes from its saved cache with the sa
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
+from realtime2.backends.local import llama_llm
 from realtime2.backends.local.kv_snapshots import KvSnapshots, common_prefix
 from realtime2.backends.local.llama_llm import LlamaLLM
 from realtime2.backends.local.models import default_llm_gguf
-from realtime2.engine.interfaces import ChatMessage, LLMDone, LLMRequest, TextDelta
+from realtime2.backends.local.shared_context import SNAPSHOT_MIN_TOKENS, SharedContext
+from realtime2.engine.interfaces import ChatMessage, LLMDone, LLMRequest, Priority, TextDelta
 
 
 def toks(*values: int) -> np.ndarray:
@@ -110,3 +113,60 @@ async def test_an_interrupted_conversation_resumes_from_its_snapshot(
     assert plain.usage.cached_tokens < 10
     assert cached.usage.cached_tokens >= cached.usage.input_tokens - 16, cached.usage
     assert cached_text == plain_text  # restored state gives exactly the same greedy reply
+
+
+SHARED_SYSTEM = "You are a helpful voice assistant. Keep answers short and friendly. " * 10
+
+
+def long_question(topic: str) -> LLMRequest:
+    """~190 tokens of their own after the shared instructions: six prompt chunks."""
+    words = f"Tell me about the {topic}. " * 25 + f"What is the best thing about the {topic}?"
+    messages = [ChatMessage("system", SHARED_SYSTEM), ChatMessage("user", words)]
+    return LLMRequest(messages, temperature=0.0, max_tokens=8)
+
+
+@pytest.mark.models
+@pytest.mark.parametrize("which", ["cached", "plain"])
+async def test_two_sessions_answered_at_once_both_finish_on_a_slow_cpu(
+    which: str, cached_llm: LlamaLLM, plain_llm: LlamaLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two first-audio replies with the same instructions take turns on the one context.
+    On a slow CPU one 32-token prompt chunk outlasts the scheduler's quantum (a quantum of
+    0 here), so each slice evaluated one chunk and yielded, and the other session's slice
+    overwrote it: neither reply ever finished (four sessions stalled on Zen 2). Now a
+    paused prompt's cache is saved before it is overwritten, and a prompt pauses for equal
+    work only a few times, so both finish; with snapshots, nothing is evaluated twice."""
+    llm = cached_llm if which == "cached" else plain_llm
+    sea, hills = long_question("sea"), long_question("hills")
+    alone = {name: (await reply(llm, r))[0] for name, r in (("sea", sea), ("hills", hills))}
+    # Forget those runs' caches; only the instructions are cached, as after an earlier turn.
+    monkeypatch.setattr(
+        llm, "_context", SharedContext(llm._llama, llm._context.snapshots.max_bytes)
+    )
+    llm._llama.n_tokens = 0
+    await llm.warm(LLMRequest([ChatMessage("system", SHARED_SYSTEM)]))
+    evaluated: list[int] = []
+    native_eval = llm._llama.eval
+
+    def counted(tokens: list[int]) -> None:
+        evaluated.append(len(tokens))
+        native_eval(tokens)
+
+    monkeypatch.setattr(llm._llama, "eval", counted)
+    monkeypatch.setattr(llama_llm, "SLICE_SECONDS", 0.0)
+
+    async def answer(r: LLMRequest) -> tuple[str, LLMDone]:
+        events = [e async for e in llm.stream(r, priority=Priority.FIRST_AUDIO)]
+        done = events[-1]
+        assert isinstance(done, LLMDone)
+        return "".join(e.text for e in events if isinstance(e, TextDelta)), done
+
+    (sea_text, sea_done), (hills_text, hills_done) = await asyncio.wait_for(
+        asyncio.gather(answer(sea), answer(hills)), timeout=120
+    )
+    assert (sea_text, hills_text) == (alone["sea"], alone["hills"])
+    if which == "cached":
+        instructions = len(llm._tokenize(SHARED_SYSTEM))
+        own = sea_done.usage.input_tokens + hills_done.usage.input_tokens - 2 * instructions
+        # Each switch may lose what a snapshot is not worth (under 32 tokens), no more.
+        assert sum(evaluated) <= own + 2 * 8 + 2 * SNAPSHOT_MIN_TOKENS, evaluated

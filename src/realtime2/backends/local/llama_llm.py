@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import ctypes
 import functools
 import json
 import logging
@@ -26,14 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from realtime2.backends.local.chat_prompt import render_prompt, to_template_messages
-from realtime2.backends.local.context_shift import DroppedSpan, find_dropped_span
 from realtime2.backends.local.context_window import retained_messages
-from realtime2.backends.local.kv_snapshots import KvSnapshots, Snapshot, Tokens, common_prefix
 from realtime2.backends.local.llama_cpu import ensure_cpu_backend
 from realtime2.backends.local.models import require_module
+from realtime2.backends.local.shared_context import Progress, SharedContext
 from realtime2.backends.local.tool_grammar import PLAIN_TEXT, select_tools, tool_grammar
 from realtime2.engine.interfaces import (
     ContextLengthExceededError,
@@ -57,10 +53,6 @@ TOOL_CALL_MIN_TOKENS = 384  # a call's JSON must be allowed to finish
 # Another job of equal priority waits at most this long for a generation to yield.
 SLICE_SECONDS = 0.25
 SLICE_MIN_TOKENS = 16  # …and a switch only after this many tokens, so re-evaluation stays rare
-# Saving or restoring a KV cache is worth it from this many tokens (~7 ms each to evaluate).
-SNAPSHOT_MIN_TOKENS = 32
-# A prompt is evaluated in chunks of this many tokens (~0.2 s), pausable in between.
-PROMPT_CHUNK_TOKENS = 32
 # A conversation too long for the context loses its oldest messages this many at a time.
 DROP_BLOCK = 8
 
@@ -84,6 +76,7 @@ class _Generation:
     cached_tokens: int = -1  # known after the first step
     generated: list[int] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
+    progress: Progress = field(default_factory=Progress)
 
 
 class LlamaLLM:
@@ -102,7 +95,7 @@ class LlamaLLM:
         self._llama = llama
         self._threads = threads  # (decode, prompt batch) on the job's own core
         self._borrow_idle_core = borrow_idle_core
-        self._snapshots = KvSnapshots(prompt_cache_bytes)  # touched on the worker thread only
+        self._context = SharedContext(llama, prompt_cache_bytes)  # worker thread only
         self._worker = worker or ModelWorker("llm", gate=process_gate())
         self._default_max_tokens = default_max_tokens
         self._temperature = temperature
@@ -224,7 +217,7 @@ class LlamaLLM:
         messages = to_template_messages(request.messages, tools, forced, bool(tools))
         tokens = self._prompt_tokens(messages, max_tokens, request.truncation)
         gen = _Generation(tokens=tokens, sampler=None, prompt_tokens=len(tokens))
-        self._catch_up(gen, lambda: self._worker.most_urgent_waiting() is not None)
+        self._context.catch_up(gen, lambda: self._worker.most_urgent_waiting() is not None)
 
     async def _tokens(
         self, gen: _Generation, max_tokens: int, priority: Priority | Urgency
@@ -283,10 +276,14 @@ class LlamaLLM:
                     # token just sampled is new to it.
                     spare.step()
                     self._llama.eval(gen.tokens[-1:])
-                elif not self._catch_up(
-                    gen, lambda: self._should_yield(priority, started), spare.step
-                ):
-                    return True  # a long prompt, paused for more urgent work
+                else:
+                    done, cached = self._context.catch_up(
+                        gen, lambda: self._should_yield(gen, priority, started), spare.step
+                    )
+                    if gen.cached_tokens < 0:
+                        gen.cached_tokens = min(cached, gen.prompt_tokens)
+                    if not done:
+                        return self._paused(gen)  # a long prompt, paused for other work
                 token = self._sample(gen)
                 emit(token)
                 if token in self._stop_ids:
@@ -296,9 +293,9 @@ class LlamaLLM:
                 if waiting is None:
                     continue
                 if waiting < priority_of(priority):  # re-read: the owner may lower it
-                    return True  # more urgent work: yield at once
+                    return self._paused(gen)  # more urgent work: yield at once
                 if produced >= SLICE_MIN_TOKENS and time.perf_counter() - first_at > SLICE_SECONDS:
-                    return True  # equal or lower priority: round robin by quantum
+                    return self._paused(gen)  # equal or lower priority: round robin by quantum
             return True
         finally:
             spare.release()
@@ -377,13 +374,23 @@ class LlamaLLM:
         tokens: list[int] = self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
         return tokens
 
-    def _should_yield(self, priority: Priority | Urgency, started: float) -> bool:
-        """While catching up a prompt: let more urgent work in, or equal work after a quantum."""
+    def _paused(self, gen: _Generation) -> bool:
+        """`gen` stops its slice to let other work run, and comes back (True for `_slice`)."""
+        self._context.paused(gen)
+        return True
+
+    def _should_yield(self, gen: _Generation, priority: Priority | Urgency, started: float) -> bool:
+        """While catching up a prompt: let more urgent work in at once, and equal work after
+        a quantum, but only a few times per prompt (`shared_context.Progress`)."""
         waiting = self._worker.most_urgent_waiting()
         if waiting is None:
             return False
         mine = priority_of(priority)
-        return waiting < mine or (waiting == mine and time.perf_counter() - started > SLICE_SECONDS)
+        if waiting < mine:
+            return True
+        if waiting > mine or time.perf_counter() - started <= SLICE_SECONDS:
+            return False
+        return gen.progress.pause_for_equal()
 
     def _set_threads(self, extra_core: bool) -> None:
         """Threads for the next decodes: the job's own core, or one more it borrowed."""
@@ -392,96 +399,11 @@ class LlamaLLM:
         more = int(extra_core)
         llama_cpp.llama_set_n_threads(self._llama._ctx.ctx, decode + more, batch + more)
 
-    def _catch_up(
-        self,
-        gen: _Generation,
-        should_yield: Callable[[], bool],
-        before_eval: Callable[[], None] = lambda: None,
-    ) -> bool:
-        """Bring the KV cache in line with `gen.tokens`, all but sampling the next token.
-
-        A long prompt is evaluated in chunks, and between chunks `should_yield` may pause
-        it (returns False): evaluating a few hundred tokens takes seconds on these CPUs, and
-        another session's first audio must not wait for all of it. The part evaluated so far
-        is kept like any other cache (saved as a snapshot if another generation needs the
-        context), so the next slice goes on from there.
-        """
-        llama = self._llama
-        tokens = gen.tokens
-        wanted = np.asarray(tokens, dtype=np.intc)
-        cached = np.asarray(llama.input_ids[: llama.n_tokens], dtype=np.intc)
-        common = common_prefix(cached, wanted)
-        if cached.size - common >= SNAPSHOT_MIN_TOKENS:
-            span = find_dropped_span(cached, wanted, common)
-            if span is not None and span.kept >= SNAPSHOT_MIN_TOKENS and self._drop_span(span):
-                # The same conversation, trimmed to fit: its cache minus the dropped turns.
-                cached = np.asarray(llama.input_ids[: llama.n_tokens], dtype=np.intc)
-                common = span.usable
-        if cached.size - common >= SNAPSHOT_MIN_TOKENS:
-            if common < cached.size // 2:
-                # About to overwrite another conversation's cache: keep it (its own next turn
-                # shares most of it, so that is not worth a copy). See kv_snapshots.py.
-                self._save_kv(cached)
-            # And bring back this conversation's cache if it was kept earlier.
-            snapshot, shared = self._snapshots.best(wanted)
-            if snapshot is not None and shared > common + SNAPSHOT_MIN_TOKENS:
-                common = self._restore_kv(snapshot, shared)
-        if gen.cached_tokens < 0:
-            gen.cached_tokens = min(common, gen.prompt_tokens)
-        # Re-evaluate at least the last token: sampling needs its logits.
-        common = min(common, len(tokens) - 1)
-        llama.n_tokens = common  # `eval` drops the KV cache from here on
-        while llama.n_tokens < len(tokens):
-            if llama.n_tokens > common and should_yield():
-                return False
-            before_eval()
-            llama.eval(tokens[llama.n_tokens : llama.n_tokens + PROMPT_CHUNK_TOKENS])
-        return True
-
     def _sample(self, gen: _Generation) -> int:
         token = int(gen.sampler.sample(self._llama._ctx, -1))
         gen.tokens.append(token)
         gen.generated.append(token)
         return token
-
-    def _drop_span(self, span: DroppedSpan) -> bool:
-        """Delete `span` from the KV cache and move the tokens after it back (see
-        context_shift.py). False when the model's cache cannot be shifted."""
-        llama_cpp = require_module("llama_cpp", "llama-cpp-python")
-        llama = self._llama
-        memory = llama_cpp.llama_get_memory(llama._ctx.ctx)
-        if not llama_cpp.llama_memory_can_shift(memory):
-            return False
-        if not llama_cpp.llama_memory_seq_rm(memory, 0, span.start, span.end):
-            return False
-        llama_cpp.llama_memory_seq_add(memory, 0, span.end, -1, span.start - span.end)
-        moved = np.array(llama.input_ids[span.end : span.end + span.kept], dtype=np.intc)
-        llama.input_ids[span.start : span.usable] = moved
-        llama.n_tokens = span.usable  # `eval` drops the stale rest from here on
-        return True
-
-    def _save_kv(self, tokens: Tokens) -> None:
-        if self._snapshots.max_bytes <= 0 or self._snapshots.holds(tokens):
-            return
-        llama_cpp = require_module("llama_cpp", "llama-cpp-python")
-        ctx = self._llama._ctx.ctx
-        size = int(llama_cpp.llama_state_seq_get_size(ctx, 0))
-        state = bytearray(size)
-        view = (ctypes.c_uint8 * size).from_buffer(state)
-        if int(llama_cpp.llama_state_seq_get_data(ctx, view, size, 0)) == size:
-            self._snapshots.add(tokens, state)
-
-    def _restore_kv(self, snapshot: Snapshot, shared: int) -> int:
-        """Load `snapshot` into the context; returns how many of its tokens are usable."""
-        llama_cpp = require_module("llama_cpp", "llama-cpp-python")
-        llama = self._llama
-        view = (ctypes.c_uint8 * len(snapshot.state)).from_buffer(snapshot.state)
-        if not llama_cpp.llama_state_seq_set_data(llama._ctx.ctx, view, len(view), 0):
-            llama.n_tokens = 0  # the cache is in an unknown state: evaluate from scratch
-            return 0
-        llama.input_ids[: snapshot.tokens.size] = snapshot.tokens
-        llama.n_tokens = snapshot.tokens.size
-        return shared
 
     # --- helpers ----------------------------------------------------------------------
 
