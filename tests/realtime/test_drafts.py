@@ -211,3 +211,52 @@ async def test_transcription_sessions_draft_transcripts_and_keep_no_drafts() -> 
     assert not runner._drafts
     assert not [t for t in client.types() if t.startswith("response.")]
     await runner.close()
+
+
+class GatedSTT(CountingSTT):
+    """Its first transcription waits for `release`: a draft still transcribing when the
+    turn is committed (a busy CPU)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def transcribe(
+        self,
+        audio: FloatAudio,
+        *,
+        language: str | None = None,
+        prompt: str | None = None,
+        priority: Priority = Priority.INTERACTIVE,
+    ) -> Transcript:
+        if not self.calls:
+            self.calls.append((len(audio), priority))
+            await self.release.wait()
+            return Transcript("words 1", "en", len(audio) / VAD_RATE)
+        return await super().transcribe(audio, language=language, prompt=prompt, priority=priority)
+
+
+async def test_a_barge_in_while_the_draft_transcribes_keeps_that_transcript() -> None:
+    """The turn is committed while its draft still transcribes, and the user speaks again
+    before the transcript comes: the response is cancelled, with the draft's reply. The
+    reply was awaiting the transcript, and cancelling it cancelled the transcript too, so
+    the committed item never got one, and every later response, waiting for it, never
+    started (four sessions on a slow CPU stalled this way)."""
+    stt, llm = GatedSTT(), EchoLLM()
+    runner = SessionRunner(fake_engines(stt=stt, llm=llm))
+    runner.start()
+    client = Client(runner)
+    await client.send(_transcription_on())
+    await _send_audio(client, silence(100), tone(500), silence(700))
+    await client.wait_for("response.created")  # committed; its draft still transcribing
+    await _send_audio(client, tone(400))
+    cancelled = await client.wait_for("response.done")
+    assert cancelled["response"]["status"] == "cancelled"
+    stt.release.set()
+    first = await client.wait_for("conversation.item.input_audio_transcription.completed")
+    assert first["transcript"] == "words 1"
+    await _send_audio(client, silence(700))
+    done = await client.wait_for("response.done", count=2)
+    assert done["response"]["status"] == "completed"
+    assert done["response"]["output"][0]["content"][0]["transcript"] == "You said words 2. Right?"
+    await runner.close()

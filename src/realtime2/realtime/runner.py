@@ -476,7 +476,9 @@ class SessionRunner:
         reply = draft.command.reply
         assert reply is not None
         assert draft.transcript is not None
-        text = await draft.transcript
+        # Shielded: cancelling the reply (a barge-in after the commit) must not cancel the
+        # transcript it waits for, which the committed item still needs.
+        text = await asyncio.shield(draft.transcript)
         if text is None:
             return
         start = cmd.StartResponse(
