@@ -66,7 +66,7 @@ class EchoLLM(FakeLLM):
 
 async def _draft_finished(runner: SessionRunner) -> None:
     """Until the pending draft's reply has run to its end (audio and all)."""
-    (draft,) = runner._drafts.values()  # PrepareDraft ran while the audio was fed
+    (draft,) = runner.drafts.running.values()  # PrepareDraft ran while the audio was fed
     assert draft.reply is not None
     await asyncio.wait_for(asyncio.shield(draft.reply), 5.0)
 
@@ -128,7 +128,7 @@ async def test_talking_on_discards_the_draft_and_nothing_of_it_leaks() -> None:
     assert done["response"]["output"][0]["content"][0]["transcript"] == "You said words 2. Right?"
     assert client.types().count("response.created") == 1
     assert llm.running == 0 and tts.running == 0
-    assert not runner._drafts and not runner._responses
+    assert not runner.drafts.running and not runner._responses
     await runner.close()
 
 
@@ -192,7 +192,7 @@ async def test_manual_commit_and_response_create_still_work() -> None:
     await client.send({"type": "response.create"})
     done = await client.wait_for("response.done")
     assert done["response"]["status"] == "completed"
-    assert runner.drafts_adopted == 0 and not runner._drafts
+    assert runner.drafts_adopted == 0 and not runner.drafts.running
     await runner.close()
 
 
@@ -208,7 +208,7 @@ async def test_transcription_sessions_draft_transcripts_and_keep_no_drafts() -> 
         )
         assert done["transcript"] == f"words {turn + 1}"
     assert len(stt.calls) == 6 and runner.drafts_prepared == 6
-    assert not runner._drafts
+    assert not runner.drafts.running
     assert not [t for t in client.types() if t.startswith("response.")]
     await runner.close()
 

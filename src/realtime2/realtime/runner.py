@@ -20,7 +20,7 @@ socket. A WebRTC adapter (`audio_out="media_track"`) feeds the inbound track int
 Back-pressure: engine output waits while more than `max_queued_events` events are unsent,
 so a slow client slows synthesis instead of growing memory; client input waits likewise.
 
-Speculative drafts (`PrepareDraft`, see `realtime.drafts`) run here too: the session asks
+Speculative drafts (`PrepareDraft`) run here too, in `realtime.draft_runner`: the session asks
 for one when the user pauses, and names it in the `StartResponse` of that turn.
 """
 
@@ -30,11 +30,10 @@ import asyncio
 import contextvars
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import asdict, replace
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
-from realtime2.audio.resample import resample
 from realtime2.engine.capabilities import UnsupportedRequestError
 from realtime2.engine.interfaces import (
     ContextLengthExceededError,
@@ -50,20 +49,22 @@ from realtime2.protocol.limits import ConversationLimits
 from realtime2.protocol.live_transcription import join
 from realtime2.protocol.session import AudioOut, RealtimeSession, TurnTiming
 from realtime2.protocol.session_config import SessionType
-from realtime2.realtime.drafts import RunningDraft
+from realtime2.realtime.draft_runner import DraftRunner
 from realtime2.realtime.mcp.client import McpClient
 from realtime2.realtime.mcp.run import McpRunner
 from realtime2.realtime.mcp.settings import McpSettings
 from realtime2.realtime.prompt_warming import PromptWarmer
 from realtime2.realtime.respond import LiveOut, run_response
-from realtime2.realtime.stages import StageTracker, TimedDraftOut, TurnStages, WorkClock
+from realtime2.realtime.stages import StageTracker, TurnStages, WorkClock
+from realtime2.realtime.stt_input import prefix_args, stt_audio
 from realtime2.realtime.turn_checks import TurnChecks
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_QUEUED: Final = 512
 MAX_TIMER_SLEEP: Final = 0.25
-MAX_DRAFTS: Final = 4  # normally one; a bound in case the session never claims some
+
+T = TypeVar("T")
 
 
 class RateLimits(Protocol):
@@ -125,16 +126,20 @@ class SessionRunner:
         self._audio: asyncio.Queue[cmd.PlayAudio | None] = asyncio.Queue()
         self._space = asyncio.Event()
         self._space.set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._responses: dict[str, asyncio.Task[None]] = {}
-        self._drafts: dict[str, RunningDraft] = {}
-        # For tests and benchmarks: drafts started, and how many of them a turn used.
-        self.drafts_prepared = 0
-        self.drafts_adopted = 0
-        self.drafts_audio_ready = 0  # adopted with audio already synthesised
         self.live_hypotheses = 0  # live transcription hypotheses decoded
         # Where each answered turn's time went (realtime.stages), also as metrics.
         self.stages = StageTracker(on_turn=self._turn_done)
+        self.drafts = DraftRunner(
+            engines,
+            self.session,
+            self.stages,
+            spawn=self._spawn,
+            flush=self._flush,
+            pump=self._pump,
+            responses=self._responses,
+        )
         # The session's `tracing`: OpenTelemetry spans per session and turn.
         self.tracing = SessionTracer(self.session.id, str(self.session.settings.data.get("model")))
         self._partial: asyncio.Task[None] | None = None
@@ -157,6 +162,20 @@ class SessionRunner:
     @property
     def turn_stages(self) -> list[TurnStages]:
         return list(self.stages.turns)
+
+    # For tests and benchmarks: drafts started, and how many of them a turn used.
+    @property
+    def drafts_prepared(self) -> int:
+        return self.drafts.prepared
+
+    @property
+    def drafts_adopted(self) -> int:
+        return self.drafts.adopted
+
+    @property
+    def drafts_audio_ready(self) -> int:
+        """Adopted with audio already synthesised."""
+        return self.drafts.audio_ready
 
     # --- transport API -----------------------------------------------------------------
 
@@ -260,17 +279,14 @@ class SessionRunner:
             if self.turn_checks is not None:
                 self.turn_checks.submit(command)
         elif isinstance(command, cmd.StartResponse):
-            if not self._adopt_draft(command):
+            if not self.drafts.adopt(command):
                 clock = self.stages.clock(command.response_id)
                 self.stages.responding(command.response_id)
                 self._responses[command.response_id] = self._spawn(self._respond(command), clock)
         elif isinstance(command, cmd.PrepareDraft):
-            self._prepare_draft(command)
+            self.drafts.prepare(command)
         elif isinstance(command, cmd.DiscardDraft):
-            draft = self._drafts.pop(command.draft_id, None)
-            self.stages.drop(command.draft_id)
-            if draft is not None:
-                draft.cancel(keep_transcript=command.keep_transcript)
+            self.drafts.discard(command)
         elif isinstance(command, cmd.CancelResponse):
             task = self._responses.pop(command.response_id, None)
             if task is not None:
@@ -287,11 +303,13 @@ class SessionRunner:
         elif isinstance(command, cmd.CloseSession):
             self._end(command.reason)
 
-    def _spawn(self, coro: Any, clock: WorkClock | None = None) -> asyncio.Task[None]:
+    def _spawn(
+        self, coro: Coroutine[Any, Any, T], clock: WorkClock | None = None
+    ) -> asyncio.Task[T]:
         """Run `coro` as a task of this session; with `clock`, its model jobs report to it."""
         context = contextvars.copy_context()  # never the draft's clock of a caller
         context.run(JOB_OBSERVER.set, clock.observe if clock is not None else None)
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro, context=context)
+        task = asyncio.get_running_loop().create_task(coro, context=context)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -336,14 +354,6 @@ class SessionRunner:
 
     # --- engine work -----------------------------------------------------------------------
 
-    def _stt_audio(self, audio: Any, rate: int) -> Any:
-        stt_rate = self.engines.stt.capabilities.sample_rate
-        return audio if rate == stt_rate else resample(audio, rate, stt_rate)
-
-    def _prefix(self, prefix: str | None) -> dict[str, Any]:
-        """`prefix=` for an STT that continues transcripts (never asked of another)."""
-        return {"prefix": prefix} if prefix and self.engines.stt.capabilities.streaming else {}
-
     async def _transcribe(self, c: cmd.TranscribeTurn) -> None:
         if self.tracing.enabled:  # this task's own context: its STT job joins the turn's trace
             JOB_OBSERVER.set(self.tracing.observe)
@@ -361,10 +371,10 @@ class SessionRunner:
                 "transcripts come without them.",
                 "session.include",
             )
-        extra |= self._prefix(c.prefix)
+        extra |= prefix_args(stt, c.prefix)
         try:
             result = await stt.transcribe(
-                self._stt_audio(c.audio, c.sample_rate),
+                stt_audio(self.engines.stt, c.audio, c.sample_rate),
                 language=c.language,
                 prompt=c.prompt,
                 priority=Priority.INTERACTIVE,
@@ -390,7 +400,7 @@ class SessionRunner:
     async def _transcribe_partial(self, c: cmd.TranscribePartial) -> None:
         try:
             result = await self.engines.stt.transcribe(
-                self._stt_audio(c.audio, c.sample_rate),
+                stt_audio(self.engines.stt, c.audio, c.sample_rate),
                 language=c.language,
                 priority=Priority.INTERACTIVE,
             )
@@ -405,11 +415,11 @@ class SessionRunner:
         """A live hypothesis: background work, unless semantic VAD is waiting for it."""
         try:
             result = await self.engines.stt.transcribe(
-                self._stt_audio(c.audio, c.sample_rate),
+                stt_audio(self.engines.stt, c.audio, c.sample_rate),
                 language=c.language,
                 prompt=c.prompt,
                 priority=Priority.INTERACTIVE if c.urgent else Priority.BACKGROUND,
-                **self._prefix(c.prefix),
+                **prefix_args(self.engines.stt, c.prefix),
             )
         except asyncio.CancelledError:
             raise
@@ -420,110 +430,6 @@ class SessionRunner:
             self.live_hypotheses += 1
             self.session.on_live_transcript(c.item_id, c.request_id, result.text.strip())
         self._flush()
-
-    # --- drafts ---------------------------------------------------------------------------
-
-    def _prepare_draft(self, c: cmd.PrepareDraft) -> None:
-        while len(self._drafts) >= MAX_DRAFTS:
-            # Never the transcript: the session may be waiting for it (a committed turn).
-            oldest = next(iter(self._drafts))
-            self._drafts.pop(oldest).cancel(keep_transcript=True)
-        self.drafts_prepared += 1
-        clock = self.stages.clock(c.draft_id)
-        draft = RunningDraft(c, out=TimedDraftOut(clock))
-        loop = asyncio.get_running_loop()
-        context = contextvars.copy_context()
-        context.run(JOB_OBSERVER.set, clock.observe)
-        draft.transcript = loop.create_task(self._draft_transcript(draft), context=context)
-        self._tasks.add(draft.transcript)  # type: ignore[arg-type]
-        draft.transcript.add_done_callback(self._tasks.discard)  # type: ignore[arg-type]
-        if c.reply is not None:
-            draft.reply = loop.create_task(self._draft_reply(draft), context=context)
-            self._tasks.add(draft.reply)
-            draft.reply.add_done_callback(self._tasks.discard)
-        self._drafts[c.draft_id] = draft
-
-    async def _draft_transcript(self, draft: RunningDraft) -> str | None:
-        c = draft.command
-        try:
-            result = await self.engines.stt.transcribe(
-                self._stt_audio(c.audio, c.sample_rate),
-                language=c.language,
-                prompt=c.prompt,
-                # The first stage of the turn's first audio; a transcript-only draft (a
-                # transcription session's) has no audio to come: it must not starve others.
-                priority=Priority.FIRST_AUDIO if c.reply is not None else Priority.INTERACTIVE,
-                **self._prefix(c.prefix),
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            code = exc.code if isinstance(exc, EngineUnavailableError) else "transcription_failed"
-            if not isinstance(exc, EngineUnavailableError):
-                log.exception("draft transcription failed in session %s", self.session.id)
-            self.session.on_draft_failed(c.draft_id, code, "Transcription failed.")
-            self._flush()
-            return None
-        draft.text = join(c.head, result.text)
-        if c.reply is None:  # a transcript-only draft has nothing left to claim
-            self._drafts.pop(c.draft_id, None)
-        # The session may claim the draft (StartResponse) during this flush.
-        self.session.on_draft_transcript(c.draft_id, draft.text)
-        self._flush()
-        return draft.text
-
-    async def _draft_reply(self, draft: RunningDraft) -> None:
-        reply = draft.command.reply
-        assert reply is not None
-        assert draft.transcript is not None
-        # Shielded: cancelling the reply (a barge-in after the commit) must not cancel the
-        # transcript it waits for, which the committed item still needs.
-        text = await asyncio.shield(draft.transcript)
-        if text is None:
-            return
-        start = cmd.StartResponse(
-            draft.id,
-            cmd.draft_request(reply.history, text),
-            reply.voice,
-            reply.modality,
-            reply.speed,
-        )
-        try:
-            await run_response(self.engines, draft.out, start, draft.pump)
-        except asyncio.CancelledError:
-            raise
-        except EngineUnavailableError as exc:
-            draft.out.failed(exc.code, "An engine is unavailable.")
-        except UnsupportedRequestError as exc:
-            draft.out.failed("unsupported_request", str(exc), "invalid_request_error")
-        except ContextLengthExceededError as exc:
-            draft.out.failed("context_length_exceeded", str(exc), "invalid_request_error")
-        except Exception:
-            log.exception("draft response failed in session %s", self.session.id)
-            draft.out.failed("engine_error", "The response failed.")
-        finally:
-            if draft.response_id is not None:
-                self._responses.pop(draft.response_id, None)
-                self._flush()
-
-    def _adopt_draft(self, c: cmd.StartResponse) -> bool:
-        """Use the named draft's work for this response if it answered the same request."""
-        draft = self._drafts.pop(c.draft_id, None) if c.draft_id is not None else None
-        if draft is None:
-            return False
-        if not draft.matches(c):
-            draft.cancel(keep_transcript=True)
-            return False
-        assert draft.reply is not None
-        draft.response_id = c.response_id
-        draft.live_pump = self._pump
-        self.stages.adopted(draft.id)
-        self.drafts_adopted += 1
-        self.drafts_audio_ready += draft.out.audio_ready
-        if not draft.reply.done():
-            self._responses[c.response_id] = draft.reply
-        draft.out.attach(LiveOut(self.session, c.response_id))  # replays what is ready
-        return True
 
     async def _respond(self, c: cmd.StartResponse) -> None:
         try:

@@ -199,7 +199,7 @@ class WhisperSTT:
     def _borrowed_core(self) -> CpuGate | None:
         """The gate that lent this job an idle core for the wider copy, or None."""
         gate = self._worker.gate
-        if self._wide_model is None or not self.wide_faster or gate is None or gate.slots < 2:
+        if self._wide_model is None or not self.wide_faster or gate is None:
             return None
         return gate if gate.lend() else None
 
