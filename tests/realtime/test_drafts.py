@@ -260,3 +260,24 @@ async def test_a_barge_in_while_the_draft_transcribes_keeps_that_transcript() ->
     assert done["response"]["status"] == "completed"
     assert done["response"]["output"][0]["content"][0]["transcript"] == "You said words 2. Right?"
     await runner.close()
+
+
+async def test_a_committed_turn_whose_draft_transcript_is_cancelled_fails_it() -> None:
+    """Nothing cancels a committed turn's transcript now; should anything ever do so, the
+    item's transcript fails (an error event) and the response goes on, instead of the
+    session waiting for it forever."""
+    stt = GatedSTT()
+    runner = SessionRunner(fake_engines(stt=stt))
+    runner.start()
+    client = Client(runner)
+    await client.send(_transcription_on())
+    await _send_audio(client, silence(100), tone(500), silence(700))
+    await client.wait_for("response.created")  # committed; its draft still transcribing
+    (draft,) = runner.drafts.running.values()
+    assert draft.transcript is not None
+    draft.transcript.cancel()
+    failed = await client.wait_for("conversation.item.input_audio_transcription.failed")
+    assert failed["error"]["code"] == "transcription_cancelled"
+    done = await client.wait_for("response.done")
+    assert done["response"]["status"] == "completed"
+    await runner.close()

@@ -121,6 +121,13 @@ class DraftRunner:
                 **prefix_args(stt, c.prefix),
             )
         except asyncio.CancelledError:
+            # Only a discarded draft's transcript or a closing session's is cancelled; were a
+            # committed item ever waiting for it, it gets a failed transcript instead of
+            # holding every later response of the session forever (a no-op otherwise).
+            self._session.on_draft_failed(
+                c.draft_id, "transcription_cancelled", "Transcription was cancelled."
+            )
+            self._flush()
             raise
         except Exception as exc:
             code = exc.code if isinstance(exc, EngineUnavailableError) else "transcription_failed"
