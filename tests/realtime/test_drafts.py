@@ -55,7 +55,8 @@ class EchoLLM(FakeLLM):
         self.requests.append(request)
         self.running += 1
         try:
-            last = [m.content for m in request.messages if m.role == "user"][-1]
+            said = [m.content for m in request.messages if m.role == "user"]
+            last = said[-1] if said else "nothing"  # the turn's transcript failed
             for piece in (f"You said {last}. ", "Right?"):
                 await asyncio.sleep(self.delay)
                 yield TextDelta(piece)

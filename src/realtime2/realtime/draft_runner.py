@@ -28,7 +28,7 @@ from realtime2.protocol.session import RealtimeSession
 from realtime2.realtime.drafts import RunningDraft
 from realtime2.realtime.respond import LiveOut, Pump, run_response
 from realtime2.realtime.stages import StageTracker, TimedDraftOut, WorkClock
-from realtime2.realtime.stt_input import prefix_args, stt_audio
+from realtime2.realtime.stt_input import deadline_s, prefix_args, stt_audio
 
 log = logging.getLogger(__name__)
 
@@ -111,15 +111,23 @@ class DraftRunner:
         c = draft.command
         stt = self._engines.stt
         try:
-            result = await stt.transcribe(
-                stt_audio(stt, c.audio, c.sample_rate),
-                language=c.language,
-                prompt=c.prompt,
-                # The first stage of the turn's first audio; a transcript-only draft (a
-                # transcription session's) has no audio to come: it must not starve others.
-                priority=Priority.FIRST_AUDIO if c.reply is not None else Priority.INTERACTIVE,
-                **prefix_args(stt, c.prefix),
+            async with asyncio.timeout(deadline_s(c.audio.size, c.sample_rate)):
+                result = await stt.transcribe(
+                    stt_audio(stt, c.audio, c.sample_rate),
+                    language=c.language,
+                    prompt=c.prompt,
+                    # The first stage of the turn's first audio; a transcript-only draft (a
+                    # transcription session's) has none to come: it must not starve others.
+                    priority=Priority.FIRST_AUDIO if c.reply is not None else Priority.INTERACTIVE,
+                    **prefix_args(stt, c.prefix),
+                )
+        except TimeoutError:
+            log.warning("draft transcription timed out in session %s", self._session.id)
+            self._session.on_draft_failed(
+                c.draft_id, "transcription_timeout", "Transcription took too long."
             )
+            self._flush()
+            return None
         except asyncio.CancelledError:
             # Only a discarded draft's transcript or a closing session's is cancelled; were a
             # committed item ever waiting for it, it gets a failed transcript instead of

@@ -1,4 +1,5 @@
-"""What an STT call gets from a session's audio: its sample rate, and a transcript prefix."""
+"""What an STT call gets from a session's audio: its sample rate, a transcript prefix, and
+how long the session waits for it."""
 
 from __future__ import annotations
 
@@ -6,6 +7,13 @@ from typing import Any
 
 from realtime2.audio.resample import resample
 from realtime2.engine.interfaces import STT
+
+# A transcript that a response may be waiting for must come: an STT that never answers (a
+# hung upstream, a wedged worker) fails its item after this long instead of holding every
+# later response of the session. Generous, because under load an STT job queues behind the
+# other sessions' jobs at the CPU gate: a real answer is never cut off.
+DEADLINE_S = 30.0
+DEADLINE_PER_AUDIO_S = 1.0  # plus this per second of audio to transcribe
 
 
 def stt_audio(stt: STT, audio: Any, rate: int) -> Any:
@@ -17,3 +25,8 @@ def stt_audio(stt: STT, audio: Any, rate: int) -> Any:
 def prefix_args(stt: STT, prefix: str | None) -> dict[str, Any]:
     """`prefix=` for an STT that continues transcripts (never asked of another)."""
     return {"prefix": prefix} if prefix and stt.capabilities.streaming else {}
+
+
+def deadline_s(samples: int, rate: int) -> float:
+    """Seconds to wait for the transcript of `samples` at `rate`."""
+    return DEADLINE_S + DEADLINE_PER_AUDIO_S * samples / max(1, rate)
