@@ -1,7 +1,8 @@
 """The credit ledger: top-ups, holds, captures and releases, in integer units.
 
 Every operation is one transaction of a few SQLAlchemy Core statements (the ORM's unit of
-work cost several times more on this hot path). Reserving credit is one conditional
+work cost several times more on this hot path); on PostgreSQL the writes that end placing
+or capturing a hold go as one statement, one round trip (`ledger_sql`). Reserving credit is one conditional
 `UPDATE credit_accounts … WHERE posted - held >= :amount RETURNING`, atomic on both
 databases (PostgreSQL re-checks the condition on the row it locks; SQLite serialises
 writers with BEGIN IMMEDIATE). Changing a hold first locks it (`SELECT … FOR UPDATE`), then
@@ -218,23 +219,20 @@ class Ledger:
                 status="open",
                 expires_at=now + timedelta(seconds=ttl_seconds),
             )
-            conn.execute(
-                sql.NEW_HOLD,
-                {
-                    "id": hold_id,
-                    "user_id": user_id,
-                    "api_key_id": api_key_id,
-                    "model": model,
-                    "reference": reference,
-                    "amount": amount,
-                    "used": used,
-                    "captured": 0,
-                    "status": "open",
-                    "created_at": now,
-                    "expires_at": hold.expires_at,
-                    "settled_at": None,
-                },
-            )
+            row = {
+                "id": hold_id,
+                "user_id": user_id,
+                "api_key_id": api_key_id,
+                "model": model,
+                "reference": reference,
+                "amount": amount,
+                "used": used,
+                "captured": 0,
+                "status": "open",
+                "created_at": now,
+                "expires_at": hold.expires_at,
+                "settled_at": None,
+            }
             entry = self._entry(
                 user_id,
                 "hold",
@@ -244,8 +242,7 @@ class Ledger:
                 model=model,
                 api_key_id=api_key_id,
             )
-            conn.execute(sql.NEW_ENTRY, entry)
-            sql.reserve(conn, user_id, amount)
+            sql.record_hold(conn, row, entry, amount=amount)
             return hold
 
         return await self._run(key, op, replay=lambda: self._hold_by_entry(key))
@@ -342,11 +339,13 @@ class Ledger:
                 entries.append(self._hold_entry(hold, "hold", beyond, f"{key}:overage"))
             if released:
                 entries.append(self._hold_entry(hold, "release", released, f"{key}:release"))
-            conn.execute(sql.NEW_ENTRY, entries)
             captured = hold.captured + charged
-            conn.execute(
-                sql.SETTLE_HOLD,
-                {
+            lost = final and closing_status == "expired"
+            balance = sql.settle_hold(
+                conn,
+                hold.user_id,
+                entries_rows=entries,
+                hold={
                     "hid": hold_id,
                     "new_amount": hold.amount - from_hold - released,
                     # Use recorded ahead (for a crash) gives way to the settled truth.
@@ -355,14 +354,15 @@ class Ledger:
                     "new_status": closing_status if final else hold.status,
                     "new_settled_at": self.clock() if final else hold.settled_at,
                 },
+                lost_call=(
+                    {"ref": hold.reference, "charged": captured, "now": self.clock()}
+                    if lost
+                    else None
+                ),
+                # Net of the overage's reservation: held loses what the hold gave up.
+                posted=-charged,
+                held=-(from_hold + released),
             )
-            if final and closing_status == "expired":
-                conn.execute(
-                    sql.END_LOST_CALL,
-                    {"ref": hold.reference, "charged": captured, "now": self.clock()},
-                )
-            # Net of the overage's reservation: held loses what the hold gave up.
-            balance = sql.move(conn, hold.user_id, posted=-charged, held=-(from_hold + released))
             return Settlement(
                 hold_id, charged, captured, released, balance.available, replayed=False
             )

@@ -1,13 +1,20 @@
 """The ledger's SQL: statements built once, and the small steps `Ledger` composes from them.
 
 SQLAlchemy caches each statement's compiled form, so an execution only binds values.
+
+On PostgreSQL each statement is a round trip, so the writes that end a hold operation go
+as one statement of data-modifying CTEs (`record_hold`, `settle_hold`): a hold is
+BEGIN, key lock, one write, COMMIT instead of five statements and the same BEGIN and
+COMMIT. The sub-statements see one snapshot and none reads another's rows, which is how
+the separate statements used them too. SQLite has no data-modifying CTEs: there the same
+steps run one by one (each is a function call there, not a round trip).
 """
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, NoReturn, cast
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Select, Table, bindparam, insert, select, union_all, update
 
 from realtime2.accounts.ledger_results import (
     AnyRow,
@@ -99,9 +106,13 @@ def entry_by_key(conn: Connection, key: str) -> AnyRow | None:
 def reserve(conn: Connection, user_id: int, amount: int) -> None:
     """Add `amount` to the account's held credit, or raise InsufficientCreditsError."""
     if conn.execute(RESERVE, {"uid": user_id, "amount": amount}).first() is None:
-        account = conn.execute(ACCOUNT, {"uid": user_id}).first()
-        available = account.posted - account.held if account else 0
-        raise InsufficientCreditsError(amount, available)
+        _insufficient(conn, user_id, amount)
+
+
+def _insufficient(conn: Connection, user_id: int, amount: int) -> NoReturn:
+    account = conn.execute(ACCOUNT, {"uid": user_id}).first()
+    available = account.posted - account.held if account else 0
+    raise InsufficientCreditsError(amount, available)
 
 
 def move(conn: Connection, user_id: int, *, posted: int, held: int) -> Balance:
@@ -115,3 +126,118 @@ def lock_open_hold(conn: Connection, hold_id: str) -> AnyRow:
     if hold is None or hold.status != "open":
         raise HoldNotOpenError(hold_id)
     return hold
+
+
+# --- one statement on PostgreSQL --------------------------------------------------------
+
+HOLD_FIELDS = (
+    "id",
+    "user_id",
+    "api_key_id",
+    "model",
+    "reference",
+    "amount",
+    "used",
+    "captured",
+    "status",
+    "created_at",
+    "expires_at",
+    "settled_at",
+)
+ENTRY_FIELDS = (
+    "user_id",
+    "kind",
+    "amount",
+    "idempotency_key",
+    "hold_id",
+    "api_key_id",
+    "model",
+    "seconds",
+    "details",
+    "created_at",
+)
+ENTRY_ROWS_MAX = 3  # a capture writes its charge, an overage's hold and a release
+
+
+def _row(table: Table, fields: tuple[str, ...], prefix: str) -> Select[Any]:
+    return select(*(bindparam(prefix + f, type_=table.c[f].type) for f in fields))
+
+
+def _record_hold_pg() -> Select[Any]:
+    reserved = RESERVE.cte("reserved")
+    new_hold = insert(holds).from_select(
+        HOLD_FIELDS, _row(holds, HOLD_FIELDS, "h_").select_from(reserved)
+    )
+    new_entry = insert(entries).from_select(
+        ENTRY_FIELDS, _row(entries, ENTRY_FIELDS, "e_").select_from(reserved)
+    )
+    # Both inserts select from `reserved`: no credit reserved, nothing recorded.
+    return select(reserved.c.posted).add_cte(new_hold.cte("new_hold"), new_entry.cte("new_entry"))
+
+
+RECORD_HOLD_PG = _record_hold_pg()
+
+
+def record_hold(
+    conn: Connection, hold: dict[str, Any], entry: dict[str, Any], *, amount: int
+) -> None:
+    """Insert a new hold and its entry and reserve `amount` for it, or raise
+    InsufficientCreditsError (and record nothing)."""
+    user_id = hold["user_id"]
+    if conn.dialect.name != "postgresql":
+        conn.execute(NEW_HOLD, hold)
+        conn.execute(NEW_ENTRY, entry)
+        reserve(conn, user_id, amount)
+        return
+    params = {"uid": user_id, "amount": amount}
+    params |= {f"h_{f}": hold[f] for f in HOLD_FIELDS} | {f"e_{f}": entry[f] for f in ENTRY_FIELDS}
+    if conn.execute(RECORD_HOLD_PG, params).first() is None:
+        _insufficient(conn, user_id, amount)
+
+
+def _settle_hold_pg(rows: int, *, lost_call: bool) -> Select[Any]:
+    moved = MOVE.cte("moved")
+    # One SELECT of bound values per entry, UNION ALL'd: the count varies (1-3), and each
+    # count is its own cached statement.
+    values = union_all(*(_row(entries, ENTRY_FIELDS, f"e{i}_") for i in range(rows)))
+    ctes = [
+        SETTLE_HOLD.cte("settled"),
+        insert(entries).from_select(ENTRY_FIELDS, values).cte("new_entries"),
+    ]
+    if lost_call:
+        ctes.append(END_LOST_CALL.cte("ended_call"))
+    return select(moved.c.posted, moved.c.held).add_cte(*ctes)
+
+
+SETTLE_HOLD_PG = {
+    (rows, lost): _settle_hold_pg(rows, lost_call=lost)
+    for rows in range(1, ENTRY_ROWS_MAX + 1)
+    for lost in (False, True)
+}
+
+
+def settle_hold(
+    conn: Connection,
+    user_id: int,
+    *,
+    entries_rows: list[dict[str, Any]],
+    hold: dict[str, Any],
+    lost_call: dict[str, Any] | None,
+    posted: int,
+    held: int,
+) -> Balance:
+    """Write a capture: its entries, the hold's new state, the call a lost hold ends (when
+    `lost_call` has its parameters), and the account's totals moved by `posted`/`held`."""
+    if conn.dialect.name != "postgresql" or not 1 <= len(entries_rows) <= ENTRY_ROWS_MAX:
+        conn.execute(NEW_ENTRY, entries_rows)
+        conn.execute(SETTLE_HOLD, hold)
+        if lost_call is not None:
+            conn.execute(END_LOST_CALL, lost_call)
+        return move(conn, user_id, posted=posted, held=held)
+    params: dict[str, Any] = {"uid": user_id, "d_posted": posted, "d_held": held} | hold
+    params |= lost_call or {}
+    for i, row in enumerate(entries_rows):
+        params |= {f"e{i}_{f}": row[f] for f in ENTRY_FIELDS}
+    stmt = SETTLE_HOLD_PG[(len(entries_rows), lost_call is not None)]
+    result = conn.execute(stmt, params).one()
+    return Balance(result.posted, result.held)
