@@ -27,8 +27,14 @@ from realtime2.state import Services
 
 async def one_op(svc: Services, key: str, i: int) -> None:
     owner = await svc.keys.authenticate(key)
+    # As the server places it (http/billing.py): on the key, whose row the hold locks.
     hold = await svc.ledger.place_hold(
-        owner.user_id, 3, model="starter-voice", reference=f"b{i}", ttl_seconds=60
+        owner.user_id,
+        3,
+        model="starter-voice",
+        reference=f"b{i}",
+        ttl_seconds=60,
+        api_key_id=owner.key_id,
     )
     await svc.ledger.capture(hold.id, 2, final=True, idempotency_key=f"bench:{hold.id}")
 
