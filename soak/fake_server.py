@@ -25,12 +25,22 @@ from realtime2.serving import DrainingServer
 from realtime2.state import Services
 
 
+async def migrate(settings: Settings) -> None:
+    """As `realtime2 serve` does: on services of their own, whose pooled connections belong
+    to this event loop and close with it (the server runs on another)."""
+    services = Services.build(settings)
+    try:
+        await upgrade(services.db)
+    finally:
+        await services.close()
+
+
 def main() -> None:
     port = int(sys.argv[1])
     settings = Settings(host="127.0.0.1", port=port, load_engines=False)
     configure_logging("warning", settings.log_format)
+    asyncio.run(migrate(settings))
     services = Services.build(settings)
-    asyncio.run(upgrade(services.db))
     # Slow enough that a reply takes a few hundred ms, like a small model would.
     engines = fake_engines(
         stt=FakeSTT(delay=0.05), llm=FakeLLM(delay=0.05), tts=FakeTTS(delay=0.05)

@@ -45,3 +45,18 @@ async def test_transactions_after_the_server_closed_every_connection(fresh_pg_ur
         assert db.engine.sync_engine.pool._pre_ping is False  # no round trip per checkout
     finally:
         await db.dispose()
+
+
+def test_a_connection_pooled_on_an_ended_event_loop_is_not_reused(fresh_pg_url: str) -> None:
+    """A process that migrates on one event loop and serves on another with one Database
+    (the soak harness once did) gets new connections on the second loop."""
+    db = Database(fresh_pg_url)
+    first = asyncio.run(db.run(_backend_pid, write=True))
+
+    async def on_a_new_loop() -> int:
+        try:
+            return await db.run(_backend_pid, write=True)
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(on_a_new_loop()) != first

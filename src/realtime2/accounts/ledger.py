@@ -2,12 +2,13 @@
 
 Every operation is one transaction of a few SQLAlchemy Core statements (the ORM's unit of
 work cost several times more on this hot path); on PostgreSQL the writes that end placing
-or capturing a hold go as one statement, one round trip (`ledger_sql`). Reserving credit is one conditional
-`UPDATE credit_accounts … WHERE posted - held >= :amount RETURNING`, atomic on both
-databases (PostgreSQL re-checks the condition on the row it locks; SQLite serialises
-writers with BEGIN IMMEDIATE). Changing a hold first locks it (`SELECT … FOR UPDATE`), then
-the account, always in that order. Each operation touches the account row last: on
-PostgreSQL its lock is held from there to COMMIT, and every request of a user needs it.
+or capturing a hold go as one statement, one round trip (`ledger_sql`). Reserving credit
+is one conditional `UPDATE credit_accounts … WHERE posted - held >= :amount RETURNING`,
+atomic on both databases (PostgreSQL re-checks the condition on the row it locks; SQLite
+serialises writers with BEGIN IMMEDIATE). Changing a hold first locks it (`SELECT … FOR
+UPDATE`), then the account, always in that order. Each operation touches the account row
+last: on PostgreSQL its lock is held from there to COMMIT, and every request of a user
+needs it.
 The CHECK constraints on `credit_accounts` are a last guard: no code path can take the
 available balance below zero.
 

@@ -195,25 +195,18 @@ def record_hold(
         _insufficient(conn, user_id, amount)
 
 
-def _settle_hold_pg(rows: int, *, lost_call: bool) -> Select[Any]:
+def _settle_hold_pg(rows: int) -> Select[Any]:
     moved = MOVE.cte("moved")
     # One SELECT of bound values per entry, UNION ALL'd: the count varies (1-3), and each
     # count is its own cached statement.
     values = union_all(*(_row(entries, ENTRY_FIELDS, f"e{i}_") for i in range(rows)))
-    ctes = [
+    return select(moved.c.posted, moved.c.held).add_cte(
         SETTLE_HOLD.cte("settled"),
         insert(entries).from_select(ENTRY_FIELDS, values).cte("new_entries"),
-    ]
-    if lost_call:
-        ctes.append(END_LOST_CALL.cte("ended_call"))
-    return select(moved.c.posted, moved.c.held).add_cte(*ctes)
+    )
 
 
-SETTLE_HOLD_PG = {
-    (rows, lost): _settle_hold_pg(rows, lost_call=lost)
-    for rows in range(1, ENTRY_ROWS_MAX + 1)
-    for lost in (False, True)
-}
+SETTLE_HOLD_PG = {rows: _settle_hold_pg(rows) for rows in range(1, ENTRY_ROWS_MAX + 1)}
 
 
 def settle_hold(
@@ -227,17 +220,22 @@ def settle_hold(
     held: int,
 ) -> Balance:
     """Write a capture: its entries, the hold's new state, the call a lost hold ends (when
-    `lost_call` has its parameters), and the account's totals moved by `posted`/`held`."""
-    if conn.dialect.name != "postgresql" or not 1 <= len(entries_rows) <= ENTRY_ROWS_MAX:
+    `lost_call` has its parameters), and the account's totals moved by `posted`/`held`.
+
+    A lost call's (a sweep's, rare) goes step by step: its call row is locked before the
+    account, the order every transaction keeps (the account last)."""
+    if (
+        conn.dialect.name != "postgresql"
+        or lost_call is not None
+        or not 1 <= len(entries_rows) <= ENTRY_ROWS_MAX
+    ):
         conn.execute(NEW_ENTRY, entries_rows)
         conn.execute(SETTLE_HOLD, hold)
         if lost_call is not None:
             conn.execute(END_LOST_CALL, lost_call)
         return move(conn, user_id, posted=posted, held=held)
     params: dict[str, Any] = {"uid": user_id, "d_posted": posted, "d_held": held} | hold
-    params |= lost_call or {}
     for i, row in enumerate(entries_rows):
         params |= {f"e{i}_{f}": row[f] for f in ENTRY_FIELDS}
-    stmt = SETTLE_HOLD_PG[(len(entries_rows), lost_call is not None)]
-    result = conn.execute(stmt, params).one()
+    result = conn.execute(SETTLE_HOLD_PG[len(entries_rows)], params).one()
     return Balance(result.posted, result.held)

@@ -71,13 +71,21 @@ def _drop_closed_on_checkout(engine: Engine) -> None:
     round trip more on each ledger transaction, a fifth of an ordinary hold or capture. A
     server that goes away closes its sockets, and asyncpg marks the connection closed as
     soon as the event loop sees that, so the check is local; the pool replaces such a
-    connection (a `DisconnectionError` from a checkout listener makes it try another)."""
+    connection (a `DisconnectionError` from a checkout listener makes it try another), and
+    one opened on another event loop."""
 
     @event.listens_for(engine, "checkout")
     def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         driver = getattr(dbapi_connection, "driver_connection", None)
-        if driver is not None and driver.is_closed():
+        if driver is None:
+            return
+        if driver.is_closed():
             raise DisconnectionError("the server closed this connection")
+        # A connection opened on another event loop (one that ran and ended before this
+        # one) cannot be used on this one; the ping used to hide that by failing.
+        loop = getattr(driver, "_loop", None)
+        if loop is not None and loop is not asyncio.get_running_loop():
+            raise DisconnectionError("this connection belongs to another event loop")
 
 
 class Database:
