@@ -3,9 +3,9 @@
 SQLAlchemy caches each statement's compiled form, so an execution only binds values.
 
 On PostgreSQL each statement is a round trip, so the writes that end a hold operation go
-as one statement of data-modifying CTEs (`record_hold`, `settle_hold`): a hold is
-BEGIN, key lock, one write, COMMIT instead of five statements and the same BEGIN and
-COMMIT. The sub-statements see one snapshot and none reads another's rows, which is how
+as one statement of data-modifying CTEs (`record_hold`, `settle_hold`): placing a hold
+is BEGIN, key lock, one write, COMMIT where it was three writes, and a capture one write
+where it was three. The sub-statements see one snapshot and none reads another's rows, which is how
 the separate statements used them too. SQLite has no data-modifying CTEs: there the same
 steps run one by one (each is a function call there, not a round trip).
 """
@@ -163,6 +163,14 @@ def _row(table: Table, fields: tuple[str, ...], prefix: str) -> Select[Any]:
     return select(*(bindparam(prefix + f, type_=table.c[f].type) for f in fields))
 
 
+def _params(row: dict[str, Any], fields: tuple[str, ...], prefix: str) -> dict[str, Any]:
+    """`row` as the one statement's parameters; a column it lacks or adds is a mistake
+    here (the statement would silently drop it), never in the step-by-step path."""
+    if row.keys() != set(fields):
+        raise ValueError(f"ledger row columns {sorted(row)} are not {sorted(fields)}")
+    return {prefix + f: row[f] for f in fields}
+
+
 def _record_hold_pg() -> Select[Any]:
     reserved = RESERVE.cte("reserved")
     new_hold = insert(holds).from_select(
@@ -190,7 +198,7 @@ def record_hold(
         reserve(conn, user_id, amount)
         return
     params = {"uid": user_id, "amount": amount}
-    params |= {f"h_{f}": hold[f] for f in HOLD_FIELDS} | {f"e_{f}": entry[f] for f in ENTRY_FIELDS}
+    params |= _params(hold, HOLD_FIELDS, "h_") | _params(entry, ENTRY_FIELDS, "e_")
     if conn.execute(RECORD_HOLD_PG, params).first() is None:
         _insufficient(conn, user_id, amount)
 
@@ -236,6 +244,6 @@ def settle_hold(
         return move(conn, user_id, posted=posted, held=held)
     params: dict[str, Any] = {"uid": user_id, "d_posted": posted, "d_held": held} | hold
     for i, row in enumerate(entries_rows):
-        params |= {f"e{i}_{f}": row[f] for f in ENTRY_FIELDS}
+        params |= _params(row, ENTRY_FIELDS, f"e{i}_")
     result = conn.execute(SETTLE_HOLD_PG[len(entries_rows)], params).one()
     return Balance(result.posted, result.held)
