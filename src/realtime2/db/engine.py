@@ -84,7 +84,11 @@ def _drop_closed_on_checkout(engine: Engine) -> None:
         # A connection opened on another event loop (one that ran and ended before this
         # one) cannot be used on this one; the ping used to hide that by failing.
         loop = getattr(driver, "_loop", None)
-        if loop is not None and loop is not asyncio.get_running_loop():
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:  # a checkout off the event loop's thread: nothing to compare
+            return
+        if loop is not None and loop is not running:
             raise DisconnectionError("this connection belongs to another event loop")
 
 
