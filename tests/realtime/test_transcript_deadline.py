@@ -3,33 +3,13 @@ so the response waiting for it goes on and the session keeps answering."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
-from realtime2.engine.interfaces import FloatAudio, Priority, Transcript
 from realtime2.realtime import stt_input
 from realtime2.realtime.runner import SessionRunner
-from tests.realtime.test_drafts import CountingSTT, EchoLLM, _send_audio, _transcription_on
+from tests.realtime.test_drafts import EchoLLM, GatedSTT, _send_audio, _transcription_on
 from tests.support.fakes import fake_engines, silence, tone
 from tests.support.runner import Client
-
-
-class HangingSTT(CountingSTT):
-    """Its first transcription never answers (a hung upstream, a wedged worker)."""
-
-    async def transcribe(
-        self,
-        audio: FloatAudio,
-        *,
-        language: str | None = None,
-        prompt: str | None = None,
-        priority: Priority = Priority.INTERACTIVE,
-    ) -> Transcript:
-        if not self.calls:
-            self.calls.append((len(audio), priority))
-            await asyncio.Event().wait()
-        return await super().transcribe(audio, language=language, prompt=prompt, priority=priority)
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +22,8 @@ def short_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_a_transcript_that_never_comes_fails_and_the_session_goes_on(
     speculative: bool,
 ) -> None:
-    runner = SessionRunner(fake_engines(stt=HangingSTT(), llm=EchoLLM()), speculative=speculative)
+    # Its first transcription waits for a release that never comes: it never answers.
+    runner = SessionRunner(fake_engines(stt=GatedSTT(), llm=EchoLLM()), speculative=speculative)
     runner.start()
     client = Client(runner)
     await client.send(_transcription_on())

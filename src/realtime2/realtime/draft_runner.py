@@ -28,7 +28,7 @@ from realtime2.protocol.session import RealtimeSession
 from realtime2.realtime.drafts import RunningDraft
 from realtime2.realtime.respond import LiveOut, Pump, run_response
 from realtime2.realtime.stages import StageTracker, TimedDraftOut, WorkClock
-from realtime2.realtime.stt_input import deadline_s, prefix_args, stt_audio
+from realtime2.realtime.stt_input import transcribe
 
 log = logging.getLogger(__name__)
 
@@ -111,16 +111,17 @@ class DraftRunner:
         c = draft.command
         stt = self._engines.stt
         try:
-            async with asyncio.timeout(deadline_s(c.audio.size, c.sample_rate)):
-                result = await stt.transcribe(
-                    stt_audio(stt, c.audio, c.sample_rate),
-                    language=c.language,
-                    prompt=c.prompt,
-                    # The first stage of the turn's first audio; a transcript-only draft (a
-                    # transcription session's) has none to come: it must not starve others.
-                    priority=Priority.FIRST_AUDIO if c.reply is not None else Priority.INTERACTIVE,
-                    **prefix_args(stt, c.prefix),
-                )
+            result = await transcribe(
+                stt,
+                c.audio,
+                c.sample_rate,
+                prefix=c.prefix,
+                language=c.language,
+                prompt=c.prompt,
+                # The first stage of the turn's first audio; a transcript-only draft (a
+                # transcription session's) has no audio to come: it must not starve others.
+                priority=Priority.FIRST_AUDIO if c.reply is not None else Priority.INTERACTIVE,
+            )
         except TimeoutError:
             log.warning("draft transcription timed out in session %s", self._session.id)
             self._session.on_draft_failed(

@@ -56,7 +56,7 @@ from realtime2.realtime.mcp.settings import McpSettings
 from realtime2.realtime.prompt_warming import PromptWarmer
 from realtime2.realtime.respond import LiveOut, run_response
 from realtime2.realtime.stages import StageTracker, TurnStages, WorkClock
-from realtime2.realtime.stt_input import deadline_s, prefix_args, stt_audio
+from realtime2.realtime.stt_input import transcribe
 from realtime2.realtime.turn_checks import TurnChecks
 
 log = logging.getLogger(__name__)
@@ -371,16 +371,17 @@ class SessionRunner:
                 "transcripts come without them.",
                 "session.include",
             )
-        extra |= prefix_args(stt, c.prefix)
         try:
-            async with asyncio.timeout(deadline_s(c.audio.size, c.sample_rate)):
-                result = await stt.transcribe(
-                    stt_audio(self.engines.stt, c.audio, c.sample_rate),
-                    language=c.language,
-                    prompt=c.prompt,
-                    priority=Priority.INTERACTIVE,
-                    **extra,
-                )
+            result = await transcribe(
+                stt,
+                c.audio,
+                c.sample_rate,
+                prefix=c.prefix,
+                language=c.language,
+                prompt=c.prompt,
+                priority=Priority.INTERACTIVE,
+                **extra,
+            )
         except TimeoutError:
             log.warning("transcription timed out in session %s", self.session.id)
             self.session.on_transcript_failed(
@@ -405,12 +406,13 @@ class SessionRunner:
 
     async def _transcribe_partial(self, c: cmd.TranscribePartial) -> None:
         try:
-            async with asyncio.timeout(deadline_s(c.audio.size, c.sample_rate)):
-                result = await self.engines.stt.transcribe(
-                    stt_audio(self.engines.stt, c.audio, c.sample_rate),
-                    language=c.language,
-                    priority=Priority.INTERACTIVE,
-                )
+            result = await transcribe(
+                self.engines.stt,
+                c.audio,
+                c.sample_rate,
+                language=c.language,
+                priority=Priority.INTERACTIVE,
+            )
         except Exception:
             # Only a hint for semantic VAD: without it the turn ends at the default window.
             log.warning("partial transcription failed in session %s", self.session.id)
@@ -422,14 +424,15 @@ class SessionRunner:
         """A live hypothesis: background work, unless semantic VAD is waiting for it."""
         try:
             # Bounded: the turn asks for its next hypothesis only once this one is answered.
-            async with asyncio.timeout(deadline_s(c.audio.size, c.sample_rate)):
-                result = await self.engines.stt.transcribe(
-                    stt_audio(self.engines.stt, c.audio, c.sample_rate),
-                    language=c.language,
-                    prompt=c.prompt,
-                    priority=Priority.INTERACTIVE if c.urgent else Priority.BACKGROUND,
-                    **prefix_args(self.engines.stt, c.prefix),
-                )
+            result = await transcribe(
+                self.engines.stt,
+                c.audio,
+                c.sample_rate,
+                prefix=c.prefix,
+                language=c.language,
+                prompt=c.prompt,
+                priority=Priority.INTERACTIVE if c.urgent else Priority.BACKGROUND,
+            )
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -1,12 +1,13 @@
-"""What an STT call gets from a session's audio: its sample rate, a transcript prefix, and
-how long the session waits for it."""
+"""A session's STT calls: its audio at the STT's sample rate, a transcript prefix where the
+STT can continue one, and how long the session waits for the answer."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from realtime2.audio.resample import resample
-from realtime2.engine.interfaces import STT
+from realtime2.engine.interfaces import STT, FloatAudio, Transcript
 
 # A transcript that a response may be waiting for must come: an STT that never answers (a
 # hung upstream, a wedged worker) fails its item after this long instead of holding every
@@ -30,3 +31,15 @@ def prefix_args(stt: STT, prefix: str | None) -> dict[str, Any]:
 def deadline_s(samples: int, rate: int) -> float:
     """Seconds to wait for the transcript of `samples` at `rate`."""
     return DEADLINE_S + DEADLINE_PER_AUDIO_S * samples / max(1, rate)
+
+
+async def transcribe(
+    stt: STT, audio: FloatAudio, rate: int, *, prefix: str | None = None, **options: Any
+) -> Transcript:
+    """`stt`'s transcript of a session's `audio` (at `rate`); TimeoutError past the deadline.
+
+    `options` are the STT's own (`language`, `prompt`, `priority`, `logprobs`)."""
+    async with asyncio.timeout(deadline_s(audio.size, rate)):
+        return await stt.transcribe(
+            stt_audio(stt, audio, rate), **prefix_args(stt, prefix), **options
+        )
