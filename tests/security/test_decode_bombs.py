@@ -22,6 +22,7 @@ import pytest
 
 from realtime2.app import create_app
 from realtime2.audio import decode as decode_module
+from realtime2.audio import decode_pool
 from realtime2.engine.registry import EngineHost
 from realtime2.state import Services
 from tests.support.accounts import Account, new_account
@@ -198,27 +199,39 @@ async def live(tmp_path: Path) -> AsyncIterator[LiveServer]:
     await svc.close()
 
 
-async def test_funded_bombs_leave_the_server_responsive_and_small(live: LiveServer) -> None:
+async def test_funded_bombs_leave_the_server_responsive_and_small(
+    live: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Two funded users each send the 192 kHz bomb (both are decoded in full, 599 s at
-    16 kHz) while /healthz is polled: it answers within 0.5 s throughout and the process
-    grows by well under 100 MB. Before, each decode held the loop for ~1.6 s and ~900 MB."""
+    16 kHz) while /healthz is polled: both decodes run on the decode pool's threads, never
+    the event loop's, /healthz keeps answering at once, and the process grows by well under
+    100 MB. Before, each decode held the loop for ~1.6 s and ~900 MB."""
+    decoded_on: list[str] = []
+    real_decode = decode_pool.decode_audio
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        decoded_on.append(threading.current_thread().name)
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(decode_pool, "decode_audio", spy)
     accounts = [await new_account(live.services, credits=10_000) for _ in range(2)]
     data = flac_silence(*BOMB)
     async with httpx.AsyncClient(base_url=live.url, timeout=60) as http:
         await http.get("/healthz")
         baseline = _rss_mb()
-        peak, slowest = baseline, 0.0
+        peak = baseline
+        waits: list[float] = []
         done = threading.Event()
 
         def poll() -> None:
             # From another thread: the test's own loop is the server's, so an in-loop
             # client would not see the loop blocked while its request is not in flight.
-            nonlocal peak, slowest
+            nonlocal peak
             with httpx.Client(base_url=live.url, timeout=30) as sync:
                 while not done.is_set():
                     started = time.perf_counter()
                     assert sync.get("/healthz").status_code == 200
-                    slowest = max(slowest, time.perf_counter() - started)
+                    waits.append(time.perf_counter() - started)
                     peak = max(peak, _rss_mb())
                     time.sleep(0.02)
 
@@ -238,5 +251,11 @@ async def test_funded_bombs_leave_the_server_responsive_and_small(live: LiveServ
         assert reply.status_code == 200, reply.text
     assert replies[0].json()["usage"]["inputSeconds"] == pytest.approx(599, abs=0.01)
     assert replies[1].json()["usage"]["seconds"] == 599
-    assert slowest < 0.5, f"/healthz took {slowest:.2f}s during the decodes"
+    assert len(decoded_on) == 2 and all(n.startswith("audio-decode") for n in decoded_on)
+    # A quantile, not the slowest poll: in CI one poll once took 0.94 s on a loaded 2-core
+    # machine (42 threads in the test process), while the same test alone gives 0.01-0.02 s.
+    # The loop held by a decode (the defect this guards) would block most polls for seconds.
+    waits.sort()
+    assert len(waits) >= 10, waits
+    assert waits[int(len(waits) * 0.9)] < 0.25, f"/healthz p90 {waits[int(len(waits) * 0.9)]:.2f}s"
     assert peak - baseline < 100, f"grew {peak - baseline:.0f} MB"
