@@ -20,15 +20,11 @@ deltas; drafts and the final pass transcribe only the turn's open chunk after th
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from realtime2.audio.resample import resample
-from realtime2.protocol import audio_formats
 from realtime2.protocol import client_events as ce
 from realtime2.protocol.commands import (
     DiscardDraft,
@@ -40,9 +36,9 @@ from realtime2.protocol.commands import (
 )
 from realtime2.protocol.conversation import Conversation
 from realtime2.protocol.input_audio import InputAudio
+from realtime2.protocol.item_audio import decode_item_audio
 from realtime2.protocol.item_transcripts import ItemTranscripts
 from realtime2.protocol.items import build_item
-from realtime2.protocol.limits import MAX_ITEM_AUDIO_BYTES
 from realtime2.protocol.live_transcription import (
     CHUNK_CLOSE_MS,
     LiveTurn,
@@ -456,7 +452,11 @@ class UserTurns:
     def create_item(self, model: ce.Item, previous_item_id: str | None) -> None:
         item, audio_b64 = build_item(model)
         self._conversation.admit(item)
-        audio = self._decode_item_audio(audio_b64) if audio_b64 else None
+        audio = (
+            decode_item_audio(audio_b64, self._settings.input_format, self._input.rate)
+            if audio_b64
+            else None
+        )
         previous = self._conversation.add(item, previous_item_id)
         self._out.emit(
             event(
@@ -474,23 +474,6 @@ class UserTurns:
         )
         if audio is not None:
             self._transcribe(item["id"], audio)
-
-    def _decode_item_audio(self, b64: str) -> np.ndarray:
-        if len(b64) > (MAX_ITEM_AUDIO_BYTES + 3) * 4 // 3 + 8:
-            raise ProtocolError(
-                "item_too_large",
-                "The audio of a conversation item may be at most 15 MB.",
-                param="item.content",
-            )
-        try:
-            data = base64.b64decode(b64, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise ProtocolError(
-                "invalid_base64", "The item audio is not valid base64.", param="item.content"
-            ) from exc
-        fmt = self._settings.input_format
-        samples = audio_formats.decode(data, fmt)
-        return resample(samples, audio_formats.format_rate(fmt), self._input.rate)
 
     # --- transcripts --------------------------------------------------------------------
 
