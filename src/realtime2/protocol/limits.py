@@ -10,6 +10,8 @@ tokens the session pays for.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
@@ -101,3 +103,19 @@ def check_room(items: Iterable[dict[str, Any]], size: int, limits: ConversationL
             "delete some items with conversation.item.delete first.",
             param="item",
         )
+
+
+def decode_base64(
+    text: str, max_bytes: int, *, too_large: ProtocolError, invalid: str, param: str
+) -> bytes:
+    """`text` decoded, or `too_large` when it holds more than `max_bytes` (checked on the
+    text first, so nothing huge is decoded), or `invalid_base64` naming `param`."""
+    if len(text) > (max_bytes + 3) * 4 // 3 + 8:
+        raise too_large
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ProtocolError("invalid_base64", invalid, param=param) from exc
+    if len(data) > max_bytes:
+        raise too_large
+    return data

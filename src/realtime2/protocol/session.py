@@ -28,8 +28,6 @@ which is what guarantees no audio of a cancelled response reaches the client.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable
 from typing import Any, Final, Literal
 
@@ -42,7 +40,7 @@ from realtime2.protocol import client_events as ce
 from realtime2.protocol import commands as cmd
 from realtime2.protocol.conversation import Conversation
 from realtime2.protocol.input_audio import InputAudio
-from realtime2.protocol.limits import ConversationLimits
+from realtime2.protocol.limits import ConversationLimits, decode_base64
 from realtime2.protocol.models import DEFAULT_MODEL, resolve_realtime_model
 from realtime2.protocol.outbox import Outbox
 from realtime2.protocol.response_set import AudioOut, Responses, TurnTiming
@@ -274,21 +272,17 @@ class RealtimeSession:
         self.input.set_detector(TurnDetector(params))
 
     def _append_b64(self, audio: str) -> None:
-        too_large = ProtocolError(
-            "input_audio_buffer_append_too_large",
-            "An input_audio_buffer.append event may carry at most 15 MB of audio.",
+        data = decode_base64(
+            audio,
+            MAX_APPEND_BYTES,
+            too_large=ProtocolError(
+                "input_audio_buffer_append_too_large",
+                "An input_audio_buffer.append event may carry at most 15 MB of audio.",
+                param="audio",
+            ),
+            invalid="The 'audio' field is not valid base64.",
             param="audio",
         )
-        if len(audio) > (MAX_APPEND_BYTES + 3) * 4 // 3 + 8:
-            raise too_large  # cheap check before decoding anything huge
-        try:
-            data = base64.b64decode(audio, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise ProtocolError(
-                "invalid_base64", "The 'audio' field is not valid base64.", param="audio"
-            ) from exc
-        if len(data) > MAX_APPEND_BYTES:
-            raise too_large
         fmt = self.settings.input_format
         self._append(audio_formats.decode(data, fmt), audio_formats.format_rate(fmt))
 
