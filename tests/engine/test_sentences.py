@@ -34,7 +34,9 @@ def test_token_boundaries_do_not_matter() -> None:
 
 
 def test_first_long_clause_is_emitted_early() -> None:
-    chunker = SentenceChunker(first_clause_min_chars=20, first_max_chars=48)
+    chunker = SentenceChunker(
+        first_clause_min_chars=20, first_phrase_min_chars=None, first_max_chars=48
+    )
     out = chunker.feed("Well, the weather in Paris today is mild, with a light breeze ")
     assert out == ["Well, the weather in Paris today is mild,"]
     # Only the first chunk may be a clause; later commas wait for the sentence end.
@@ -108,6 +110,21 @@ def test_the_first_chunk_ends_at_a_phrase_break() -> None:
         ],
         # Too short before "on"; "of" is inside "often", and a comma is no phrase break.
         "Yes often, of course. ": ["Yes often,", "of course."],
+    }
+    for text, expected in replies.items():
+        for size in (1, 3, 100):
+            assert feed_all(SentenceChunker(), tokens(text, size)) == expected, (text, size)
+
+
+def test_a_phrase_break_may_follow_an_opening_word_and_its_comma() -> None:
+    """A word followed by punctuation ("Sure,") is whole: it does not stop the search for a
+    phrase break after it (it did, and such replies' first chunk ran to 30 characters)."""
+    replies = {
+        "Sure, I'd be happy to help you with that. ": [
+            "Sure, I'd be happy",
+            "to help you with that.",
+        ],
+        "Yes, it is possible for a call to wait. ": ["Yes, it is possible", "for a call to wait."],
     }
     for text, expected in replies.items():
         for size in (1, 3, 100):

@@ -130,11 +130,12 @@ class SentenceChunker:
 
     def _phrase_break(self, text: str, min_chars: int) -> int | None:
         """Where the first phrase break is: the start of a whole function word (one a space
-        follows, so "of" is not the start of "often") after a content word, once the text
-        before it has `min_chars`."""
+        or punctuation follows, so "of" is not the start of "often") after a content word,
+        once the text before it has `min_chars`. A word followed by punctuation is whole
+        too: "Sure, I'd be happy | to help" breaks after an opening "Sure,"."""
         previous: re.Match[str] | None = None
         for match in _WORD.finditer(text):
-            complete = match.end() < len(text) and text[match.end()].isspace()
+            complete = match.end() < len(text) and not text[match.end()].isalnum()
             if not complete:
                 break
             if (
