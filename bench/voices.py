@@ -32,6 +32,7 @@ import itertools
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -79,7 +80,13 @@ def harvest_median(audio: np.ndarray, rate: int) -> float:
 
 
 async def sentences(tts: TTS, text: str, voice: str) -> list[np.ndarray]:
-    return [pcm16_to_float(c.pcm) async for c in tts.synthesize(text, voice=voice)]
+    """Each sentence of `text` as one array, synthesised one by one as a reply streams them
+    (the local TTS may hand a sentence over in pieces, cut at its quiet moments)."""
+    out = []
+    for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
+        chunks = [pcm16_to_float(c.pcm) async for c in tts.synthesize(sentence, voice=voice)]
+        out.append(np.concatenate(chunks))
+    return out
 
 
 async def first_audio_once(tts: TTS, voice: str) -> float:

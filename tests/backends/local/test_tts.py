@@ -48,11 +48,13 @@ def voice_audio(voice_renditions: dict[str, list[np.ndarray]]) -> dict[str, np.n
     return {voice: renditions[0] for voice, renditions in voice_renditions.items()}
 
 
-async def test_streams_one_chunk_per_sentence(tts: TTS) -> None:
+async def test_streams_each_sentence_in_pieces_of_at_least_300_ms(tts: TTS) -> None:
+    """One chunk per sentence, or several where Piper left a quiet moment to cut at
+    (`voiced_sentence`), never a sliver."""
     chunks = await collect(tts, "First sentence here. And a second one! Third?", "marin")
-    assert len(chunks) == 3
+    assert len(chunks) >= 3
     assert all(c.sample_rate == tts.capabilities.sample_rate == 24000 for c in chunks)
-    assert all(len(c.pcm) % 2 == 0 and c.duration_s > 0.3 for c in chunks)
+    assert all(len(c.pcm) % 2 == 0 and c.duration_s >= 0.3 for c in chunks)
 
 
 async def test_unknown_voice_names_supported_ones(tts: TTS) -> None:

@@ -79,7 +79,12 @@ class LevelTracker:
 
     def apply(self, audio: FloatAudio, rate: int) -> FloatAudio:
         """`audio` at the voice's gain (then limited); the level estimate is updated."""
-        level = speech_level_db(audio, rate)
+        return gained(audio, self.gain(speech_level_db(audio, rate), audio.size / rate))
+
+    def gain(self, level: float | None, seconds: float) -> float:
+        """The gain for a sentence of `seconds` whose speech level is `level` (None:
+        silence); the level estimate is updated. A sentence voiced in pieces asks once,
+        with its level estimated from its first piece."""
         with self._lock:
             if level is None:  # silence: nothing to measure, nothing to level
                 heard = self._level_db if self._level_db is not None else self.target_db
@@ -87,7 +92,11 @@ class LevelTracker:
                 self._level_db = heard = level
             else:
                 heard = self._level_db + (1.0 - self.keep) * (level - self._level_db)
-                share = min(1.0, audio.size / rate / self.memory_s)
+                share = min(1.0, seconds / self.memory_s)
                 self._level_db += share * (level - self._level_db)
-        gain = 10.0 ** ((self.target_db - heard) / 20.0)
-        return soft_limit((audio * gain).astype(np.float32))
+        return float(10.0 ** ((self.target_db - heard) / 20.0))
+
+
+def gained(audio: FloatAudio, gain: float) -> FloatAudio:
+    """`audio` times `gain`, its rare peaks bent below full scale (`soft_limit`)."""
+    return soft_limit((audio * gain).astype(np.float32))

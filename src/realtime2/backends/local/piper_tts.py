@@ -32,10 +32,10 @@ from realtime2.backends.local.models import (
     existing,
     require_module,
 )
+from realtime2.backends.local.voiced_sentence import VoicedSentence
 from realtime2.backends.local.voicing import (
     VoiceProfile,
     VoiceTuning,
-    apply_profile,
     resolve_profiles,
     speed_length_scale,
 )
@@ -137,15 +137,19 @@ class PiperTTS:
         for phonemes in sentences:
             if not phonemes:
                 continue
-            # One job per sentence: other sessions' first sentences can run in between.
+            # One job per sentence and its first piece, one per later piece: other sessions'
+            # first sentences can run in between, and the first piece plays while the rest
+            # of the sentence is voiced (`voiced_sentence`).
             job = self._sentence_job(piper_voice, phonemes, profile, self._levels[voice])
-            audio = await worker.run(job, priority)
-            if audio.size:
-                yield AudioChunk(pcm=float_to_pcm16(audio), sample_rate=OUTPUT_RATE)
+            sentence, audio = await worker.run(job, priority)
+            while audio is not None:
+                if audio.size:
+                    yield AudioChunk(pcm=float_to_pcm16(audio), sample_rate=OUTPUT_RATE)
+                audio = await worker.run(sentence.next_piece, priority)
 
     def _sentence_job(
         self, piper_voice: Any, phonemes: list[str], profile: VoiceProfile, level: LevelTracker
-    ) -> Callable[[], FloatAudio]:
+    ) -> Callable[[], tuple[VoicedSentence, FloatAudio | None]]:
         piper = require_module("piper", "piper-tts")
         syn_config = piper.SynthesisConfig(
             speaker_id=profile.speaker,
@@ -155,11 +159,11 @@ class PiperTTS:
         )
         rate: int = piper_voice.config.sample_rate
 
-        def job() -> FloatAudio:
+        def job() -> tuple[VoicedSentence, FloatAudio | None]:
             ids = piper_voice.phonemes_to_ids(phonemes)
             raw = np.asarray(piper_voice.phoneme_ids_to_audio(ids, syn_config), np.float32)
-            voiced = apply_profile(raw.reshape(-1), rate, OUTPUT_RATE, profile)
-            return level.apply(voiced, OUTPUT_RATE)
+            sentence = VoicedSentence(raw.reshape(-1), rate, OUTPUT_RATE, profile, level)
+            return sentence, sentence.next_piece()
 
         return job
 

@@ -15,12 +15,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
-import numpy as np
 from pydantic import BaseModel, Field
 
-from realtime2.audio.resample import resample
-from realtime2.backends.local.world_vocoder import Reshape, reshape
-from realtime2.engine.interfaces import FloatAudio
+from realtime2.backends.local.world_vocoder import Reshape
 from realtime2.engine.voices import VOICES
 
 
@@ -144,11 +141,3 @@ def resolve_profiles(overrides: dict[str, VoiceTuning]) -> dict[str, VoiceProfil
         changes = {k: v for k, v in tuning.model_dump().items() if v is not None}
         profiles[name] = replace(profiles[name], **changes)
     return profiles
-
-
-def apply_profile(
-    audio: FloatAudio, source_rate: int, out_rate: int, profile: VoiceProfile
-) -> FloatAudio:
-    """One Piper sentence in the profile's voice, at `out_rate` (loudness is set later)."""
-    voiced = reshape(audio, source_rate, profile.reshape)
-    return np.asarray(resample(voiced, source_rate, out_rate), dtype=np.float32)

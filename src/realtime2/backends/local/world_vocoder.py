@@ -9,13 +9,17 @@ male voice sing higher; moving the formants too is what makes it sound like anot
 speaker, which is why the old resampling trick (both moved by one factor) could not make a
 female voice out of a male one without a chipmunk sound.
 
-One sentence at a time, so it streams exactly as Piper does. The F0 search range is the
+One sentence at a time, so it streams exactly as Piper does, and a sentence may come out in
+pieces (`reshape_pieces`): cut at quiet moments, its first piece is resynthesized and played
+while the rest still is. The F0 search range is the
 *source* voice's (`f0_max`): Piper's male voice has creaky stretches that a wide range
 reads an octave up, and a doubled frame shifted up again squeaks.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -65,6 +69,66 @@ def reshape(audio: FloatAudio, rate: int, shape: Reshape) -> FloatAudio:
         return audio
     world = _world()
     x = audio.astype(np.float64)
+    f0, times = _f0(world, x, rate, shape)
+    envelope, aperiodicity = _spectra(world, x, f0, times, rate, shape)
+    new_f0 = scale_f0(f0, shape.f0_ratio, shape.intonation)
+    out = world.synthesize(
+        np.ascontiguousarray(new_f0),
+        np.ascontiguousarray(envelope),
+        np.ascontiguousarray(np.clip(aperiodicity, 0.0, 1.0)),
+        rate,
+        shape.frame_period_ms,
+    )
+    return np.asarray(out[: audio.size], dtype=np.float32)
+
+
+def reshape_pieces(
+    audio: FloatAudio, rate: int, shape: Reshape, cuts: Sequence[int]
+) -> Iterator[FloatAudio]:
+    """`reshape` of one sentence, piece by piece: `cuts` are sample indices (quiet moments,
+    `voicing.quiet_cuts`), and each piece is resynthesized only when the caller asks for it,
+    so the first can be played while the rest is still to come.
+
+    The F0 is tracked on the whole sentence first (a tenth of the cost), so the intonation
+    keeps the sentence's own centre; each piece's envelope and aperiodicity are analysed at
+    its frames *in the whole signal*, so they are the frames `reshape` would analyse. Only
+    the synthesis restarts at a cut, which is why cuts go where it is quiet. The pieces
+    joined are as long as the sentence.
+    """
+    per_frame = shape.frame_period_ms * rate / 1000.0  # samples per frame (not whole)
+    # Each cut moved to the nearest frame, so a piece's synthesis starts where it belongs.
+    inner = {round(round(c / per_frame) * per_frame) for c in cuts}
+    bounds = [0, *sorted(c for c in inner if 0 < c < audio.size), audio.size]
+    if shape.neutral or audio.size < rate // 20:
+        for start, end in itertools.pairwise(bounds):
+            yield audio[start:end]
+        return
+    world = _world()
+    x = audio.astype(np.float64)
+    f0, times = _f0(world, x, rate, shape)
+    new_f0 = scale_f0(f0, shape.f0_ratio, shape.intonation)
+    for start, end in itertools.pairwise(bounds):
+        first = round(start / per_frame)
+        # One frame past the piece's end (when there is one): the synthesis of frames
+        # first..last spans (last - first) frame periods, exactly up to the next piece.
+        last = min(f0.size - 1, round(end / per_frame)) if end < audio.size else f0.size - 1
+        frames = slice(first, last + 1)
+        envelope, aperiodicity = _spectra(world, x, f0[frames], times[frames], rate, shape)
+        out = world.synthesize(
+            np.ascontiguousarray(new_f0[frames]),
+            np.ascontiguousarray(envelope),
+            np.ascontiguousarray(np.clip(aperiodicity, 0.0, 1.0)),
+            rate,
+            shape.frame_period_ms,
+        )
+        piece = np.zeros(end - start, dtype=np.float32)
+        span = min(piece.size, out.size)
+        piece[:span] = out[:span]
+        yield piece
+
+
+def _f0(world: Any, x: np.ndarray, rate: int, shape: Reshape) -> tuple[np.ndarray, np.ndarray]:
+    """The sentence's F0 contour (octave jumps folded back) and its frame times."""
     period = shape.frame_period_ms
     if shape.method == "harvest":
         f0, times = world.harvest(
@@ -82,7 +146,15 @@ def reshape(audio: FloatAudio, rate: int, shape: Reshape) -> FloatAudio:
             allowed_range=0.2,
         )
         f0 = world.stonemask(x, f0, times, rate)
-    f0 = _fix_octave_jumps(f0)
+    return _fix_octave_jumps(f0), times
+
+
+def _spectra(
+    world: Any, x: np.ndarray, f0: np.ndarray, times: np.ndarray, rate: int, shape: Reshape
+) -> tuple[np.ndarray, np.ndarray]:
+    """Envelope and aperiodicity at the frames `times` of `x`, moved and tilted by `shape`."""
+    f0 = np.ascontiguousarray(f0)
+    times = np.ascontiguousarray(times)
     envelope = world.cheaptrick(x, f0, times, rate)  # FFT size as D4C's: their default
     aperiodicity = _aperiodicity(world, x, f0, times, rate, shape.aperiodicity_every)
     if shape.formant_ratio != 1.0:
@@ -90,15 +162,7 @@ def reshape(audio: FloatAudio, rate: int, shape: Reshape) -> FloatAudio:
         aperiodicity = warp(aperiodicity, shape.formant_ratio)
     if shape.tilt_db:
         envelope = envelope * _tilt_power(envelope.shape[1], rate, shape.tilt_db)
-    new_f0 = scale_f0(f0, shape.f0_ratio, shape.intonation)
-    out = world.synthesize(
-        np.ascontiguousarray(new_f0),
-        np.ascontiguousarray(envelope),
-        np.ascontiguousarray(np.clip(aperiodicity, 0.0, 1.0)),
-        rate,
-        period,
-    )
-    return np.asarray(out[: audio.size], dtype=np.float32)
+    return envelope, aperiodicity
 
 
 def _aperiodicity(
