@@ -86,7 +86,7 @@ def reshape_pieces(
     audio: FloatAudio, rate: int, shape: Reshape, cuts: Sequence[int]
 ) -> Iterator[FloatAudio]:
     """`reshape` of one sentence, piece by piece: `cuts` are sample indices (quiet moments,
-    `voicing.quiet_cuts`), and each piece is resynthesized only when the caller asks for it,
+    `voiced_sentence.quiet_cuts`), and each piece is resynthesized only when the caller asks for it,
     so the first can be played while the rest is still to come.
 
     The F0 is tracked on the whole sentence first (a tenth of the cost), so the intonation
