@@ -10,6 +10,7 @@ import pytest
 
 from realtime2.protocol import commands as cmd
 from realtime2.protocol.live_transcription import (
+    FADING_WAIT_MS,
     PROFILES,
     LiveProfile,
     LiveTurn,
@@ -113,7 +114,30 @@ def test_a_turn_asks_for_one_hypothesis_at_a_time() -> None:
     assert live.due(3000)
 
 
+def test_a_hypothesis_waits_a_little_while_the_voice_fades() -> None:
+    live = LiveTurn("item_1", 0, LiveProfile(1000, 2))
+    assert not live.due(1000, fading=True)
+    assert not live.due(1000 + FADING_WAIT_MS - 20, fading=True)
+    assert live.due(1000 + FADING_WAIT_MS, fading=True)  # a soft voice still gets words
+    assert live.due(1000, fading=False)
+
+
 # --- the session ------------------------------------------------------------------------
+
+
+def test_no_hypothesis_starts_as_the_user_goes_quiet() -> None:
+    """A hypothesis asked for as the voice fades would still run when the pause is noticed,
+    beside the draft's transcript of the same audio: it waits, the draft covers it."""
+    asked = {}
+    for ending in ("quiet", "speech"):
+        h = _session("realtime")
+        _append(h, silence(200))
+        _speak(h, 1100)
+        assert len(_answer(h, WORDS)) == 1
+        _speak(h, 700)  # the next hypothesis is due 1 s after the first one's audio: in 100 ms
+        _append(h, *([silence(20)] * 10) if ending == "quiet" else [tone(200)])
+        asked[ending] = len(h.take(cmd.TranscribePartial))
+    assert asked == {"quiet": 0, "speech": 1}
 
 
 def test_words_arrive_while_the_user_speaks_and_completed_is_their_concatenation() -> None:

@@ -47,6 +47,12 @@ CHUNK_CLOSE_MS: Final = 8000  # a pause after this much of a chunk closes it
 CHUNK_MAX_MS: Final = 20000  # no pause came: close the chunk where the audio is
 PROMPT_CHARS: Final = 200  # text of closed chunks given to the STT as context
 MIN_AUDIO_MS: Final = 300  # no hypothesis of less
+# Speech probability under which the voice is fading (Silero stays above ~0.9 inside words;
+# at the end of a phrase it takes ~0.1 s to fall through 0.35), and how long a due hypothesis
+# then waits: longer than a pause takes to be noticed, short enough for a soft speaker's
+# words to keep coming (see `LiveTurn.due`).
+FADING: Final = 0.9
+FADING_WAIT_MS: Final = 400
 
 _STRIP = re.compile(r"[^\w']+")
 
@@ -141,11 +147,18 @@ class LiveTurn:
         """The STT prompt for the open chunk: the client's, then the text so far."""
         return join(prompt or "", self.head[-PROMPT_CHARS:]) or None
 
-    def due(self, now_ms: int) -> bool:
+    def due(self, now_ms: int, *, fading: bool = False) -> bool:
+        """A hypothesis should be asked for now. `fading`: the voice is fading (the last VAD
+        frame's speech probability is under `FADING`), and a hypothesis then waits up to
+        `FADING_WAIT_MS`: it would likely still run when the pause is noticed (~0.15 s
+        later), beside the draft's transcript of the same audio, which then took up to twice
+        as long (two whisper runs share the CPU's cache)."""
+        waited = now_ms - self.last_end_ms - self.profile.interval_ms
         return (
             self.outstanding is None
-            and now_ms - self.last_end_ms >= self.profile.interval_ms
+            and waited >= 0
             and now_ms - self.chunk_start_ms >= MIN_AUDIO_MS
+            and (not fading or waited >= FADING_WAIT_MS)
         )
 
     def request(self, end_ms: int) -> LiveRequest:

@@ -106,6 +106,7 @@ class VadParams:
 class TurnDetector:
     def __init__(self, params: VadParams) -> None:
         self.params = params
+        self.probability = 0.0  # the last frame's speech probability
         self.speaking = False
         self._speech_run_ms = 0.0
         self._run_start_ms = 0.0
@@ -164,6 +165,7 @@ class TurnDetector:
 
     def feed(self, probability: float, frame_ms: float, frame_end_ms: float) -> list[TurnSignal]:
         """One VAD frame of `frame_ms` ending at `frame_end_ms` of session audio."""
+        self.probability = probability
         threshold = self.params.threshold
         if not self.speaking:
             if probability >= threshold:

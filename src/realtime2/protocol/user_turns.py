@@ -41,6 +41,7 @@ from realtime2.protocol.item_transcripts import ItemTranscripts
 from realtime2.protocol.items import build_item
 from realtime2.protocol.live_transcription import (
     CHUNK_CLOSE_MS,
+    FADING,
     LiveTurn,
     join,
     profile,
@@ -339,7 +340,11 @@ class UserTurns:
         live = self.live
         if live is None or self.draft is not None:  # a draft is transcribing the pause
             return
-        if live.due(self._input.now_ms) or (live.close_at is not None and not live.outstanding):
+        detector = self._input.detector
+        fading = detector is not None and detector.probability < FADING
+        if live.due(self._input.now_ms, fading=fading) or (
+            live.close_at is not None and not live.outstanding
+        ):
             self._live_request(urgent=False)
 
     def _live_request(self, *, urgent: bool) -> None:
