@@ -72,13 +72,7 @@ def reshape(audio: FloatAudio, rate: int, shape: Reshape) -> FloatAudio:
     f0, times = _f0(world, x, rate, shape)
     envelope, aperiodicity = _spectra(world, x, f0, times, rate, shape)
     new_f0 = scale_f0(f0, shape.f0_ratio, shape.intonation)
-    out = world.synthesize(
-        np.ascontiguousarray(new_f0),
-        np.ascontiguousarray(envelope),
-        np.ascontiguousarray(np.clip(aperiodicity, 0.0, 1.0)),
-        rate,
-        shape.frame_period_ms,
-    )
+    out = _synthesize(world, new_f0, envelope, aperiodicity, rate, shape)
     return np.asarray(out[: audio.size], dtype=np.float32)
 
 
@@ -86,8 +80,8 @@ def reshape_pieces(
     audio: FloatAudio, rate: int, shape: Reshape, cuts: Sequence[int]
 ) -> Iterator[FloatAudio]:
     """`reshape` of one sentence, piece by piece: `cuts` are sample indices (quiet moments,
-    `voiced_sentence.quiet_cuts`), and each piece is resynthesized only when the caller asks for it,
-    so the first can be played while the rest is still to come.
+    `voiced_sentence.quiet_cuts`), and each piece is resynthesized only when the caller asks
+    for it, so the first can be played while the rest is still to come.
 
     The F0 is tracked on the whole sentence first (a tenth of the cost), so the intonation
     keeps the sentence's own centre; each piece's envelope and aperiodicity are analysed at
@@ -114,13 +108,7 @@ def reshape_pieces(
         last = min(f0.size - 1, round(end / per_frame)) if end < audio.size else f0.size - 1
         frames = slice(first, last + 1)
         envelope, aperiodicity = _spectra(world, x, f0[frames], times[frames], rate, shape)
-        out = world.synthesize(
-            np.ascontiguousarray(new_f0[frames]),
-            np.ascontiguousarray(envelope),
-            np.ascontiguousarray(np.clip(aperiodicity, 0.0, 1.0)),
-            rate,
-            shape.frame_period_ms,
-        )
+        out = _synthesize(world, new_f0[frames], envelope, aperiodicity, rate, shape)
         piece = np.zeros(end - start, dtype=np.float32)
         span = min(piece.size, out.size)
         piece[:span] = out[:span]
@@ -163,6 +151,25 @@ def _spectra(
     if shape.tilt_db:
         envelope = envelope * _tilt_power(envelope.shape[1], rate, shape.tilt_db)
     return envelope, aperiodicity
+
+
+def _synthesize(
+    world: Any,
+    f0: np.ndarray,
+    envelope: np.ndarray,
+    aperiodicity: np.ndarray,
+    rate: int,
+    shape: Reshape,
+) -> np.ndarray:
+    """WORLD's synthesis of the frames given (aperiodicity clipped to its valid range)."""
+    out: np.ndarray = world.synthesize(
+        np.ascontiguousarray(f0),
+        np.ascontiguousarray(envelope),
+        np.ascontiguousarray(np.clip(aperiodicity, 0.0, 1.0)),
+        rate,
+        shape.frame_period_ms,
+    )
+    return out
 
 
 def _aperiodicity(
