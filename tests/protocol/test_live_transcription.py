@@ -174,6 +174,19 @@ def test_at_most_one_hypothesis_is_outstanding() -> None:
     assert len(h.take(cmd.TranscribePartial)) == 1  # no answer yet: no second request
 
 
+def test_an_answer_to_no_outstanding_request_sends_and_asks_nothing() -> None:
+    h = _session()
+    _append(h, silence(200))
+    _speak(h, 3000)
+    (asked,) = h.take(cmd.TranscribePartial)
+    h.session.on_live_transcript(asked.item_id, asked.request_id + 1, "stale words")
+    h.drain()
+    assert not h.of(DELTA) and not h.take(cmd.TranscribePartial)  # the real one is still out
+    h.session.on_live_transcript(asked.item_id, asked.request_id, "Hello there")
+    h.drain()
+    assert len(h.take(cmd.TranscribePartial)) == 1  # answered: the next one is due
+
+
 def test_delay_sets_the_interval_between_hypotheses() -> None:
     counts = {}
     for delay in ("minimal", "xhigh"):

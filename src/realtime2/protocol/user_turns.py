@@ -13,9 +13,9 @@ never the session: where a turn should lead to a response it says so in its retu
 (`speech_started`, `speech_stopped`, `idle_timeout`), and the session acts on it. Whether
 a response is already running comes in as an argument, as does the time.
 
-Live transcription (`protocol.live_transcription`, a session that transcribes with an STT
-that can continue a transcript): while the turn is spoken its stable words go out as
-deltas; drafts and the final pass transcribe only the turn's open chunk after them.
+Live transcription (`protocol.live_turns`, a session that transcribes with an STT that can
+continue a transcript): while the turn is spoken its stable words go out as deltas; drafts
+and the final pass transcribe only the turn's open chunk after them.
 """
 
 from __future__ import annotations
@@ -39,13 +39,8 @@ from realtime2.protocol.input_audio import InputAudio
 from realtime2.protocol.item_audio import decode_item_audio
 from realtime2.protocol.item_transcripts import ItemTranscripts
 from realtime2.protocol.items import build_item
-from realtime2.protocol.live_transcription import (
-    CHUNK_CLOSE_MS,
-    FADING,
-    LiveTurn,
-    join,
-    profile,
-)
+from realtime2.protocol.live_transcription import LiveTurn
+from realtime2.protocol.live_turns import LiveTranscriber
 from realtime2.protocol.outbox import Outbox
 from realtime2.protocol.requests import draft_reply
 from realtime2.protocol.responses import ResponseState
@@ -98,8 +93,8 @@ class UserTurns:
         self.transcripts = ItemTranscripts(settings, conversation, outbox)
         self.draft: Draft | None = None  # draft of the current, uncommitted turn
         self._draft_items: dict[str, tuple[str, float]] = {}  # committed draft -> item, secs
-        self._live_capable = live  # the STT can continue a transcript (`prefix`)
-        self.live: LiveTurn | None = None  # live transcript of the turn being spoken
+        # Live deltas of the turn being spoken (`live`: the STT can continue a transcript).
+        self._live = LiveTranscriber(settings, audio, self.transcripts, outbox, capable=live)
         self._pause_ms: int | None = None  # where the current pause began (audio time)
         # semantic_vad's end-of-turn model checks (`turn_model`: the runner has one).
         self.turn_end = TurnEndChecks(audio, outbox, enabled=turn_model)
@@ -114,17 +109,9 @@ class UserTurns:
         return self.transcripts.pending
 
     @property
-    def _emitting(self) -> bool:
-        return self.transcripts.emitting
-
-    @property
-    def _live_enabled(self) -> bool:
-        # Deltas carry no log-probabilities: such a session is transcribed once committed.
-        return self._live_capable and self._emitting and not self._settings.logprobs
-
-    def _start_live(self, item_id: str, start_ms: int) -> None:
-        delay = (self._settings.transcription or {}).get("delay")
-        self.live = LiveTurn(item_id, start_ms, profile(delay)) if self._live_enabled else None
+    def live(self) -> LiveTurn | None:
+        """The live transcript of the turn being spoken, if it is transcribed live."""
+        return self._live.turn
 
     # --- VAD --------------------------------------------------------------------------
 
@@ -136,7 +123,7 @@ class UserTurns:
         self.speaking = True
         self.current_item_id = new_id("item")
         self._pause_ms = None
-        self._start_live(self.current_item_id, padded)
+        self._live.start(self.current_item_id, padded)
         self._out.emit(
             event(
                 "input_audio_buffer.speech_started",
@@ -152,11 +139,9 @@ class UserTurns:
         self._pause_ms = end_ms
         if self.current_item_id is not None:
             self.turn_end.pause(self.current_item_id, self._turn_start_ms)
+        if end_ms is not None:
+            self._live.pause(end_ms)
         live = self.live
-        if live is not None and end_ms is not None:
-            # A long chunk closes here: by the draft's transcript, or a closing request.
-            long_chunk = end_ms - live.chunk_start_ms >= CHUNK_CLOSE_MS
-            live.close_at = end_ms if long_chunk else live.close_at
         # A draft's transcript carries no log-probabilities: a session that asked for them
         # is transcribed once the turn is committed.
         if self.current_item_id is None or not self._speculative or self._settings.logprobs:
@@ -214,19 +199,7 @@ class UserTurns:
             self.draft.transcript = text
             if self._input.detector is not None:  # semantic VAD: no separate partial run
                 self._input.detector.set_completeness(completeness(text))
-            self._live_from_draft(self.draft, text)
-
-    def _live_from_draft(self, draft: Draft, text: str) -> None:
-        """A draft's transcript is the best hypothesis of the open chunk: it closes the chunk
-        at a long chunk's pause, and otherwise counts towards agreement."""
-        live = self.live
-        if live is None or draft.chunk != live.chunk or not text.startswith(live.head):
-            return
-        chunk_text = text[len(live.head) :].strip()
-        if live.close_at is not None:
-            self._live_delta(live.item_id, live.close(chunk_text, draft.end_ms))
-        else:
-            self._live_delta(live.item_id, live.hypothesis(chunk_text))
+            self._live.from_draft(self.draft.chunk, self.draft.end_ms, text)
 
     def draft_failed(self, draft_id: str, code: str, message: str) -> None:
         if draft_id in self._draft_items:
@@ -242,7 +215,7 @@ class UserTurns:
             return  # the draft's transcript sets the completeness estimate
         if self.live is not None:  # the live hypotheses set it: ask for one now
             if self.live.outstanding is None:
-                self._live_request(urgent=True)
+                self._live.request(urgent=True)
             return
         self._out.command(
             TranscribePartial(
@@ -264,7 +237,7 @@ class UserTurns:
             event("input_audio_buffer.speech_stopped", audio_end_ms=end_ms, item_id=item_id)
         )
         draft, self.draft = self.draft, None
-        live, self.live = self.live, None
+        live = self._live.take()
         start_ms = self._input.now_ms - self._input.buffered_ms
         self._commit(self._input.take(end_ms), item_id, draft, live=(live, start_ms))
         if (
@@ -318,7 +291,7 @@ class UserTurns:
         self.discard_draft()
         if self._input.detector is not None:
             self._input.detector.reset()
-        live, self.live = self.live, None
+        live = self._live.take()
         start_ms = self._input.now_ms - self._input.buffered_ms
         self._commit(self._input.take(), item_id, live=(live, start_ms))
 
@@ -327,45 +300,18 @@ class UserTurns:
         self._input.clear()
         self.speaking = False
         self.current_item_id = None
-        self.live = None
+        self._live.take()
 
     # --- live transcription -------------------------------------------------------------
 
     def live_tick(self) -> None:
         """Audio arrived: ask for the next hypothesis of the turn when one is due."""
         manual = self._settings.turn_detection is None and self._input.buffered_ms > 0
-        if manual and self.live is None and self._live_enabled:  # a turn per commit
+        if manual and self.live is None and self._live.enabled:  # a turn per commit
             self.current_item_id = self.current_item_id or new_id("item")
-            self._start_live(self.current_item_id, self._input.now_ms - self._input.buffered_ms)
-        live = self.live
-        if live is None or self.draft is not None:  # a draft is transcribing the pause
-            return
-        detector = self._input.detector
-        fading = detector is not None and detector.probability < FADING
-        if live.due(self._input.now_ms, fading=fading) or (
-            live.close_at is not None and not live.outstanding
-        ):
-            self._live_request(urgent=False)
-
-    def _live_request(self, *, urgent: bool) -> None:
-        live = self.live
-        assert live is not None
-        request = live.request(self._input.now_ms)
-        start, end = self._input.sample(live.chunk_start_ms), self._input.sample(request.end_ms)
-        audio = self._input.peek(live.chunk_start_ms)[: max(0, end - start)]
-        self._out.command(
-            TranscribePartial(
-                live.item_id,
-                audio,
-                self._input.rate,
-                self._settings.transcription_language,
-                live=True,
-                request_id=request.id,
-                prompt=live.context(self._settings.transcription_prompt),
-                prefix=live.prefix,
-                urgent=urgent,
-            )
-        )
+            self._live.start(self.current_item_id, self._input.now_ms - self._input.buffered_ms)
+        if self.draft is None:  # else a draft is transcribing the pause
+            self._live.tick()
 
     def live_transcript(
         self, item_id: str, request_id: int, text: str, *, responding: bool = False
@@ -373,22 +319,12 @@ class UserTurns:
         """A live hypothesis of the open chunk arrived (`text` continues its prefix);
         `responding`: a response to the conversation is running."""
         live = self.live
-        if live is None or live.item_id != item_id:
+        grew = self._live.answer(
+            item_id, request_id, text, pause_ms=self._pause_ms, drafting=self.draft is not None
+        )
+        if live is None or grew is None:
             return
-        request = live.answered(request_id)
-        if request is None:
-            return
-        detector = self._input.detector
-        if detector is not None and self._pause_ms is not None and request.end_ms >= self._pause_ms:
-            detector.set_completeness(completeness(join(live.head, text)))  # semantic VAD
-        if self.draft is not None:
-            return  # the draft's transcript decides (it covers the pause)
-        before = live.sent
-        if request.close:
-            self._live_delta(item_id, live.close(text, request.end_ms))
-        else:
-            self._live_delta(item_id, live.hypothesis(text))
-        if live.sent != before:
+        if grew:
             self._warm_reply(live.sent, responding=responding)
         self.live_tick()
 
@@ -407,11 +343,7 @@ class UserTurns:
         self._out.command(WarmPrompt(draft_request(reply.history, words)))
 
     def live_failed(self, item_id: str, request_id: int) -> None:
-        if self.live is not None and self.live.item_id == item_id:
-            self.live.answered(request_id)
-
-    def _live_delta(self, item_id: str, delta: str) -> None:
-        self.transcripts.live_delta(item_id, delta)
+        self._live.failed(item_id, request_id)
 
     def _commit(
         self,
