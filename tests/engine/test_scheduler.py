@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from realtime2.engine.interfaces import Priority
+from realtime2.engine.interfaces import Priority, Urgency
 from realtime2.engine.scheduler import CpuGate, ModelWorker, SpareCore
 
 
@@ -308,4 +308,88 @@ def test_a_job_that_jumps_the_gate_starts_at_once_and_takes_a_borrowed_core_back
     _eventually(lambda: gate.busy_cores == 1)
     release.set()
     for worker in (llm, turn):
+        worker.close()
+
+
+def _slice_until_more_urgent(worker: ModelWorker, urgency: Urgency, steps: list[int]) -> None:
+    """An LLM slice: a token per step until more urgent work waits (as `LlamaLLM._slice`)."""
+    worker.yielding_to = urgency
+    for step in range(500):
+        steps.append(step)
+        waiting = worker.most_urgent_waiting()
+        if waiting is not None and waiting < urgency.priority:
+            return
+        time.sleep(0.005)
+
+
+def test_a_claim_takes_the_core_of_a_less_urgent_slice_at_its_next_step() -> None:
+    gate = CpuGate(2)
+    llm, tts = ModelWorker("llm", gate=gate), ModelWorker("tts-first", gate=gate)
+    steps: list[int] = []
+    reply = Urgency(Priority.FIRST_AUDIO)
+    generating = llm.submit(
+        lambda: _slice_until_more_urgent(llm, reply, steps), Priority.FIRST_AUDIO
+    )
+    _eventually(lambda: len(steps) > 2)
+    reply.priority = Priority.INTERACTIVE  # the first sentence is out: the rest can wait
+    voiced = tts.submit(lambda: gate.claim(Priority.FIRST_AUDIO, timeout=2.0))
+    assert voiced.result(timeout=5) is True  # the slice ended and handed its core over
+    assert generating.done()
+    _eventually(lambda: gate.busy_cores == 1)  # the claimed core, held
+    assert llm.yielding_to is None  # cleared once its core was given back
+    gate.release()
+    for worker in (llm, tts):
+        worker.close()
+
+
+def test_a_claim_gets_an_idle_core_at_once_and_no_core_from_work_that_cannot_yield() -> None:
+    gate = CpuGate(2)
+    stt, tts = ModelWorker("stt", gate=gate), ModelWorker("tts-first", gate=gate)
+    assert tts.submit(lambda: gate.claim(Priority.FIRST_AUDIO, timeout=0.0)).result(5)
+    gate.release()
+    release, _ = blocker(stt)  # a transcription: it cannot stop midway
+    started = time.monotonic()
+    assert not tts.submit(lambda: gate.claim(Priority.FIRST_AUDIO, timeout=2.0)).result(5)
+    assert time.monotonic() - started < 1.0  # refused at once, not after the timeout
+    release.set()
+    for worker in (stt, tts):
+        worker.close()
+
+
+def test_a_claim_does_not_take_the_core_of_equally_urgent_work() -> None:
+    gate = CpuGate(2)
+    llm, tts = ModelWorker("llm", gate=gate), ModelWorker("tts-first", gate=gate)
+    steps: list[int] = []
+    other_reply = Urgency(Priority.FIRST_AUDIO)  # another session, before its first sentence
+    generating = llm.submit(
+        lambda: _slice_until_more_urgent(llm, other_reply, steps), Priority.FIRST_AUDIO
+    )
+    _eventually(lambda: len(steps) > 2)
+    assert not tts.submit(lambda: gate.claim(Priority.FIRST_AUDIO, timeout=2.0)).result(5)
+    assert not generating.done()
+    other_reply.priority = Priority.BACKGROUND  # let it end
+    tts.submit(lambda: gate.claim(Priority.FIRST_AUDIO, timeout=2.0)).result(5)
+    gate.release()
+    for worker in (llm, tts):
+        worker.close()
+
+
+def test_a_claim_leaves_a_freed_core_to_work_already_waiting_for_one() -> None:
+    gate = CpuGate(2)
+    llm, tts, stt = (ModelWorker(name, gate=gate) for name in ("llm", "tts-first", "stt"))
+    steps: list[int] = []
+    reply = Urgency(Priority.INTERACTIVE)
+    generating = llm.submit(lambda: _slice_until_more_urgent(llm, reply, steps))
+    _eventually(lambda: len(steps) > 2)
+    release, _ = blocker(tts)  # the second core: both are taken
+    transcript = stt.submit(lambda: "words", Priority.INTERACTIVE)  # waits: none yields to it
+    _eventually(lambda: gate.most_urgent_waiting() == Priority.INTERACTIVE)
+    started = time.monotonic()
+    assert not gate.claim(Priority.FIRST_AUDIO, timeout=2.0)
+    assert time.monotonic() - started < 1.0  # at once: a core freed next is the waiter's
+    reply.priority = Priority.BACKGROUND  # the slice now yields to the transcript
+    assert transcript.result(timeout=5) == "words"
+    assert generating.result(timeout=5) is None
+    release.set()
+    for worker in (llm, tts, stt):
         worker.close()

@@ -299,6 +299,14 @@ class Calibrating(Protocol):
     async def calibrate(self, speech: FloatAudio) -> None: ...
 
 
+@runtime_checkable
+class ThreadCalibrating(Protocol):
+    """A backend that times at warm-up whether its urgent jobs run faster with a second
+    core on this CPU, and takes one for them only where they do."""
+
+    async def calibrate_threads(self) -> None: ...
+
+
 # --- TTS ------------------------------------------------------------------------------
 
 

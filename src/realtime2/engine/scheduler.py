@@ -20,6 +20,10 @@ the jobs waiting at the gate too, and yields to them.
 A worker may also keep cores spare (`spare_cores`): its jobs start only while that many
 cores stay free for others, so work nobody waits for (live transcription hypotheses) never
 holds the core a first-audio job is about to need; it waits for a quiet moment instead.
+
+A running job may take a second core: one that is idle (`lend`), or one that a less urgent
+running job hands over at its next step (`claim`; such a job says so in its worker's
+`yielding_to`): a reply's first sentence voiced on two threads while the reply's LLM waits.
 """
 
 from __future__ import annotations
@@ -35,9 +39,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from realtime2.engine.interfaces import Priority
+from realtime2.engine.interfaces import Priority, Urgency, priority_of
 
 T = TypeVar("T")
 
@@ -70,7 +74,8 @@ class CpuGate:
     def __init__(self, slots: int) -> None:
         self.slots = max(1, slots)
         self._running = 0
-        self._waiting: dict[ModelWorker, tuple[int, int]] = {}  # worker -> (priority, seq)
+        self._waiting: dict[_Waiter, tuple[int, int]] = {}  # worker -> (priority, seq)
+        self._holding: set[ModelWorker] = set()  # workers whose job holds a core now
         self._seq = itertools.count()
         self._cond = threading.Condition()
 
@@ -81,11 +86,16 @@ class CpuGate:
                 self._cond.wait()
             del self._waiting[worker]
             self._running += 1
+            self._holding.add(worker)
 
-    def _startable(self, worker: ModelWorker) -> bool:
+    def _startable(self, worker: _Waiter) -> bool:
         return self._running + min(worker.spare_cores, self.slots - 1) < self.slots
 
-    def _may_start(self, worker: ModelWorker) -> bool:
+    def _would_start(self, worker: _Waiter) -> bool:
+        """It would start if one more core were free."""
+        return self._running - 1 + min(worker.spare_cores, self.slots - 1) < self.slots
+
+    def _may_start(self, worker: _Waiter) -> bool:
         """A core is free for it, and no startable waiting job is more urgent."""
         if not self._startable(worker):
             return False
@@ -98,9 +108,12 @@ class CpuGate:
         with self._cond:
             self._running += 1
 
-    def release(self) -> None:
+    def release(self, worker: ModelWorker | None = None) -> None:
+        """A core is free again: `worker`'s job ended, or a lent or claimed core is back."""
         with self._cond:
             self._running -= 1
+            if worker is not None:
+                self._holding.discard(worker)
             self._cond.notify_all()
 
     def lend(self) -> bool:
@@ -115,6 +128,33 @@ class CpuGate:
             self._running += 1
             return True
 
+    def claim(self, priority: int, timeout: float) -> bool:
+        """One more core for a job already running at `priority`: an idle one at once, or
+        the core of a running job that yields to `priority` (its worker's `yielding_to`: an
+        LLM slice checks between tokens for more urgent work), waited for at most `timeout`
+        seconds. False as soon as no such job runs (other jobs cannot be interrupted) or
+        other work waits for a core: a freed core is theirs, and the claimant's own core
+        would idle while it waited. Give the core back with `release()`."""
+        claim = _Claim()
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._waiting[claim] = (priority, next(self._seq))
+            try:
+                while not self._may_start(claim):
+                    left = deadline - time.monotonic()
+                    if (
+                        left <= 0
+                        or any(w is not claim and self._would_start(w) for w in self._waiting)
+                        or not any(w.yields_to(priority) for w in self._holding)
+                    ):
+                        return False
+                    self._cond.wait(left)
+                self._running += 1
+                return True
+            finally:
+                del self._waiting[claim]
+                self._cond.notify_all()  # jobs that deferred to the claim may start
+
     @property
     def busy_cores(self) -> int:
         """Cores taken now: running jobs and lent cores."""
@@ -127,10 +167,7 @@ class CpuGate:
         gave its core back (a worker keeping cores spare, like live hypotheses, would not: it
         waits for a quiet machine)."""
         with self._cond:
-            return self._running > self.slots or any(
-                self._running - 1 + min(w.spare_cores, self.slots - 1) < self.slots
-                for w in self._waiting
-            )
+            return self._running > self.slots or any(self._would_start(w) for w in self._waiting)
 
     def raise_priority(self, worker: ModelWorker, priority: int) -> None:
         """A more urgent job reached a worker that is already waiting for a core."""
@@ -143,6 +180,17 @@ class CpuGate:
     def most_urgent_waiting(self) -> int | None:
         with self._cond:
             return min(p for p, _ in self._waiting.values()) if self._waiting else None
+
+
+class _Waiter(Protocol):
+    @property
+    def spare_cores(self) -> int: ...
+
+
+class _Claim:
+    """A running job waiting at the gate for a second core (`CpuGate.claim`)."""
+
+    spare_cores = 0
 
 
 def usable_cores() -> int:
@@ -214,6 +262,11 @@ class ModelWorker:
     ) -> None:
         self.name = name
         self._gate = gate
+        # Set by a running job that polls `most_urgent_waiting()` and ends at its next step
+        # for work more urgent than this priority, which its owner may lower meanwhile
+        # (None: it runs to its end), so that a `CpuGate.claim` may wait for its core;
+        # cleared once the job gave the core back.
+        self.yielding_to: Priority | Urgency | None = None
         # Its jobs start at once, without waiting for a core, but count as running while
         # they do: for short checks a decision waits on (the end-of-turn model), which
         # must neither queue behind a draft's whisper run nor share a core with a borrower.
@@ -278,6 +331,11 @@ class ModelWorker:
             live.append(elsewhere)
         return min(live) if live else None
 
+    def yields_to(self, priority: int) -> bool:
+        """Its running job ends at its next step for work of `priority`."""
+        mine = self.yielding_to  # read once: the job may clear it meanwhile
+        return mine is not None and priority < priority_of(mine)
+
     @property
     def busy(self) -> bool:
         return self._busy
@@ -323,7 +381,8 @@ class ModelWorker:
                 self._run_job(job)
             finally:
                 if self._gate is not None:
-                    self._gate.release()
+                    self._gate.release(self)
+                self.yielding_to = None  # only now: a claim may wait for the core until here
 
     def _run_job(self, job: _Job) -> None:
         self._busy = True

@@ -24,6 +24,7 @@ from realtime2.engine.interfaces import (
     LLMDone,
     LLMRequest,
     Priority,
+    ThreadCalibrating,
     TurnModel,
 )
 
@@ -53,8 +54,9 @@ async def warm_turn(model: TurnModel | None) -> None:
 
 
 async def warm_tts(tts: TTS) -> FloatAudio:
-    """Speak the warm-up sentence in every voice (both scheduling lanes); return one rendition
-    as float32 at the TTS's rate, for the STT warm-up."""
+    """Speak the warm-up sentence in every voice (both scheduling lanes), and let the TTS
+    time its thread settings; return one rendition as float32 at the TTS's rate, for the
+    STT warm-up."""
     speech: FloatAudio | None = None
     for index, voice in enumerate(tts.capabilities.voices):
         priority = Priority.FIRST_AUDIO if index % 2 == 0 else Priority.INTERACTIVE
@@ -68,6 +70,8 @@ async def warm_tts(tts: TTS) -> FloatAudio:
             speech = np.concatenate(pieces)
     if speech is None:
         raise WarmupError("TTS has no voices")
+    if isinstance(tts, ThreadCalibrating):
+        await tts.calibrate_threads()
     return speech
 
 

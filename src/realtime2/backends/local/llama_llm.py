@@ -263,6 +263,9 @@ class LlamaLLM:
         """
         n_ctx = int(self._llama.n_ctx())
         spare = SpareCore(self._worker.gate if self._borrow_idle_core else None, self._set_threads)
+        # Until the worker gives its core back (it clears this then), a `CpuGate.claim` may
+        # wait for it: the slice ends at its next token for more urgent work.
+        self._worker.yielding_to = priority
         try:
             # The quantum starts after the first token: catching the KV cache up after a
             # switch can itself take a while on a busy machine, and must not count.
