@@ -130,6 +130,20 @@ def test_a_failed_draft_falls_back_to_transcribing_the_commit() -> None:
     assert start.draft_id is None
 
 
+def test_a_committed_turn_whose_draft_transcript_failed_gets_a_failed_response() -> None:
+    h = _transcribing()
+    _append(h, silence(200), tone(600), silence(600))  # committed, the draft's text still out
+    (draft,) = h.take(cmd.PrepareDraft)
+    assert "response.created" in h.types() and h.take(cmd.StartResponse) == []
+    h.session.on_draft_failed(draft.draft_id, "transcription_failed", "Transcription failed.")
+    h.drain()
+    assert h.take(cmd.StartResponse) == []  # no reply drafted from no words
+    assert cmd.DiscardDraft(draft.draft_id, keep_transcript=True) in h.take(cmd.DiscardDraft)
+    (done,) = h.of("response.done")
+    assert done["response"]["status"] == "failed"
+    assert done["response"]["status_details"]["error"]["code"] == "transcription_failed"
+
+
 def test_barge_in_before_the_response_starts_discards_its_draft_reply() -> None:
     h = _transcribing()
     _append(h, silence(200), tone(600), silence(600))  # transcript still outstanding

@@ -205,7 +205,9 @@ def test_transcription_deltas_only_append() -> None:
     assert retrieved["item"]["content"][0]["transcript"] == "Hello world."
 
 
-def test_transcription_failure_is_reported_and_response_still_runs() -> None:
+def test_a_response_to_audio_that_could_not_be_transcribed_fails_naming_it() -> None:
+    """The LLM hears the user through the transcript: without it the reply would answer
+    the conversation before the turn, as if the user had said nothing."""
     h = _manual()
     h.send({"type": "input_audio_buffer.append", "audio": b64(tone(500))})
     h.send({"type": "input_audio_buffer.commit"})
@@ -215,6 +217,19 @@ def test_transcription_failure_is_reported_and_response_still_runs() -> None:
     h.session.on_transcript_failed(t.item_id, "engine_unavailable", "down")
     h.drain()
     assert h.of("conversation.item.input_audio_transcription.failed")[0]["item_id"] == t.item_id
+    assert h.take(cmd.StartResponse) == []
+    (done,) = h.of("response.done")
+    assert done["response"]["status"] == "failed"
+    error = done["response"]["status_details"]["error"]
+    assert error["type"] == "transcription_error" and error["code"] == "engine_unavailable"
+    assert t.item_id in error["message"]
+    # The session goes on: the next turn, transcribed, is answered.
+    h.send({"type": "input_audio_buffer.append", "audio": b64(tone(500))})
+    h.send({"type": "input_audio_buffer.commit"})
+    h.send({"type": "response.create"})
+    (again,) = h.take(cmd.TranscribeTurn)
+    h.session.on_transcript_done(again.item_id, "Hello there.", 0.5)
+    h.drain()
     assert len(h.take(cmd.StartResponse)) == 1
 
 

@@ -265,8 +265,8 @@ async def test_a_barge_in_while_the_draft_transcribes_keeps_that_transcript() ->
 
 async def test_a_committed_turn_whose_draft_transcript_is_cancelled_fails_it() -> None:
     """Nothing cancels a committed turn's transcript now; should anything ever do so, the
-    item's transcript fails (an error event) and the response goes on, instead of the
-    session waiting for it forever."""
+    item's transcript fails (an error event) and so does the response waiting for it,
+    instead of the session waiting for it forever."""
     stt = GatedSTT()
     runner = SessionRunner(fake_engines(stt=stt))
     runner.start()
@@ -280,5 +280,5 @@ async def test_a_committed_turn_whose_draft_transcript_is_cancelled_fails_it() -
     failed = await client.wait_for("conversation.item.input_audio_transcription.failed")
     assert failed["error"]["code"] == "transcription_cancelled"
     done = await client.wait_for("response.done")
-    assert done["response"]["status"] == "completed"
+    assert done["response"]["status"] == "failed"
     await runner.close()

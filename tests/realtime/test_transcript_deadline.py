@@ -1,5 +1,5 @@
 """A transcript that never comes fails its item after a deadline (`stt_input.deadline_s`),
-so the response waiting for it goes on and the session keeps answering."""
+so the response waiting for it fails, naming it, and the session keeps answering."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ async def test_a_transcript_that_never_comes_fails_and_the_session_goes_on(
     failed = await client.wait_for("conversation.item.input_audio_transcription.failed")
     assert failed["error"]["code"] == "transcription_timeout"
     first = await client.wait_for("response.done")
-    assert first["response"]["status"] == "completed"
+    assert first["response"]["status"] == "failed"  # no words to answer
+    assert first["response"]["status_details"]["error"]["code"] == "transcription_timeout"
     await _send_audio(client, tone(500), silence(700))
     done = await client.wait_for("conversation.item.input_audio_transcription.completed")
     assert done["transcript"] == "words 2"

@@ -18,6 +18,8 @@ from realtime2.protocol.server_events import event
 from realtime2.protocol.session_config import SessionSettings
 
 DELTA = "conversation.item.input_audio_transcription.delta"
+# Failed transcripts remembered for the responses that wait for them (the latest turns').
+FAILED_KEPT = 32
 
 
 class ItemTranscripts:
@@ -30,6 +32,8 @@ class ItemTranscripts:
         self.pending: set[str] = set()  # items whose transcript the runner is producing
         self._sent: dict[str, str] = {}  # transcript text already sent as deltas
         self._seconds: dict[str, float] = {}  # a live item's whole audio (its usage)
+        # item -> (code, message) of its failed transcription, the latest FAILED_KEPT
+        self.failures: dict[str, tuple[str, str]] = {}
 
     @property
     def emitting(self) -> bool:
@@ -111,6 +115,9 @@ class ItemTranscripts:
         self.pending.discard(item_id)
         self._sent.pop(item_id, None)
         self._seconds.pop(item_id, None)
+        self.failures[item_id] = (code, message)
+        if len(self.failures) > FAILED_KEPT:
+            del self.failures[next(iter(self.failures))]
         if self.emitting:
             self._out.emit(
                 event(

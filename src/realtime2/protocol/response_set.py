@@ -19,6 +19,7 @@ the conversation with their results (its request rebuilt by the same spec).
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -129,12 +130,36 @@ class Responses:
         self._specs[response.id] = request_spec
         self._maybe_start(response)
 
-    def start_ready(self, pending: set[str]) -> None:
-        """Transcripts settled: start the responses no longer waiting for any."""
+    def start_ready(
+        self, pending: set[str], failures: Mapping[str, tuple[str, str]] | None = None
+    ) -> None:
+        """Transcripts settled: start the responses no longer waiting for any. A response
+        whose user audio could not be transcribed (`failures`: item -> code, message)
+        fails instead: the LLM hears through the transcript, and would answer without the
+        words it was asked to answer."""
+        failures = failures or {}
         for response in list(self._live.values()):
-            if response.waiting_for - pending:
-                response.waiting_for &= pending
+            settled = response.waiting_for - pending
+            if not settled:
+                continue
+            response.waiting_for &= pending
+            unheard = sorted(i for i in settled if i in failures)
+            if unheard and response.active and response.id in self._specs:
+                self._fail_unheard(response, unheard[0], *failures[unheard[0]])
+            else:
                 self._maybe_start(response)
+
+    def _fail_unheard(self, response: ResponseState, item_id: str, code: str, message: str) -> None:
+        del self._specs[response.id]
+        if response.draft_id:  # its reply was drafted from no words: never to be claimed
+            self._out.command(cmd.DiscardDraft(response.draft_id, keep_transcript=True))
+        error = {
+            "type": "transcription_error",
+            "code": code,
+            "message": f"The user's audio in item {item_id} could not be transcribed "
+            f"({message}), so there is nothing to answer.",
+        }
+        self._finish(response, response.finish("failed", error=error))
 
     def _maybe_start(self, response: ResponseState) -> None:
         if not response.active or response.waiting_for:

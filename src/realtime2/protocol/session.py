@@ -350,7 +350,7 @@ class RealtimeSession:
 
     def _transcripts_changed(self) -> None:
         """A transcript (or an MCP listing) settled: responses waiting for it may start."""
-        self.responses.start_ready(self._pending())
+        self.responses.start_ready(self._pending(), self.turns.transcripts.failures)
 
     # --- results from the runner -----------------------------------------------------------
 
