@@ -22,9 +22,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import statistics
 import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -49,6 +47,7 @@ from realtime2.backends.local.voicing import (
     resolve_profiles,
     speed_length_scale,
 )
+from realtime2.engine.calibration import time_both, wider_pays
 from realtime2.engine.catalog import Shared, register_backend
 from realtime2.engine.interfaces import AudioChunk, FloatAudio, Priority, TTSCapabilities
 from realtime2.engine.scheduler import CpuGate, ModelWorker, process_gate
@@ -61,9 +60,6 @@ Voiced = tuple[VoicedSentence, FloatAudio | None]  # a sentence being voiced, it
 # How long a first sentence waits for the core a less urgent job hands over (an LLM hands it
 # over at its next token: 20-60 ms on the CPUs measured); without it, it runs on one.
 CLAIM_WAIT_S = 0.08
-# The wider copy is used only if at least this much faster (as whisper's, `whisper_stt`).
-WIDE_MIN_GAIN = 0.9
-CALIBRATION_RUNS = 3  # per copy, alternating, after two untimed runs of the wider copy
 CALIBRATION_TEXT = "Sure, I can help with that."
 
 
@@ -230,34 +226,20 @@ class PiperTTS:
         return gate
 
     async def calibrate_threads(self) -> None:
-        """Time Piper on one thread and on the wider copy (an idle core lent for it); keep
-        the wider one for first sentences only if it is clearly the faster on this CPU."""
+        """Time Piper on one thread and on the wider copy (`engine.calibration`); keep the
+        wider one for first sentences only if it is clearly the faster on this CPU."""
         wide = self._wide_voices.get(self._default_model)
         if wide is None:
             return
         narrow = self._voices[self._default_model]
 
-        def run(voice: Any, ids: list[int]) -> float:
-            started = time.perf_counter()
-            voice.phoneme_ids_to_audio(ids)
-            return time.perf_counter() - started
-
         def measure() -> tuple[float, float] | None:
             with self._espeak:
                 ids = narrow.phonemes_to_ids(next(iter(narrow.phonemize(CALIBRATION_TEXT))))
-            gate = self._first_audio.gate
-            if gate is not None and not gate.lend():
-                return None  # no idle core to time it on
-            try:
-                run(wide, ids)  # its first inferences allocate buffers and start its threads
-                run(wide, ids)
-                pairs = [(run(narrow, ids), run(wide, ids)) for _ in range(CALIBRATION_RUNS)]
-            finally:
-                if gate is not None:
-                    gate.release()
-            return (
-                statistics.median(p[0] for p in pairs),
-                statistics.median(p[1] for p in pairs),
+            return time_both(
+                self._first_audio.gate,
+                lambda: narrow.phoneme_ids_to_audio(ids),
+                lambda: wide.phoneme_ids_to_audio(ids),
             )
 
         timed = await self._first_audio.run(measure, Priority.INTERACTIVE)
@@ -265,7 +247,7 @@ class PiperTTS:
             log.info("tts: no idle core to calibrate on; one core per sentence")
             return
         narrow_s, wide_s = timed
-        self.wide_faster = wide_s < WIDE_MIN_GAIN * narrow_s
+        self.wide_faster = wider_pays(narrow_s, wide_s)
         log.info(
             "tts: first sentence %.0f ms on one core, %.0f ms on two: %s",
             narrow_s * 1000,

@@ -18,9 +18,7 @@ both copies on the warm-up speech and the wider one is used only where it is the
 from __future__ import annotations
 
 import logging
-import statistics
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from realtime2.backends.local.models import default_whisper_dir, existing, require_module
 from realtime2.backends.local.whisper_logprobs import token_logprobs
 from realtime2.backends.local.whisper_window import transcribe_short
+from realtime2.engine.calibration import time_both, wider_pays
 from realtime2.engine.catalog import Shared, register_backend
 from realtime2.engine.interfaces import (
     FloatAudio,
@@ -45,10 +44,6 @@ from realtime2.engine.scheduler import CpuGate, ModelWorker, process_gate
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
-CALIBRATION_RUNS = 3  # per copy, alternating, after two untimed runs of the wider copy
-# The wider copy is used only if it is at least this much faster: a borrowed core is a core
-# another session's job may then wait for (a transcription cannot hand it back midway).
-WIDE_MIN_GAIN = 0.9
 
 
 class WhisperSTT:
@@ -211,25 +206,11 @@ class WhisperSTT:
             return
         samples = np.ascontiguousarray(speech, dtype=np.float32)
 
-        def run(model: Any) -> float:
-            started = time.perf_counter()
-            self._run(samples, None, None, None, model)
-            return time.perf_counter() - started
-
         def measure() -> tuple[float, float] | None:
-            gate = self._worker.gate
-            if gate is not None and not gate.lend():
-                return None  # no idle core to time it on: keep one core per job
-            try:
-                run(wide)  # its first inferences allocate buffers and start its threads
-                run(wide)
-                pairs = [(run(self._model), run(wide)) for _ in range(CALIBRATION_RUNS)]
-            finally:
-                if gate is not None:
-                    gate.release()
-            return (
-                statistics.median(p[0] for p in pairs),
-                statistics.median(p[1] for p in pairs),
+            return time_both(
+                self._worker.gate,
+                lambda: self._run(samples, None, None, None, self._model),
+                lambda: self._run(samples, None, None, None, wide),
             )
 
         timed = await self._worker.run(measure, Priority.INTERACTIVE)
@@ -237,7 +218,7 @@ class WhisperSTT:
             log.info("stt: no idle core to calibrate on; one core per job")
             return
         narrow_s, wide_s = timed
-        self.wide_faster = wide_s < WIDE_MIN_GAIN * narrow_s
+        self.wide_faster = wider_pays(narrow_s, wide_s)
         log.info(
             "stt: %.0f ms on one core, %.0f ms borrowing an idle one: %s",
             narrow_s * 1000,
