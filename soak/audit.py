@@ -13,7 +13,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from realtime2.accounts.ledger import Ledger, _now
+from realtime2.accounts.ledger import Ledger
+from realtime2.accounts.ledger_reads import now_utc
 from realtime2.db.engine import Database
 from realtime2.db.models import Hold, LedgerEntry, User
 
@@ -32,7 +33,7 @@ async def audit(url: str, *, ttl_seconds: float = 3600) -> AuditResult:
     db = Database(url)
     result = AuditResult()
     try:
-        later = Ledger(db, clock=lambda: _now() + timedelta(seconds=ttl_seconds))
+        later = Ledger(db, clock=lambda: now_utc() + timedelta(seconds=ttl_seconds))
         while swept := await later.expire_holds(limit=500):
             result.swept += swept
         ledger = Ledger(db)
