@@ -130,14 +130,11 @@ class Responses:
         self._specs[response.id] = request_spec
         self._maybe_start(response)
 
-    def start_ready(
-        self, pending: set[str], failures: Mapping[str, tuple[str, str]] | None = None
-    ) -> None:
+    def start_ready(self, pending: set[str], failures: Mapping[str, tuple[str, str]]) -> None:
         """Transcripts settled: start the responses no longer waiting for any. A response
         whose user audio could not be transcribed (`failures`: item -> code, message)
         fails instead: the LLM hears through the transcript, and would answer without the
         words it was asked to answer."""
-        failures = failures or {}
         for response in list(self._live.values()):
             settled = response.waiting_for - pending
             if not settled:

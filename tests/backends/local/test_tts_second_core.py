@@ -70,6 +70,7 @@ async def test_calibration_keeps_the_wider_copy_only_where_it_is_clearly_faster(
         await tts.calibrate_threads()
         assert tts.wide_faster is kept
         assert ("wide", 2) in used  # timed with a core lent for it
+        assert bool(tts._wide_voices) is kept  # a copy never used is not kept loaded
         tts.close()
 
 

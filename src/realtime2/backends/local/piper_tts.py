@@ -245,9 +245,12 @@ class PiperTTS:
         timed = await self._first_audio.run(measure, Priority.INTERACTIVE)
         if timed is None:
             log.info("tts: no idle core to calibrate on; one core per sentence")
+            self._wide_voices = {}  # never used: free its memory (~90 MB a voice)
             return
         narrow_s, wide_s = timed
         self.wide_faster = wider_pays(narrow_s, wide_s)
+        if not self.wide_faster:
+            self._wide_voices = {}
         log.info(
             "tts: first sentence %.0f ms on one core, %.0f ms on two: %s",
             narrow_s * 1000,
