@@ -90,7 +90,7 @@ def test_the_default_first_chunk_is_short_for_first_audio() -> None:
     # A draft must fit STT, the LLM's first chunk and its synthesis into the silence window.
     chunker = SentenceChunker()
     out = chunker.feed("Sure thing, I can help you find the right folder for that message. ")
-    assert out == ["Sure thing,", "I can help you find the right folder", "for that message."]
+    assert out == ["Sure thing,", "I can help you find", "the right folder for that message."]
     out = SentenceChunker().feed("Bright green parrots sometimes mimic human speech. ")
     assert out[0] == "Bright green parrots sometimes"  # no break: cut at a space
     assert len(out[0]) <= 32
@@ -99,7 +99,12 @@ def test_the_default_first_chunk_is_short_for_first_audio() -> None:
 def test_the_first_chunk_ends_at_a_phrase_break() -> None:
     """Before a function word that follows a content word (chinks and chunks)."""
     replies = {
-        "The capital of France is Paris. ": ["The capital of France", "is Paris."],
+        "The capital of France is Paris. ": ["The capital", "of France is Paris."],
+        "To save the message to a folder, press 2. ": [
+            "To save",
+            "the message to a folder,",
+            "press 2.",
+        ],
         "You can ring the console by dialing 1234. ": [
             "You can ring",
             "the console by dialing 1234.",
@@ -125,6 +130,26 @@ def test_a_phrase_break_may_follow_an_opening_word_and_its_comma() -> None:
             "to help you with that.",
         ],
         "Yes, it is possible for a call to wait. ": ["Yes, it is possible", "for a call to wait."],
+    }
+    for text, expected in replies.items():
+        for size in (1, 3, 100):
+            assert feed_all(SentenceChunker(), tokens(text, size)) == expected, (text, size)
+
+
+def test_contractions_and_phrase_final_function_words_are_no_break() -> None:
+    """ "I'd" is a pronoun and an auxiliary: "I'd | be happy" would split the verb phrase.
+    A function word that ends its phrase ("said so!") would be voiced alone after a seam."""
+    replies = {
+        "If you'd like to test out the voice over IP, dial 500. ": [
+            "If you'd like to test out",
+            "the voice over IP,",
+            "dial 500.",
+        ],
+        "It is cold outside. Dr. Smith said so! Bring a coat. ": [
+            "It is cold outside.",
+            "Dr. Smith said so!",
+            "Bring a coat.",
+        ],
     }
     for text, expected in replies.items():
         for size in (1, 3, 100):
