@@ -97,6 +97,34 @@ async def test_async_run_and_cancel_while_queued() -> None:
     worker.close()
 
 
+async def test_a_running_job_whose_caller_stopped_waiting_ends_at_its_next_stage() -> None:
+    """A discarded draft's whisper run: the encoder cannot be stopped, the decoder need
+    not start. A job nobody gave up on goes through its stages."""
+    worker = ModelWorker("t")
+    first_stage, go_on = threading.Event(), threading.Event()
+    stages: list[str] = []
+
+    def staged(name: str) -> str:
+        stages.append(f"{name} encode")
+        first_stage.set()
+        go_on.wait(5)
+        worker.check_abandoned()
+        stages.append(f"{name} decode")
+        return name
+
+    task = asyncio.create_task(worker.run(lambda: staged("discarded")))
+    assert await asyncio.to_thread(first_stage.wait, 5)
+    task.cancel()  # while its first stage runs
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    go_on.set()
+    first_stage.clear()
+    assert await worker.run(lambda: staged("kept")) == "kept"
+    assert stages == ["discarded encode", "kept encode", "kept decode"]
+    worker.check_abandoned()  # outside a job it passes
+    worker.close()
+
+
 async def test_high_priority_interleaves_between_steps_of_a_long_stream() -> None:
     """A long background stream of small steps lets first-audio work through quickly."""
     worker = ModelWorker("t")

@@ -58,6 +58,11 @@ JOB_OBSERVER: contextvars.ContextVar[JobObserver | None] = contextvars.ContextVa
 )
 
 
+class JobAbandoned(Exception):
+    """Raised inside a running job whose caller stopped waiting for it: see
+    `ModelWorker.check_abandoned`."""
+
+
 @dataclass(order=True)
 class _Job:
     priority: int
@@ -66,6 +71,7 @@ class _Job:
     future: concurrent.futures.Future[Any] = field(compare=False)
     observer: JobObserver | None = field(default=None, compare=False)
     queued: float = field(default=0.0, compare=False)
+    abandoned: bool = field(default=False, compare=False)  # its caller stopped waiting
 
 
 class CpuGate:
@@ -278,6 +284,7 @@ class ModelWorker:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._busy = False
+        self._current: _Job | None = None  # the job running now
 
     def submit(
         self, fn: Callable[[], T], priority: Priority = Priority.INTERACTIVE
@@ -305,9 +312,27 @@ class ModelWorker:
         """Run `fn` on the worker and await its result.
 
         Cancelling the awaiting task cancels the job if it has not started yet
-        (`asyncio.wrap_future` propagates the cancellation to the concurrent future).
+        (`asyncio.wrap_future` propagates the cancellation to the concurrent future). A job
+        already running cannot be stopped from outside; it is marked abandoned, and a job
+        made of stages may end between two of them (`check_abandoned`).
         """
-        return await asyncio.wrap_future(self.submit(fn, priority))
+        future = self.submit(fn, priority)
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            with self._cond:
+                if self._current is not None and self._current.future is future:
+                    self._current.abandoned = True
+            raise
+
+    def check_abandoned(self) -> None:
+        """Called by a running job between its stages (on the worker's thread): raises
+        `JobAbandoned` when nobody waits for its result any more. A discarded draft's
+        whisper run is the case in point: the user talked on, so its transcript is
+        worthless, and the next pause's draft would wait for its core."""
+        job = self._current
+        if job is not None and job.abandoned:
+            raise JobAbandoned(f"{self.name}: the job's caller stopped waiting")
 
     @property
     def gate(self) -> CpuGate | None:
@@ -374,12 +399,13 @@ class ModelWorker:
                     self._gate.acquire(self, priority)
             try:
                 # The most urgent job now: one may have arrived while waiting for a core.
-                job = self._pop()
+                job = self._current = self._pop()  # current before it runs: see `run`
                 # False means the job was cancelled while queued: skip it.
                 if job is None or not job.future.set_running_or_notify_cancel():
                     continue
                 self._run_job(job)
             finally:
+                self._current = None
                 if self._gate is not None:
                     self._gate.release(self)
                 self.yielding_to = None  # only now: a claim may wait for the core until here

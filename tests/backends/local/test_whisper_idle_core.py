@@ -36,7 +36,9 @@ def _stt(gate: CpuGate, seconds: dict[str, float]) -> tuple[WhisperSTT, list[str
     )
     used: list[str] = []
 
-    def run(samples: Any, language: Any, prompt: Any, prefix: Any = None, model: Any = None):
+    def run(
+        samples: Any, language: Any, prompt: Any, prefix: Any = None, model: Any = None, *_: Any
+    ):
         name = "wide" if model is wide else "narrow"
         used.append(name)
         if name == "wide":

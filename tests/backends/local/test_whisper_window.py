@@ -80,3 +80,30 @@ async def test_stt_gives_the_same_words_either_way(model: Any) -> None:
     finally:
         fast.close()
         full.close()
+
+
+@pytest.mark.models
+def test_a_run_may_stop_between_its_encoder_and_its_decoder(model: Any) -> None:
+    """A discarded draft's transcript: `between` runs once the encoder is done and may
+    raise; the decoder then never starts."""
+    calls: list[str] = []
+
+    def stop() -> None:
+        calls.append("between")
+        raise RuntimeError("nobody waits")
+
+    with pytest.raises(RuntimeError, match="nobody waits"):
+        transcribe_short(
+            model, speech(QUESTIONS[0]), language="en", prompt=None, beam_size=1, between=stop
+        )
+    assert calls == ["between"]
+    heard = transcribe_short(
+        model,
+        speech(QUESTIONS[0]),
+        language="en",
+        prompt=None,
+        beam_size=1,
+        between=lambda: calls.append("went on"),
+    )
+    assert calls == ["between", "went on"]
+    assert heard is not None and wer(QUESTIONS[0], heard) <= 0.1, heard

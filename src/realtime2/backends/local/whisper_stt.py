@@ -153,8 +153,12 @@ class WhisperSTT:
                 f"supported: {', '.join(self.capabilities.languages[:20])}"
             )
         if priority == Priority.BACKGROUND and self._live_worker is not None and not logprobs:
-            text, detected = await self._live_worker.run(
-                lambda: self._run(samples, language, prompt, prefix, self._live()), priority
+            live = self._live_worker
+            text, detected = await live.run(
+                lambda: self._run(
+                    samples, language, prompt, prefix, self._live(), live.check_abandoned
+                ),
+                priority,
             )
             scores = None
         else:
@@ -182,7 +186,9 @@ class WhisperSTT:
         gate = self._borrowed_core()
         try:
             model = self._wide_model if gate is not None else self._model
-            text, detected = self._run(samples, language, prompt, prefix, model)
+            text, detected = self._run(
+                samples, language, prompt, prefix, model, self._worker.check_abandoned
+            )
         finally:
             if gate is not None:
                 gate.release()
@@ -233,7 +239,10 @@ class WhisperSTT:
         prompt: str | None,
         prefix: str | None = None,
         model: Any = None,
+        checkpoint: Callable[[], None] = lambda: None,
     ) -> tuple[str, str | None]:
+        """`checkpoint` runs between the stages of the decode (raising `JobAbandoned` ends
+        a run whose caller stopped waiting: a discarded draft's)."""
         model = model if model is not None else self._model
         known = language or (None if model.model.is_multilingual else "en")
         if self._short_window and known is not None:
@@ -244,6 +253,7 @@ class WhisperSTT:
                 prompt=prompt,
                 beam_size=self._beam_size,
                 prefix=prefix,
+                between=checkpoint,
             )
             if text is not None:
                 return _continuing(prefix, text), known
@@ -262,7 +272,11 @@ class WhisperSTT:
             vad_filter=False,
         )
         # `segments` is lazy: decoding happens while iterating, on this worker thread.
-        text = " ".join(segment.text.strip() for segment in segments).strip()
+        texts = []
+        for segment in segments:
+            texts.append(segment.text.strip())
+            checkpoint()
+        text = " ".join(texts).strip()
         return _continuing(prefix, text), info.language
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ the full 30 s path. Measured on the packaged tiny.en, 1 thread, 20 test sentence
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -51,12 +52,14 @@ def transcribe_short(
     prompt: str | None,
     beam_size: int,
     prefix: str | None = None,
+    between: Callable[[], None] = lambda: None,
 ) -> str | None:
     """The clip's text from a short-window decode, or None when the full path must decide.
 
     `model` is a faster_whisper.WhisperModel; `language` must be known (no detection here).
     With `prefix` the decoder is forced through those words first and the text starts
-    with them (live transcription continues what it already sent).
+    with them (live transcription continues what it already sent). `between` runs after
+    the encoder, before the decoder (each about half the time): it may raise to stop there.
     """
     from faster_whisper.tokenizer import Tokenizer
     from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
@@ -78,8 +81,10 @@ def transcribe_short(
     prompt_tokens = model.get_prompt(tokenizer, previous, without_timestamps=True, prefix=prefix)
     forced = len(tokenizer.encode(" " + prefix)) if prefix else 0
     budget = MIN_TOKENS + math.ceil(seconds * TOKENS_PER_SECOND) + forced
+    encoded = model.encode(features)
+    between()
     result = model.model.generate(
-        model.encode(features),
+        encoded,
         [prompt_tokens],
         beam_size=beam_size,
         max_length=len(prompt_tokens) + budget,
