@@ -22,6 +22,8 @@ from realtime2.engine.interfaces import (
     ToolSpec,
     Urgency,
 )
+from realtime2.backends.local.llama_llm import LlamaLLM
+from realtime2.backends.local.shared_context import PROMPT_CHUNK_TOKENS, WARM_CHUNK_TOKENS
 from realtime2.engine.scheduler import CpuGate, ModelWorker
 
 pytestmark = pytest.mark.models
@@ -364,3 +366,32 @@ async def test_a_warmed_prompt_is_reused_by_the_request_that_extends_it(llm: LLM
     await llm.warm(turn(nonce, heard))
     warmed = done_of(await run(llm, turn(nonce, whole))).usage.cached_tokens
     assert warmed >= cold + 10  # the session's system prompt and the heard words
+
+
+async def test_a_warmed_prompt_is_evaluated_in_small_chunks(llm: LLM) -> None:
+    """Warming is background work that a draft starting at the user's pause may have to wait
+    for: it evaluates at most `WARM_CHUNK_TOKENS` at a time (a chunk cannot be stopped); a
+    reply's own prompt goes in the larger `PROMPT_CHUNK_TOKENS`."""
+    assert isinstance(llm, LlamaLLM)
+    llama = llm._llama
+    batches: list[int] = []
+    plain_eval = llama.eval
+
+    def counted(tokens: list[int]) -> None:
+        batches.append(len(tokens))
+        plain_eval(tokens)
+
+    system = ChatMessage("system", f"You are a concise assistant, session {secrets.token_hex(4)}.")
+    words = "Please tell me, in a few words, which of the rivers of Europe is the longest one "
+    llama.eval = counted  # type: ignore[method-assign]
+    try:
+        await llm.warm(greedy(system, ChatMessage("user", words * 2), max_tokens=3))
+        warm_batches, batches[:] = list(batches), []
+        system = ChatMessage(
+            "system", f"You are a concise assistant, session {secrets.token_hex(4)}."
+        )
+        await run(llm, greedy(system, ChatMessage("user", words * 2), max_tokens=3))
+    finally:
+        del llama.eval  # the instance attribute: back to the class's method
+    assert sum(warm_batches) >= 40 and max(warm_batches) <= WARM_CHUNK_TOKENS, warm_batches
+    assert max(batches) == PROMPT_CHUNK_TOKENS, batches

@@ -29,7 +29,7 @@ from realtime2.backends.local.chat_prompt import render_prompt, to_template_mess
 from realtime2.backends.local.context_window import retained_messages
 from realtime2.backends.local.llama_cpu import ensure_cpu_backend
 from realtime2.backends.local.models import require_module
-from realtime2.backends.local.shared_context import Progress, SharedContext
+from realtime2.backends.local.shared_context import WARM_CHUNK_TOKENS, Progress, SharedContext
 from realtime2.backends.local.tool_grammar import PLAIN_TEXT, select_tools, tool_grammar
 from realtime2.engine.interfaces import (
     ContextLengthExceededError,
@@ -217,7 +217,11 @@ class LlamaLLM:
         messages = to_template_messages(request.messages, tools, forced, bool(tools))
         tokens = self._prompt_tokens(messages, max_tokens, request.truncation)
         gen = _Generation(tokens=tokens, sampler=None, prompt_tokens=len(tokens))
-        self._context.catch_up(gen, lambda: self._worker.most_urgent_waiting() is not None)
+        self._context.catch_up(
+            gen,
+            lambda: self._worker.most_urgent_waiting() is not None,
+            chunk_tokens=WARM_CHUNK_TOKENS,
+        )
 
     async def _tokens(
         self, gen: _Generation, max_tokens: int, priority: Priority | Urgency
