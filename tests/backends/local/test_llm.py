@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from realtime2.backends.local.llama_llm import LlamaLLM
+from realtime2.backends.local.shared_context import PROMPT_CHUNK_TOKENS, WARM_CHUNK_TOKENS
 from realtime2.engine.interfaces import (
     LLM,
     ChatMessage,
@@ -22,8 +24,6 @@ from realtime2.engine.interfaces import (
     ToolSpec,
     Urgency,
 )
-from realtime2.backends.local.llama_llm import LlamaLLM
-from realtime2.backends.local.shared_context import PROMPT_CHUNK_TOKENS, WARM_CHUNK_TOKENS
 from realtime2.engine.scheduler import CpuGate, ModelWorker
 
 pytestmark = pytest.mark.models
@@ -311,7 +311,6 @@ async def test_a_long_prompt_pauses_for_more_urgent_work(llm: LLM) -> None:
 async def test_a_lone_generation_borrows_the_idle_core_and_gives_it_back(llm: LLM) -> None:
     """On an idle two-core gate the LLM decodes with two threads; a job that then waits for
     a core gets the borrowed one within a token, while the generation goes on."""
-    from realtime2.backends.local.llama_llm import LlamaLLM
 
     llama_cpp = pytest.importorskip("llama_cpp")
     assert isinstance(llm, LlamaLLM)
