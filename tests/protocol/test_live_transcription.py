@@ -3,7 +3,6 @@ stable words sent as deltas that only append, `completed` their concatenation.""
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import pytest
@@ -359,22 +358,27 @@ def test_semantic_vad_reads_completeness_from_the_live_hypothesis(words: str, qu
     assert (waited < 600) is quick, waited
 
 
-def test_the_reply_prompt_is_warmed_with_the_agreed_words_while_the_user_talks() -> None:
+def test_the_reply_prompt_is_warmed_with_the_latest_words_while_the_user_talks() -> None:
     h = _session(kind="realtime", speculative=True)
     _append(h, silence(200))
     warmed: list[cmd.WarmPrompt] = []
     for _ in range(4):
         _speak(h, 1000)
         _answer(h, WORDS)
-        warmed += h.take(cmd.WarmPrompt)
-    assert warmed, "agreed words were sent but no prompt was warmed"
-    last = warmed[-1].request.messages[-1]
-    # Exactly the words sent so far: the draft's transcript continues them, so its prompt
-    # starts with this one.
-    assert (last.role, last.content) == ("user", _deltas(h).strip())
+        new = h.take(cmd.WarmPrompt)
+        assert len(new) <= 1
+        warmed += new
+        if new:
+            # The latest hypothesis, not only the agreed words (those sent as deltas): its
+            # last word too, which the next decode may still change ("thr~" -> "three").
+            last = new[0].request.messages[-1]
+            assert last.role == "user"
+            assert last.content.startswith(_deltas(h).strip())
+            assert last.content.endswith("~")
+    assert len(warmed) >= 3, "hypotheses came but the prompt was not warmed with them"
     assert warmed[-1].request.messages[0].role == "system"  # the automatic reply's history
     contents = [w.request.messages[-1].content for w in warmed]
-    assert all(b.startswith(a) and b != a for a, b in itertools.pairwise(contents))
+    assert len(set(contents)) == len(contents)  # a prompt already warmed is not sent again
 
 
 @pytest.mark.parametrize("setup", ["transcription", "no_auto_reply", "not_speculative"])

@@ -127,6 +127,7 @@ class LiveTurn:
     last_end_ms: int = 0  # audio end of the last hypothesis asked for
     outstanding: LiveRequest | None = None
     close_at: int | None = None  # close the chunk at this pause
+    heard: str = ""  # the turn's words by the latest hypothesis (agreed or not)
     agreement: LocalAgreement = field(init=False)
     _ids: int = 0
 
@@ -182,6 +183,7 @@ class LiveTurn:
         """A hypothesis of the open chunk; returns the delta to send (may be empty)."""
         before = self.sent
         self.agreement.feed(chunk_text.split())
+        self.heard = join(self.head, chunk_text)
         return self.sent[len(before) :]
 
     def close(self, chunk_text: str, end_ms: int) -> str:
@@ -194,4 +196,5 @@ class LiveTurn:
         self.last_end_ms = self.chunk_start_ms
         self.close_at = None
         self.agreement = LocalAgreement(self.profile.agree)
+        self.heard = text
         return text[len(before) :]

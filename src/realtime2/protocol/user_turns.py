@@ -96,6 +96,7 @@ class UserTurns:
         # Live deltas of the turn being spoken (`live`: the STT can continue a transcript).
         self._live = LiveTranscriber(settings, audio, self.transcripts, outbox, capable=live)
         self._pause_ms: int | None = None  # where the current pause began (audio time)
+        self._warmed = ""  # the words the last `WarmPrompt` carried
         # semantic_vad's end-of-turn model checks (`turn_model`: the runner has one).
         self.turn_end = TurnEndChecks(audio, outbox, enabled=turn_model)
 
@@ -324,13 +325,18 @@ class UserTurns:
         )
         if live is None or grew is None:
             return
-        if grew:
-            self._warm_reply(live.sent, responding=responding)
+        del grew  # any answer may carry new words for the prompt, agreed or not
+        if live.heard != self._warmed:
+            self._warmed = live.heard
+            self._warm_reply(live.heard, responding=responding)
         self.live_tick()
 
     def _warm_reply(self, words: str, *, responding: bool) -> None:
-        """Every decode continues the agreed words, so the draft's transcript will start
-        with them: its reply's prompt can be evaluated up to here while the user talks."""
+        """The reply's prompt, evaluated up to `words` while the user talks: the latest
+        hypothesis's words, agreed or not. Every decode continues the agreed ones, and the
+        draft's transcript most often goes on like the latest hypothesis too (one fewer
+        hypothesis behind: ~1 s of speech, 3-4 tokens less to evaluate at the pause); where
+        it does not, the cache is used up to the first word that differs."""
         settings = self._settings
         if (
             not self._speculative
