@@ -98,29 +98,28 @@ class LiveTranscriber:
 
     def answer(
         self, item_id: str, request_id: int, text: str, *, pause_ms: int | None, drafting: bool
-    ) -> bool | None:
+    ) -> bool:
         """A hypothesis of the open chunk arrived (`text` continues its prefix). `pause_ms`:
         where the current pause began (None: the user is talking); `drafting`: a draft's
-        transcript covers the pause and decides the words instead. None when it changes no
-        words (it answers no outstanding request, or the draft decides); else whether the
-        words agreed so far grew."""
+        transcript covers the pause and decides the words instead. Whether the hypothesis
+        was taken as the turn's words (`LiveTurn.heard`): False when it answers no
+        outstanding request, or the draft decides."""
         turn = self.turn
         if turn is None or turn.item_id != item_id:
-            return None
+            return False
         request = turn.answered(request_id)
         if request is None:
-            return None
+            return False
         detector = self._input.detector
         if detector is not None and pause_ms is not None and request.end_ms >= pause_ms:
             detector.set_completeness(completeness(join(turn.head, text)))  # semantic VAD
         if drafting:
-            return None
-        before = turn.sent
+            return False
         if request.close:
             self._delta(item_id, turn.close(text, request.end_ms))
         else:
             self._delta(item_id, turn.hypothesis(text))
-        return turn.sent != before
+        return True
 
     def from_draft(self, chunk: int, end_ms: int, text: str) -> None:
         """A draft's transcript (of chunk `chunk` up to `end_ms`) is the best hypothesis of

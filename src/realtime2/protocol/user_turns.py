@@ -96,7 +96,7 @@ class UserTurns:
         # Live deltas of the turn being spoken (`live`: the STT can continue a transcript).
         self._live = LiveTranscriber(settings, audio, self.transcripts, outbox, capable=live)
         self._pause_ms: int | None = None  # where the current pause began (audio time)
-        self._warmed = ""  # the words the last `WarmPrompt` carried
+        self._warmed = ("", "")  # (item, words) of the last `WarmPrompt`
         # semantic_vad's end-of-turn model checks (`turn_model`: the runner has one).
         self.turn_end = TurnEndChecks(audio, outbox, enabled=turn_model)
 
@@ -320,14 +320,14 @@ class UserTurns:
         """A live hypothesis of the open chunk arrived (`text` continues its prefix);
         `responding`: a response to the conversation is running."""
         live = self.live
-        grew = self._live.answer(
+        taken = self._live.answer(
             item_id, request_id, text, pause_ms=self._pause_ms, drafting=self.draft is not None
         )
-        if live is None or grew is None:
+        if live is None or not taken:
             return
-        del grew  # any answer may carry new words for the prompt, agreed or not
-        if live.heard != self._warmed:
-            self._warmed = live.heard
+        # The same words in a later turn follow another history: a prompt of their own.
+        if (live.item_id, live.heard) != self._warmed:
+            self._warmed = (live.item_id, live.heard)
             self._warm_reply(live.heard, responding=responding)
         self.live_tick()
 

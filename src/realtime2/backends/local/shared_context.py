@@ -37,7 +37,8 @@ SNAPSHOT_MIN_TOKENS = 32
 PROMPT_CHUNK_TOKENS = 32
 # A prompt warmed ahead of a reply (`LlamaLLM.warm`, background work) in smaller ones: a
 # chunk cannot be stopped, and a draft that starts at the user's pause waits for it. Here
-# (Zen 4, one thread) a chunk costs ~14 ms plus ~8 ms a token: 8 tokens ~75 ms, 32 ~0.26 s.
+# (Zen 4, one thread; 1, 5 and 13 tokens timed) a chunk costs ~14 ms plus ~8 ms a token, so
+# by that fit 8 tokens take ~75 ms and 32 ~0.26 s.
 WARM_CHUNK_TOKENS = 8
 # A prompt gives way to work of its own priority at most this many times; then it finishes.
 EQUAL_PAUSES = 2
