@@ -49,6 +49,7 @@ from realtime2.protocol.server_events import ProtocolError, ServerEvent, event, 
 from realtime2.protocol.session_config import SessionSettings, SessionType, default_session
 from realtime2.protocol.truncation import plan_truncation
 from realtime2.protocol.turn_detection import (
+    PauseConfirmed,
     PauseStarted,
     SilenceProbe,
     SpeechResumed,
@@ -304,8 +305,12 @@ class RealtimeSession:
                     self._cancel(active, "turn_detected")
             elif isinstance(signal, PauseStarted):
                 self.turns.pause_started(
-                    responding=self.responses.active is not None, end_ms=signal.end_ms
+                    responding=self.responses.active is not None,
+                    end_ms=signal.end_ms,
+                    early=signal.early,
                 )
+            elif isinstance(signal, PauseConfirmed):
+                self.turns.pause_confirmed(signal.end_ms)
             elif isinstance(signal, SpeechResumed):
                 self.turns.speech_resumed()
             elif isinstance(signal, SilenceProbe):
