@@ -175,3 +175,20 @@ def test_the_session_drops_an_early_pause_draft_when_the_voice_comes_back() -> N
     (discard,) = h.take(cmd.DiscardDraft)
     assert discard.draft_id == draft.draft_id
     assert not h.take(cmd.CheckTurnEnd)
+
+
+def test_no_early_pause_when_the_session_says_no_core_is_spare() -> None:
+    asked: list[bool] = []
+
+    def busy() -> bool:
+        asked.append(True)
+        return False
+
+    feed = Feed()
+    feed.detector = TurnDetector(VadParams(), early_pauses=busy)
+    feed.speak()
+    assert not asked  # only asked at a would-be early pause
+    assert feed.frames(2, FADING, QUIET_DB) == []
+    assert asked
+    silent_from = feed.ms
+    assert feed.frames(2, 0.05, QUIET_DB) == [PauseStarted(int(silent_from), early=False)]

@@ -86,6 +86,7 @@ class RealtimeSession:
         token_cap: int | None = None,
         live_transcription: bool = False,
         turn_model: bool = False,
+        early_pauses: Callable[[], bool] = lambda: True,
     ) -> None:
         """`clock`: monotonic seconds, for the session's deadlines; `wall_clock`: Unix
         seconds, for `expires_at`; `audio_out`: how reply audio leaves (`Responses`);
@@ -93,7 +94,9 @@ class RealtimeSession:
         `token_cap`: the LLM's reply cap when a client asks for "inf" (shown as such);
         `live_transcription`: the STT can continue a transcript, so transcription deltas
         go out while the user speaks (`protocol.live_transcription`); `turn_model`: the
-        runner has an end-of-turn model for semantic_vad (`CheckTurnEnd`)."""
+        runner has an end-of-turn model for semantic_vad (`CheckTurnEnd`); `early_pauses`:
+        whether a pause may start on the voice's level now (`TurnDetector`), asked at each."""
+        self._early_pauses = early_pauses
         resolve_realtime_model(model)  # the transport checked it; this guards direct use
         self.clock = clock
         self.audio_out: AudioOut = audio_out
@@ -270,7 +273,7 @@ class RealtimeSession:
             params = VadParams(td["threshold"], td["silence_duration_ms"])
         else:
             params = VadParams(eagerness=td["eagerness"])
-        self.input.set_detector(TurnDetector(params))
+        self.input.set_detector(TurnDetector(params, early_pauses=self._early_pauses))
 
     def _append_b64(self, audio: str) -> None:
         data = decode_base64(

@@ -31,6 +31,7 @@ still counts Silero's silence only.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -134,8 +135,14 @@ class VadParams:
 
 
 class TurnDetector:
-    def __init__(self, params: VadParams) -> None:
+    def __init__(
+        self, params: VadParams, *, early_pauses: Callable[[], bool] = lambda: True
+    ) -> None:
+        """`early_pauses`: asked at each would-be early pause whether to start it (a draft
+        dropped at a gap between words costs a transcription: the session allows them
+        while a core is idle)."""
         self.params = params
+        self.early_pauses = early_pauses
         self.probability = 0.0  # the last frame's speech probability
         self.speaking = False
         self._speech_run_ms = 0.0
@@ -149,7 +156,6 @@ class TurnDetector:
         self._words_known = False  # `set_completeness` was told about this pause
         self._voice_db: float | None = None  # the turn's voice level (voiced frames)
         self._voiced_ms = 0.0  # voiced frames heard in this turn
-        self.early_pauses = True  # start pauses on the level (when `feed` is given it)
 
     def reset(self) -> None:
         self.speaking = False
@@ -293,10 +299,10 @@ class TurnDetector:
                 rate = _LEVEL_RISE if level_db > voice else _LEVEL_FALL
                 self._voice_db = voice + rate * (level_db - voice)
         if (
-            self.early_pauses
-            and quiet
+            quiet
             and probability < EARLY_PAUSE_PROBABILITY
             and self._voiced_ms >= EARLY_PAUSE_AFTER_MS
+            and self.early_pauses()
         ):
             self._paused = True
             self._early_end_ms = int(frame_end_ms - frame_ms)
