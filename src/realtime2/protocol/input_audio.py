@@ -7,7 +7,6 @@ started ("audio time"), the clock `speech_started`/`speech_stopped` report in.
 
 from __future__ import annotations
 
-import math
 from typing import Final
 
 import numpy as np
@@ -87,10 +86,7 @@ class InputAudio:
             frame = self._buf[lo : lo + self._frame].astype(np.float32) / 32768.0
             self._vad_pos += self._frame
             probability = self._vad.speech_probability(frame)
-            level_db = 10.0 * math.log10(float(np.dot(frame, frame)) / frame.size + 1e-12)
-            signals.extend(
-                self.detector.feed(probability, frame_ms, self.ms(self._vad_pos), level_db)
-            )
+            signals.extend(self.detector.feed(probability, frame_ms, self.ms(self._vad_pos)))
         return signals
 
     def set_noise_reduction(self, kind: NoiseReductionType | None, strength: float = 1.0) -> None:

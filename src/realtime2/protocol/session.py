@@ -49,7 +49,6 @@ from realtime2.protocol.server_events import ProtocolError, ServerEvent, event, 
 from realtime2.protocol.session_config import SessionSettings, SessionType, default_session
 from realtime2.protocol.truncation import plan_truncation
 from realtime2.protocol.turn_detection import (
-    PauseConfirmed,
     PauseStarted,
     SilenceProbe,
     SpeechResumed,
@@ -86,7 +85,6 @@ class RealtimeSession:
         token_cap: int | None = None,
         live_transcription: bool = False,
         turn_model: bool = False,
-        early_pauses: Callable[[], bool] = lambda: True,
     ) -> None:
         """`clock`: monotonic seconds, for the session's deadlines; `wall_clock`: Unix
         seconds, for `expires_at`; `audio_out`: how reply audio leaves (`Responses`);
@@ -94,9 +92,7 @@ class RealtimeSession:
         `token_cap`: the LLM's reply cap when a client asks for "inf" (shown as such);
         `live_transcription`: the STT can continue a transcript, so transcription deltas
         go out while the user speaks (`protocol.live_transcription`); `turn_model`: the
-        runner has an end-of-turn model for semantic_vad (`CheckTurnEnd`); `early_pauses`:
-        whether a pause may start on the voice's level now (`TurnDetector`), asked at each."""
-        self._early_pauses = early_pauses
+        runner has an end-of-turn model for semantic_vad (`CheckTurnEnd`)."""
         resolve_realtime_model(model)  # the transport checked it; this guards direct use
         self.clock = clock
         self.audio_out: AudioOut = audio_out
@@ -273,7 +269,7 @@ class RealtimeSession:
             params = VadParams(td["threshold"], td["silence_duration_ms"])
         else:
             params = VadParams(eagerness=td["eagerness"])
-        self.input.set_detector(TurnDetector(params, early_pauses=self._early_pauses))
+        self.input.set_detector(TurnDetector(params))
 
     def _append_b64(self, audio: str) -> None:
         data = decode_base64(
@@ -308,12 +304,8 @@ class RealtimeSession:
                     self._cancel(active, "turn_detected")
             elif isinstance(signal, PauseStarted):
                 self.turns.pause_started(
-                    responding=self.responses.active is not None,
-                    end_ms=signal.end_ms,
-                    early=signal.early,
+                    responding=self.responses.active is not None, end_ms=signal.end_ms
                 )
-            elif isinstance(signal, PauseConfirmed):
-                self.turns.pause_confirmed(signal.end_ms)
             elif isinstance(signal, SpeechResumed):
                 self.turns.speech_resumed()
             elif isinstance(signal, SilenceProbe):

@@ -16,22 +16,15 @@ whatever the model heard. Waiting for them costs little, since the reply cannot 
 before the transcript it answers. Without a model the words decide alone: the session
 asks for a partial transcript once the user pauses (`SilenceProbe`).
 
-Both modes also report the *start* of a pause (`PauseStarted`) and a pause that ends in more
-speech (`SpeechResumed`). The session uses them to draft the reply speculatively while the
-silence window runs, and to throw the draft away when the user keeps talking. A pause
-starts two quiet frames into Silero's silence, or sooner when the caller gives each frame's
-level (`feed(..., level_db=)`): Silero's probability takes ~0.1 s after the voice to fall
-through `threshold - HYSTERESIS`, while the level drops at once. A frame far under the
-turn's voice level (`EARLY_PAUSE_DB`) whose probability has begun to fall
-(`EARLY_PAUSE_PROBABILITY`) starts the pause there; voice coming back (a loud frame or a
-confident probability) before Silero's silence resumes the turn. The silence window itself
-still counts Silero's silence only.
+Both modes also report the *start* of a pause (`PauseStarted`, a couple of frames into the
+silence) and a pause that ends in more speech (`SpeechResumed`). The session uses them to
+draft the reply speculatively while the silence window runs, and to throw the draft away
+when the user keeps talking.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -44,18 +37,6 @@ PROBE_AFTER_MS: Final = 200  # pause length after which semantic VAD asks for a 
 # common inside a word (stops, plosives), and a wasted draft costs a whisper run (~0.4 s
 # of CPU); every millisecond waited here is a millisecond less of head start.
 DRAFT_AFTER_MS: Final = 60
-# The early pause (see the module docstring). On the shipped human speech
-# (tests/support/speech_data, 24 turns) it starts the final pause's draft a median ~0.1 s
-# sooner, at the price of more drafts dropped at gaps between words (bench/README.md).
-EARLY_PAUSE_DB: Final = 15.0  # this far under the turn's voice level, a frame is quiet
-EARLY_PAUSE_PROBABILITY: Final = 0.6  # ... if Silero's probability has fallen under this
-RESUME_PROBABILITY: Final = 0.9  # an early pause ends when Silero is this sure again
-RESUME_MARGIN_DB: Final = 3.0  # ... or a frame is this much over the quiet level
-EARLY_PAUSE_AFTER_MS: Final = 200  # speech heard in the turn before its level is trusted
-# The voice level follows loud frames quickly and soft ones slowly: it tracks the turn's
-# vowels, not its consonants.
-_LEVEL_RISE: Final = 0.3
-_LEVEL_FALL: Final = 0.02
 # (shortest, longest) silence window per eagerness; the longest match OpenAI's documented
 # maximum timeouts (8 s, 4 s, 2 s).
 SEMANTIC_WINDOWS_MS: Final[dict[str, tuple[int, int]]] = {
@@ -100,16 +81,6 @@ class PauseStarted:
     """The user went quiet long enough to draft a reply; the turn may still go on."""
 
     end_ms: int  # end of the voiced audio so far
-    # Started on the level alone, before Silero's silence: more often a gap between words
-    # (`PauseConfirmed` follows when Silero's silence comes too).
-    early: bool = False
-
-
-@dataclass(frozen=True)
-class PauseConfirmed:
-    """Silero's silence has come to an early pause: a pause by both measures now."""
-
-    end_ms: int  # the early pause's
 
 
 @dataclass(frozen=True)
@@ -122,9 +93,7 @@ class SpeechStopped:
     end_ms: int  # end of the audio that belongs to the turn (trailing silence included)
 
 
-TurnSignal = (
-    SpeechStarted | SilenceProbe | PauseStarted | PauseConfirmed | SpeechResumed | SpeechStopped
-)
+TurnSignal = SpeechStarted | SilenceProbe | PauseStarted | SpeechResumed | SpeechStopped
 
 
 @dataclass
@@ -135,14 +104,8 @@ class VadParams:
 
 
 class TurnDetector:
-    def __init__(
-        self, params: VadParams, *, early_pauses: Callable[[], bool] = lambda: True
-    ) -> None:
-        """`early_pauses`: asked at each would-be early pause whether to start it (a draft
-        dropped at a gap between words costs a transcription: the session allows them
-        while a core is idle)."""
+    def __init__(self, params: VadParams) -> None:
         self.params = params
-        self.early_pauses = early_pauses
         self.probability = 0.0  # the last frame's speech probability
         self.speaking = False
         self._speech_run_ms = 0.0
@@ -150,18 +113,13 @@ class TurnDetector:
         self._silence_ms = 0.0
         self._probed = False
         self._paused = False  # PauseStarted was reported for the current pause
-        self._early_end_ms: int | None = None  # ... early, and not yet confirmed
         self._completeness = UNKNOWN_COMPLETENESS
         self._turn_score: float | None = None  # the end-of-turn model's, for this pause
         self._words_known = False  # `set_completeness` was told about this pause
-        self._voice_db: float | None = None  # the turn's voice level (voiced frames)
-        self._voiced_ms = 0.0  # voiced frames heard in this turn
 
     def reset(self) -> None:
         self.speaking = False
         self._speech_run_ms = 0.0
-        self._voice_db = None
-        self._voiced_ms = 0.0
         self._silence_ms = 0.0
         self._probed = False
         self._paused = False
@@ -205,15 +163,8 @@ class TurnDetector:
         """The end-of-turn model's probability that the turn is complete, for this pause."""
         self._turn_score = min(1.0, max(0.0, probability))
 
-    def feed(
-        self,
-        probability: float,
-        frame_ms: float,
-        frame_end_ms: float,
-        level_db: float | None = None,
-    ) -> list[TurnSignal]:
-        """One VAD frame of `frame_ms` ending at `frame_end_ms` of session audio; `level_db`:
-        its RMS level (dBFS), which lets a pause start before Silero's silence does."""
+    def feed(self, probability: float, frame_ms: float, frame_end_ms: float) -> list[TurnSignal]:
+        """One VAD frame of `frame_ms` ending at `frame_end_ms` of session audio."""
         self.probability = probability
         threshold = self.params.threshold
         if not self.speaking:
@@ -226,34 +177,24 @@ class TurnDetector:
                     self._silence_ms = 0.0
                     self._probed = False
                     self._paused = False
-                    self._voice_db = None
-                    self._voiced_ms = 0.0
                     self._fresh_pause()
                     return [SpeechStarted(int(self._run_start_ms))]
             else:
                 self._speech_run_ms = 0.0
             return []
         if probability >= threshold - HYSTERESIS:
-            if level_db is None:
-                return self._resume()
-            if (
-                self._paused
-                and self._silence_ms == 0.0
-                and not self._voice_back(probability, level_db)
-            ):
-                return []  # an early pause, not yet Silero's silence, and no voice again
-            return self._resume() or self._early_pause(
-                probability, frame_ms, frame_end_ms, level_db
-            )
+            # Talking again: a new pause needs a fresh estimate.
+            resumed = self._paused
+            self._silence_ms = 0.0
+            self._probed = False
+            self._paused = False
+            self._fresh_pause()
+            return [SpeechResumed()] if resumed else []
         self._silence_ms += frame_ms
         signals: list[TurnSignal] = []
-        if self._silence_ms >= DRAFT_AFTER_MS:
-            if not self._paused:
-                self._paused = True
-                signals.append(PauseStarted(int(frame_end_ms - self._silence_ms)))
-            elif self._early_end_ms is not None:
-                signals.append(PauseConfirmed(self._early_end_ms))
-                self._early_end_ms = None
+        if not self._paused and self._silence_ms >= DRAFT_AFTER_MS:
+            self._paused = True
+            signals.append(PauseStarted(int(frame_end_ms - self._silence_ms)))
         if (
             self.params.eagerness is not None
             and not self._probed
@@ -267,47 +208,6 @@ class TurnDetector:
             self._paused = False
             signals.append(SpeechStopped(int(frame_end_ms)))
         return signals
-
-    def _resume(self) -> list[TurnSignal]:
-        """Talking again: a new pause needs a fresh estimate."""
-        resumed = self._paused
-        self._silence_ms = 0.0
-        self._probed = False
-        self._paused = False
-        self._early_end_ms = None
-        self._fresh_pause()
-        return [SpeechResumed()] if resumed else []
-
-    def _voice_back(self, probability: float, level_db: float) -> bool:
-        voice = self._voice_db
-        return probability >= RESUME_PROBABILITY or (
-            voice is not None and level_db >= voice - EARLY_PAUSE_DB + RESUME_MARGIN_DB
-        )
-
-    def _early_pause(
-        self, probability: float, frame_ms: float, frame_end_ms: float, level_db: float
-    ) -> list[TurnSignal]:
-        """A frame Silero still counts as speech: follow the voice's level, and start the
-        pause here when the frame is far under it and the probability has begun to fall."""
-        voice = self._voice_db
-        quiet = voice is not None and level_db < voice - EARLY_PAUSE_DB
-        if probability >= self.params.threshold and not quiet:
-            self._voiced_ms += frame_ms
-            if voice is None:
-                self._voice_db = level_db
-            else:
-                rate = _LEVEL_RISE if level_db > voice else _LEVEL_FALL
-                self._voice_db = voice + rate * (level_db - voice)
-        if (
-            quiet
-            and probability < EARLY_PAUSE_PROBABILITY
-            and self._voiced_ms >= EARLY_PAUSE_AFTER_MS
-            and self.early_pauses()
-        ):
-            self._paused = True
-            self._early_end_ms = int(frame_end_ms - frame_ms)
-            return [PauseStarted(self._early_end_ms, early=True)]
-        return []
 
 
 # --- how finished does a partial transcript sound? ------------------------------------

@@ -1,8 +1,7 @@
 """End-of-turn checks: `semantic_vad` asks the end-of-turn model at each pause.
 
-When the user goes quiet (two VAD frames into Silero's silence: `PauseStarted`, or
-`PauseConfirmed` after an early pause, which is only drafted) and the session's runner has
-an end-of-turn model, the turn's last ≤ 8 s go out as a `CheckTurnEnd`. Its
+When the user goes quiet (`PauseStarted`, two VAD frames into the silence) and the session's
+runner has an end-of-turn model, the turn's last ≤ 8 s go out as a `CheckTurnEnd`. Its
 probability comes back through `answered` and sets the silence window of that pause
 (`TurnDetector.set_turn_score`). Each check is numbered: an answer for a pause the user has
 since talked through, or for an earlier turn, is dropped. A check that fails leaves the

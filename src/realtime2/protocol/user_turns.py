@@ -134,15 +134,14 @@ class UserTurns:
         )
         return bool(self._td.get("interrupt_response", True))
 
-    def pause_started(
-        self, *, responding: bool, end_ms: int | None = None, early: bool = False
-    ) -> None:
+    def pause_started(self, *, responding: bool, end_ms: int | None = None) -> None:
         """The user went quiet: ask how finished the turn sounds, and draft it while the
-        silence window runs. An `early` pause (on the level alone, more often a gap between
-        words) is only drafted; the rest waits for `pause_confirmed`."""
+        silence window runs."""
         self._pause_ms = end_ms
-        if not early:
-            self.pause_confirmed(end_ms)
+        if self.current_item_id is not None:
+            self.turn_end.pause(self.current_item_id, self._turn_start_ms)
+        if end_ms is not None:
+            self._live.pause(end_ms)
         live = self.live
         # A draft's transcript carries no log-probabilities: a session that asked for them
         # is transcribed once the turn is committed.
@@ -180,14 +179,6 @@ class UserTurns:
                 reply,
             )
         )
-
-    def pause_confirmed(self, end_ms: int | None) -> None:
-        """A pause by Silero's silence: the end-of-turn check, and a long live chunk may
-        close here."""
-        if self.current_item_id is not None:
-            self.turn_end.pause(self.current_item_id, self._turn_start_ms)
-        if end_ms is not None:
-            self._live.pause(end_ms)
 
     def discard_draft(self) -> None:
         """The user kept talking (or the turn was dropped): the draft is worthless."""

@@ -41,7 +41,7 @@ from realtime2.engine.interfaces import (
     EngineUnavailableError,
     Priority,
 )
-from realtime2.engine.scheduler import JOB_OBSERVER, process_gate
+from realtime2.engine.scheduler import JOB_OBSERVER
 from realtime2.observability import metrics
 from realtime2.observability.tracing import SessionTracer
 from realtime2.protocol import commands as cmd
@@ -65,21 +65,6 @@ DEFAULT_MAX_QUEUED: Final = 512
 MAX_TIMER_SLEEP: Final = 0.25
 
 T = TypeVar("T")
-
-
-def _spare_core() -> bool:
-    """An early pause's draft only where it costs nothing else: a core is idle now. Under
-    load the pause starts at Silero's silence, as without levels (drafts dropped at gaps
-    between words took cores from other sessions' replies: bench/README.md, "Early
-    pauses")."""
-    gate = process_gate()
-    return gate.busy_cores < gate.slots
-
-
-def _never() -> bool:
-    """No early pauses: the STT is not the embedded whisper, and each dropped draft would
-    be a remote transcription request."""
-    return False
 
 
 class RateLimits(Protocol):
@@ -133,7 +118,6 @@ class SessionRunner:
             token_cap=engines.llm.capabilities.max_output_tokens,
             live_transcription=engines.stt.capabilities.streaming,
             turn_model=engines.turn is not None,
-            early_pauses=_spare_core if engines.stt.capabilities.streaming else _never,
             **extra,
         )
         self.closed = asyncio.Event()
