@@ -97,13 +97,13 @@ async def live_server(
         else:
             engines = await asyncio.to_thread(build_engines, engine_settings)
             services.engines = EngineHost.with_engines(engines)
-        ws_module.SessionRunner = RecordingRunner  # type: ignore[misc]
+        ws_module.SessionRunner = RecordingRunner  # type: ignore[misc, attr-defined]
         app = create_app(settings, services)
         try:
             async with running(app, ws_max_size=20 * 1024 * 1024) as server:
                 yield LiveServer(f"http://127.0.0.1:{server.config.port}", services, runners)
         finally:
-            ws_module.SessionRunner = original  # type: ignore[misc]
+            ws_module.SessionRunner = original  # type: ignore[misc, attr-defined]
             await services.close()
 
 

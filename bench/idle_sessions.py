@@ -84,6 +84,7 @@ async def main() -> None:
         http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{args.port}", timeout=30)
         sessions: list[ClientConnection] = []
         rows: list[list[object]] = []
+        per_session: list[float] = []  # MB per session at each step, for the chart
         try:
             await asyncio.sleep(2)
             baseline = rss_mb(proc.pid)
@@ -102,6 +103,7 @@ async def main() -> None:
                 assert (await http.get("/healthz")).status_code == 200
                 health_ms = (time.perf_counter() - t) * 1000
                 per = (rss - baseline) / len(sessions)
+                per_session.append(round(per, 3))
                 rows.append([len(sessions), round(rss, 1), round(per, 3), round(health_ms, 1)])
                 print(
                     f"{len(sessions)} sessions open ({opened:.1f}s), rss {rss:.0f} MB", flush=True
@@ -124,7 +126,6 @@ async def main() -> None:
         rows,
     )
     print(f"credits held while open: {held_while_open}; held after close: {me['held']}")
-    per_session = [float(r[2]) for r in rows[1:]]
     write_json(
         "idle_sessions",
         {"rows": [dict(zip(["sessions", "rss_mb", "mb_per_session", "healthz_ms"], r,

@@ -106,9 +106,11 @@ async def main() -> None:
     runs: dict[str, list[dict[str, float]]] = {"sqlite": []}
     with tempfile.TemporaryDirectory() as tmp:
         for c in args.concurrency:  # a fresh database file for every run
-            runs["sqlite"] += await measure(
-                lambda r, c=c: f"sqlite:///{tmp}/bench-{c}-{r}.db", args.ops, c, args.repeat
-            )
+
+            def sqlite_url(run: int, c: int = c) -> str:
+                return f"sqlite:///{tmp}/bench-{c}-{run}.db"
+
+            runs["sqlite"] += await measure(sqlite_url, args.ops, c, args.repeat)
     pg = await pg_url()
     if pg:
         try:

@@ -58,14 +58,16 @@ def pink(n: int, rng: np.random.Generator) -> np.ndarray:
     f = np.arange(spectrum.size)
     f[0] = 1
     x = np.fft.irfft(spectrum / np.sqrt(f), n)
-    return (x / np.abs(x).max()).astype(np.float32)
+    noise: np.ndarray = (x / np.abs(x).max()).astype(np.float32)
+    return noise
 
 
 def hum(n: int, rng: np.random.Generator) -> np.ndarray:
     t = np.arange(n) / RATE
     x = sum(np.sin(2 * np.pi * 100 * k * t) / k for k in range(1, 6))
     x = x + 0.3 * rng.standard_normal(n)
-    return (x / np.abs(x).max()).astype(np.float32)
+    noise: np.ndarray = (x / np.abs(x).max()).astype(np.float32)
+    return noise
 
 
 def babble(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -75,7 +77,8 @@ def babble(n: int, rng: np.random.Generator) -> np.ndarray:
         reps = np.tile(clip, n // clip.size + 2)
         start = int(rng.integers(0, clip.size))
         out += reps[start : start + n]
-    return (out / np.abs(out).max()).astype(np.float32)
+    noise: np.ndarray = (out / np.abs(out).max()).astype(np.float32)
+    return noise
 
 
 NOISES: dict[str, Callable[[int, np.random.Generator], np.ndarray]] = {
@@ -142,7 +145,8 @@ class RNNoise:
             lib.rnnoise_process_frame(self._state, ptr, ptr)
         wet = frames / 32768
         dry = up[:n] / 32768
-        return self._down.process(self._mix * wet + (1 - self._mix) * dry).astype(np.float32)
+        mixed = (self._mix * wet + (1 - self._mix) * dry).astype(np.float32)
+        return self._down.process(mixed)
 
 
 class SpectralGate:
@@ -284,7 +288,7 @@ def main() -> None:
         results[name] = row
         print(name, json.dumps(row), flush=True)
 
-    out = {
+    summary = {
         "cpu": next(
             (
                 line.split(":", 1)[1].strip()
@@ -301,8 +305,8 @@ def main() -> None:
         "results": results,
     }
     path = Path(__file__).parent / "results" / args.out
-    path.write_text(json.dumps(out, indent=2) + "\n")
-    print(json.dumps(out, indent=2))
+    path.write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":

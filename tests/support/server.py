@@ -85,8 +85,10 @@ class LiveServer:
         return registry
 
 
-async def build_services(tmp_path: Path, engines: Engines, **settings: object) -> Services:
-    svc = Services.build(make_settings(tmp_path, **settings))
+async def build_services(
+    tmp_path: Path, engines: Engines, database_url: str = "", **settings: object
+) -> Services:
+    svc = Services.build(make_settings(tmp_path, database_url, **settings))
     await upgrade(svc.db)
     svc.engines = EngineHost.with_engines(engines)
     return svc
