@@ -53,21 +53,25 @@ BABBLE = (
 )
 
 
+def unit_peak(x: np.ndarray) -> np.ndarray:
+    """`x` scaled so its loudest sample is ±1, as float32."""
+    scaled: np.ndarray = (x / np.abs(x).max()).astype(np.float32)
+    return scaled
+
+
 def pink(n: int, rng: np.random.Generator) -> np.ndarray:
     spectrum = np.fft.rfft(rng.standard_normal(n))
     f = np.arange(spectrum.size)
     f[0] = 1
     x = np.fft.irfft(spectrum / np.sqrt(f), n)
-    noise: np.ndarray = (x / np.abs(x).max()).astype(np.float32)
-    return noise
+    return unit_peak(x)
 
 
 def hum(n: int, rng: np.random.Generator) -> np.ndarray:
     t = np.arange(n) / RATE
     x = sum(np.sin(2 * np.pi * 100 * k * t) / k for k in range(1, 6))
     x = x + 0.3 * rng.standard_normal(n)
-    noise: np.ndarray = (x / np.abs(x).max()).astype(np.float32)
-    return noise
+    return unit_peak(x)
 
 
 def babble(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -77,8 +81,7 @@ def babble(n: int, rng: np.random.Generator) -> np.ndarray:
         reps = np.tile(clip, n // clip.size + 2)
         start = int(rng.integers(0, clip.size))
         out += reps[start : start + n]
-    noise: np.ndarray = (out / np.abs(out).max()).astype(np.float32)
-    return noise
+    return unit_peak(out)
 
 
 NOISES: dict[str, Callable[[int, np.random.Generator], np.ndarray]] = {
