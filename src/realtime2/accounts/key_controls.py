@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Table, bindparam, func, select
 
 from realtime2.accounts.ledger_results import InsufficientCreditsError
 from realtime2.db.models import ApiKey, Hold
+from realtime2.db.prepared import Prepared
 from realtime2.errors import ApiError
 
 PERIODS: Final = ("total", "day", "month")
@@ -40,17 +41,16 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Read with a row lock: holds on one budgeted key take turns (PostgreSQL; SQLite writers
 # are serial anyway). The lock order everywhere is hold → key → account.
-LOCK_KEY_LIMITS = (
-    select(_keys.c.allowed_models, _keys.c.budget_credits, _keys.c.budget_period)
-    .where(_keys.c.id == bindparam("kid"))
-    .with_for_update()
-)
-KEY_LIMITS = select(_keys.c.allowed_models, _keys.c.budget_credits, _keys.c.budget_period).where(
+_key_limits = select(_keys.c.allowed_models, _keys.c.budget_credits, _keys.c.budget_period).where(
     _keys.c.id == bindparam("kid")
 )
-SPENT = select(func.coalesce(func.sum(_holds.c.amount + _holds.c.captured), 0)).where(
-    _holds.c.api_key_id == bindparam("kid"),
-    _holds.c.created_at >= bindparam("since", type_=_holds.c.created_at.type),
+KEY_LIMITS = Prepared(_key_limits)
+LOCK_KEY_LIMITS = Prepared(_key_limits.with_for_update())
+SPENT = Prepared(
+    select(func.coalesce(func.sum(_holds.c.amount + _holds.c.captured), 0).label("spent")).where(
+        _holds.c.api_key_id == bindparam("kid"),
+        _holds.c.created_at >= bindparam("since", type_=_holds.c.created_at.type),
+    )
 )
 
 
@@ -115,13 +115,13 @@ def key_budget(
     """The key's allowed models and its budget with what is spent in the current period
     (None when it has none). With `lock`, the key's row stays locked to the transaction's
     end: the caller's hold and this reading are one step."""
-    row = conn.execute(LOCK_KEY_LIMITS if lock else KEY_LIMITS, {"kid": key_id}).first()
+    row = (LOCK_KEY_LIMITS if lock else KEY_LIMITS).first(conn, {"kid": key_id})
     if row is None:
         return None, None
     if row.budget_credits is None:
         return row.allowed_models, None
     since = period_start(row.budget_period or "total", now)
-    spent = int(conn.scalar(SPENT, {"kid": key_id, "since": since}) or 0)
+    spent = int(SPENT.one(conn, {"kid": key_id, "since": since}).spent or 0)
     return row.allowed_models, Budget(
         int(row.budget_credits), row.budget_period or "total", since, spent
     )

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Table, bindparam, select, update
 
 from realtime2.db.engine import Database
 from realtime2.db.models import ApiKey, User
+from realtime2.db.prepared import Prepared
 
 KEY_PREFIX = "sk-gptr2-"
 _RANDOM_CHARS = 43  # token_urlsafe(32) → 256 bits
@@ -33,7 +34,7 @@ _keys = cast(Table, ApiKey.__table__)
 _users = cast(Table, User.__table__)
 # Core statements, built once (compiled once): the ORM's per-query overhead is most of the
 # cost of a key check.
-_BY_HASH = (
+_BY_HASH = Prepared(
     select(
         _keys.c.id,
         _keys.c.user_id,
@@ -211,7 +212,7 @@ class KeyStore:
         key_hash = self.hash(raw)
         # The hot path of every request: one indexed lookup, inline (see Database.run).
         row = await self.db.run(
-            lambda conn: conn.execute(_BY_HASH, {"hash": key_hash}).first(),
+            lambda conn: _BY_HASH.first(conn, {"hash": key_hash}),
             write=False,
             inline=True,
         )

@@ -1,8 +1,9 @@
 """The credit ledger: top-ups, holds, captures and releases, in integer units.
 
 Every operation is one transaction of a few SQLAlchemy Core statements (the ORM's unit of
-work cost several times more on this hot path); on PostgreSQL the writes that end placing
-or capturing a hold go as one statement, one round trip (`ledger_sql`). Reserving credit
+work cost several times more on this hot path), which on SQLite run on the driver with
+their SQL compiled once (`db/prepared.py`); on PostgreSQL the writes that end placing or
+capturing a hold go as one statement, one round trip (`ledger_sql`). Reserving credit
 is one conditional `UPDATE credit_accounts … WHERE posted - held >= :amount RETURNING`,
 atomic on both databases (PostgreSQL re-checks the condition on the row it locks; SQLite
 serialises writers with BEGIN IMMEDIATE). Changing a hold first locks it (`SELECT … FOR
@@ -23,6 +24,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, select, text
@@ -88,13 +90,13 @@ class Ledger(LedgerReads):
         key = idempotency_key or f"{kind}:{secrets.token_hex(12)}"
 
         def op(conn: Connection) -> Balance:
-            account = conn.execute(sql.LOCK_ACCOUNT, {"uid": user_id}).first()
+            account = sql.LOCK_ACCOUNT.first(conn, {"uid": user_id})
             if account is None:
-                conn.execute(sql.NEW_ACCOUNT, {"user_id": user_id, "posted": 0, "held": 0})
+                sql.NEW_ACCOUNT.run(conn, {"user_id": user_id, "posted": 0, "held": 0})
             available = account.posted - account.held if account else 0
             if available + amount < 0:
                 raise InsufficientCreditsError(-amount, available)
-            conn.execute(sql.NEW_ENTRY, self._entry(user_id, kind, amount, key, details=details))
+            sql.NEW_ENTRY.run(conn, self._entry(user_id, kind, amount, key, details=details))
             return sql.move(conn, user_id, posted=amount, held=0)
 
         return await self._run(key, op, replay=lambda: self.balance(user_id))
@@ -119,10 +121,8 @@ class Ledger(LedgerReads):
         hold_id = f"hold_{secrets.token_hex(12)}"
         key = idempotency_key or f"hold:{hold_id}"
 
-        def op(conn: Connection) -> HoldView:
+        def op(conn: Connection, *, at_once: bool = False) -> HoldView | None:
             now = self.clock()
-            if api_key_id is not None:  # locks the key's row first: see key_controls
-                key_controls.enforce(conn, api_key_id, model=model, amount=amount, now=now)
             hold = HoldView(
                 hold_id,
                 user_id,
@@ -157,10 +157,25 @@ class Ledger(LedgerReads):
                 model=model,
                 api_key_id=api_key_id,
             )
+            if at_once:
+                return hold if sql.record_hold_at_once(conn, row, entry, amount=amount) else None
+            if api_key_id is not None:  # locks the key's row first: see key_controls
+                key_controls.enforce(conn, api_key_id, model=model, amount=amount, now=now)
             sql.record_hold(conn, row, entry, amount=amount)
             return hold
 
-        return await self._run(key, op, replay=lambda: self._hold_by_entry(key))
+        def replay() -> Awaitable[HoldView]:
+            return self._hold_by_entry(key)
+
+        if not self.db.is_sqlite:  # one round trip where the key needs no checks
+            placed = await self._run(
+                key, partial(op, at_once=True), replay=replay, one_statement=True
+            )
+            if placed is not None:
+                return placed
+        held = await self._run(key, op, replay=replay)
+        assert held is not None  # (only `at_once` declines)
+        return held
 
     async def extend_hold(
         self,
@@ -183,15 +198,15 @@ class Ledger(LedgerReads):
                     conn, row.api_key_id, model=None, amount=extra, now=self.clock()
                 )
             if extra:
-                conn.execute(sql.NEW_ENTRY, self._hold_entry(row, "hold", extra, key))
+                sql.NEW_ENTRY.run(conn, self._hold_entry(row, "hold", extra, key))
             hold = replace(
                 HoldView.of(row),
                 amount=row.amount + extra,
                 used=row.used if used is None else max(row.used, used),
                 expires_at=self.clock() + timedelta(seconds=ttl_seconds),
             )
-            conn.execute(
-                sql.RENEW_HOLD,
+            sql.RENEW_HOLD.run(
+                conn,
                 {
                     "hid": hold_id,
                     "new_amount": hold.amount,
@@ -242,7 +257,7 @@ class Ledger(LedgerReads):
                         conn, hold.api_key_id, self.clock(), lock=True
                     )
                     beyond = min(beyond, budget.remaining) if budget else beyond
-                account = conn.execute(sql.LOCK_ACCOUNT, {"uid": hold.user_id}).one()
+                account = sql.LOCK_ACCOUNT.one(conn, {"uid": hold.user_id})
                 beyond = max(0, min(beyond, account.posted - account.held))
             charged = from_hold + beyond
             released = hold.amount - from_hold if final else 0
@@ -347,13 +362,17 @@ class Ledger(LedgerReads):
         op: Callable[[Connection], T],
         *,
         replay: Callable[[], Awaitable[T]],
+        one_statement: bool = False,
     ) -> T:
-        """Run `op` in one transaction, or `replay` if `key` was used already.
+        """Run `op` in one transaction (`one_statement`: `op` runs a single statement,
+        atomic by itself: `Database.run_statement`), or `replay` if `key` was used already.
 
         `op` appends an entry under `key`, so a repeat that gets that far trips the unique
         index; a repeat that fails earlier (hold closed, credit spent since) looks the key
         up once its own transaction is rolled back. Only failures pay for the lookup."""
         try:
+            if one_statement:
+                return await self.db.run_statement(op)
             return await self.db.run(op, write=True, inline=True)
         except (InsufficientCreditsError, HoldNotOpenError, IntegrityError):
             # The key may have been used already, perhaps by a concurrent call that won.

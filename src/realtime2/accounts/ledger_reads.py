@@ -39,7 +39,7 @@ class LedgerReads:
         now = self.clock()
 
         def read(conn: Connection) -> tuple[Balance, int | None]:
-            row = conn.execute(sql.ACCOUNT, {"uid": user_id}).first()
+            row = sql.ACCOUNT.first(conn, {"uid": user_id})
             balance = Balance(row.posted, row.held) if row else Balance(0, 0)
             if api_key_id is None:
                 return balance, None
@@ -52,7 +52,7 @@ class LedgerReads:
 
     async def balance(self, user_id: int) -> Balance:
         def read(conn: Connection) -> Balance:
-            row = conn.execute(sql.ACCOUNT, {"uid": user_id}).first()
+            row = sql.ACCOUNT.first(conn, {"uid": user_id})
             return Balance(row.posted, row.held) if row else Balance(0, 0)
 
         return await self.db.run(read, write=False, inline=True)
@@ -84,7 +84,7 @@ class LedgerReads:
 
     async def get_hold(self, hold_id: str) -> HoldView | None:
         def read(conn: Connection) -> HoldView | None:
-            row = conn.execute(sql.HOLD, {"hid": hold_id}).first()
+            row = sql.HOLD.first(conn, {"hid": hold_id})
             return HoldView.of(row) if row else None
 
         return await self.db.run(read, write=False, inline=True)

@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias
 
-from sqlalchemy import Row
-
 from realtime2.db.models import Hold
 
-AnyRow: TypeAlias = Row[*tuple[Any, ...]]
+# A row read by column name: SQLAlchemy's `Row`, or on SQLite `Prepared`'s named tuple.
+AnyRow: TypeAlias = Any
 
 
 class InsufficientCreditsError(Exception):

@@ -165,6 +165,15 @@ class Database:
             return await self._sqlite_write(self._writer, fn, inline=inline)
         return await self._sqlite_read(self._sync_reader, fn, inline=inline)
 
+    async def run_statement(self, fn: Callable[[Connection], T]) -> T:
+        """`fn(connection)` executing one write statement, atomic by itself. On PostgreSQL
+        it runs outside a transaction (autocommit), without the BEGIN and COMMIT round
+        trips; on SQLite as `run(fn, write=True, inline=True)`."""
+        if self._writer is None:
+            async with self._autocommit.connect() as conn:
+                return await conn.run_sync(fn)
+        return await self.run(fn, write=True, inline=True)
+
     async def _sqlite_write(
         self, writer: SqliteWriter, fn: Callable[[Connection], T], *, inline: bool
     ) -> T:
