@@ -207,6 +207,20 @@ def test_a_stale_answer_is_dropped() -> None:
     assert took is not None and took >= 425
 
 
+def test_a_check_is_called_off_when_its_pause_is_over() -> None:
+    h = _semantic("high")
+    h.send({"type": "input_audio_buffer.append", "audio": b64(tone(900))})
+    for _ in range(8):
+        h.send({"type": "input_audio_buffer.append", "audio": b64(silence(20))})
+    (first,) = h.take(cmd.CheckTurnEnd)
+    assert h.take(cmd.CancelTurnCheck) == []
+    h.send({"type": "input_audio_buffer.append", "audio": b64(tone(500))})  # talked on
+    assert h.take(cmd.CancelTurnCheck) == [cmd.CancelTurnCheck(first.item_id, first.check_id)]
+    # An answered check has nothing to call off when its turn ends.
+    took = _silence_until_stop(h, lambda c: h.session.on_turn_end_score(c.item_id, c.check_id, 0.9))
+    assert took is not None and h.take(cmd.CancelTurnCheck) == []
+
+
 def test_a_failed_check_leaves_the_words_to_decide() -> None:
     h = _semantic("high")
     h.send({"type": "input_audio_buffer.append", "audio": b64(tone(900))})

@@ -90,6 +90,30 @@ async def test_one_check_at_a_time_and_stale_ones_skipped() -> None:
     await client.runner.close()
 
 
+async def test_a_check_called_off_is_not_run_nor_waited_for() -> None:
+    model = FakeTurnModel(probability=0.5, delay=0.1)
+    client = await _session(model)
+    checks = client.runner.turn_checks
+    assert checks is not None
+    audio = np.zeros(1600, np.float32)
+    checks.submit(CheckTurnEnd("item_x", 1, audio + 0.01, 16000))
+    checks.submit(CheckTurnEnd("item_x", 2, audio + 0.02, 16000))  # waits behind 1
+    checks.cancel(2)  # its pause is over: it never runs
+    await asyncio.sleep(0.2)
+    assert [round(float(a[0]), 2) for a, _ in model.calls] == [0.01]
+    assert (checks.checks, checks.cancelled) == (1, 1)
+    # A running check called off: its answer is not waited for; the next one runs at once.
+    checks.submit(CheckTurnEnd("item_x", 3, audio + 0.03, 16000))
+    await asyncio.sleep(0.02)
+    checks.cancel(3)
+    checks.submit(CheckTurnEnd("item_x", 4, audio + 0.04, 16000))
+    await asyncio.sleep(0.05)
+    assert [round(float(a[0]), 2) for a, _ in model.calls] == [0.01, 0.03, 0.04]
+    await asyncio.sleep(0.15)
+    assert (checks.checks, checks.cancelled) == (2, 2)
+    await client.runner.close()
+
+
 async def test_audio_at_another_rate_is_resampled_for_the_model() -> None:
     model = FakeTurnModel()
     client = await _session(model)

@@ -63,6 +63,15 @@ class CheckTurnEnd:
 
 
 @dataclass(frozen=True)
+class CancelTurnCheck:
+    """The pause a `CheckTurnEnd` asked about is over (the user talked on, or the turn
+    ended): its answer would be dropped, so the check need not run, or be waited for."""
+
+    item_id: str
+    check_id: int
+
+
+@dataclass(frozen=True)
 class StartResponse:
     """Generate a reply; stream it back with `on_response_*`, finish with `on_response_done`.
 
@@ -199,6 +208,7 @@ Command = (
     TranscribeTurn
     | TranscribePartial
     | CheckTurnEnd
+    | CancelTurnCheck
     | StartResponse
     | PrepareDraft
     | DiscardDraft

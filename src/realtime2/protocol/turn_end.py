@@ -4,7 +4,8 @@ When the user goes quiet (`PauseStarted`, two VAD frames into the silence) and t
 runner has an end-of-turn model, the turn's last ≤ 8 s go out as a `CheckTurnEnd`. Its
 probability comes back through `answered` and sets the silence window of that pause
 (`TurnDetector.set_turn_score`). Each check is numbered: an answer for a pause the user has
-since talked through, or for an earlier turn, is dropped. A check that fails leaves the
+since talked through, or for an earlier turn, is dropped, and such a check is called off
+(`CancelTurnCheck`) as soon as the pause is over. A check that fails leaves the
 window to the words (`completeness`), as if there were no model.
 
 Sans-I/O like the rest of the protocol: this only writes commands and reads answers.
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from realtime2.protocol.commands import CheckTurnEnd
+from realtime2.protocol.commands import CancelTurnCheck, CheckTurnEnd
 from realtime2.protocol.input_audio import InputAudio
 from realtime2.protocol.outbox import Outbox
 
@@ -41,7 +42,10 @@ class TurnEndChecks:
         self._out.command(CheckTurnEnd(item_id, self._seq, audio, self._input.rate))
 
     def resumed(self) -> None:
-        """The user talked on (or the turn ended): the open check's answer is stale."""
+        """The user talked on (or the turn ended): the open check's answer is stale. It is
+        called off: a check still queued behind other sessions' never runs."""
+        if self._open is not None:
+            self._out.command(CancelTurnCheck(*self._open))
         self._open = None
 
     def answered(self, item_id: str, check_id: int, probability: float) -> bool:

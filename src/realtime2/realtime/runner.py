@@ -278,6 +278,9 @@ class SessionRunner:
         elif isinstance(command, cmd.CheckTurnEnd):
             if self.turn_checks is not None:
                 self.turn_checks.submit(command)
+        elif isinstance(command, cmd.CancelTurnCheck):
+            if self.turn_checks is not None:
+                self.turn_checks.cancel(command.check_id)
         elif isinstance(command, cmd.StartResponse):
             if not self.drafts.adopt(command):
                 clock = self.stages.clock(command.response_id)

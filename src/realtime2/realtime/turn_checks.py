@@ -4,6 +4,12 @@ The session asks at the start of each pause (`protocol.turn_end`); the model run
 worker thread, never on the event loop. At most one check per session is in flight: a check
 that comes while another runs waits, and a newer one replaces it (the older pause is stale:
 the user spoke again, or the turn has moved on), so a slow CPU never builds a backlog.
+
+When the pause is over before its answer (`CancelTurnCheck`), a waiting check is dropped and
+a running one is no longer waited for: its job is taken off the model worker's queue if it
+has not started (checks of all sessions share one worker, and jump the CPU gate: a stale
+one would take a core from another session's first audio). One already running finishes,
+unheard.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ class TurnChecks:
         self._waiting: CheckTurnEnd | None = None
         self.checks = 0  # run to completion (tests, benchmarks)
         self.skipped = 0  # replaced before they ran
+        self.cancelled = 0  # called off by the session before their answer
+        self._running: int | None = None  # the check id `_task` is running now
         # Seconds from each check's command to its answer (queue, CPU gate and model), the
         # latest 256: what a pause waits for the model (benchmarks).
         self.latencies: deque[float] = deque(maxlen=256)
@@ -55,9 +63,25 @@ class TurnChecks:
             return
         self._task = self._spawn(self._run(check))
 
+    def cancel(self, check_id: int) -> None:
+        """The session called check `check_id` off: its pause is over."""
+        self._submitted.pop(check_id, None)
+        if self._waiting is not None and self._waiting.check_id == check_id:
+            self._waiting = None
+            self.cancelled += 1
+        elif self._running == check_id and self._task is not None and not self._task.done():
+            self._task.cancel()
+            self._running = None
+            self.cancelled += 1
+            # (A newer check waiting behind it, should one be, starts now.)
+            waiting, self._waiting = self._waiting, None
+            self._task = self._spawn(self._run(waiting)) if waiting is not None else None
+
     async def _run(self, check: CheckTurnEnd | None) -> None:
         while check is not None:
+            self._running = check.check_id
             await self._check(check)
+            self._running = None
             check, self._waiting = self._waiting, None
 
     async def _check(self, c: CheckTurnEnd) -> None:
