@@ -19,6 +19,7 @@ from realtime2.engine.catalog import backend
 from realtime2.engine.config import EngineSettings
 from realtime2.engine.interfaces import TurnModel
 from realtime2.engine.registry import build_turn
+from realtime2.engine.scheduler import JobAbandoned
 from tests.support.human_speech import human_turns
 
 pytestmark = pytest.mark.models
@@ -131,3 +132,26 @@ async def test_checks_run_on_the_worker_and_keep_the_callers_audio(model: SmartT
     piece = _until(audio, end)
     p = await model.end_of_turn(piece)
     assert 0.0 <= p <= 1.0 and p == pytest.approx(model.score(piece), abs=1e-6)
+
+
+def test_a_check_called_off_ends_between_its_features_and_the_model(
+    model: SmartTurn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    audio, end, _ = _turn("changeto")
+    runs: list[object] = []
+    session = model._session
+
+    class Counting:
+        def run(self, *args: object) -> object:
+            runs.append(args)
+            return session.run(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(model, "_session", Counting())
+
+    def called_off() -> None:
+        raise JobAbandoned("the pause is over")
+
+    with pytest.raises(JobAbandoned):
+        model.score(_until(audio, end), called_off)
+    assert runs == []  # the model never ran
+    assert model.score(_until(audio, end)) > 0.5 and len(runs) == 1

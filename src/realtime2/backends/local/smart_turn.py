@@ -30,6 +30,7 @@ count as running at the gate (`jumps_gate`), so an LLM that borrowed the idle co
 from __future__ import annotations
 
 import importlib.metadata
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -115,16 +116,22 @@ class SmartTurn:
         mel = self._features(window(audio), padding=0)  # 801 STFT frames, the last dropped
         return np.asarray(mel, dtype=np.float32)[np.newaxis, :, : WINDOW_SECONDS * 100]
 
-    def score(self, audio: FloatAudio) -> float:
-        """The probability that the turn is complete (blocking; runs on the worker)."""
-        (out,) = self._session.run(None, {self._input: self.features(audio)})
+    def score(self, audio: FloatAudio, checkpoint: Callable[[], None] = lambda: None) -> float:
+        """The probability that the turn is complete (blocking; runs on the worker).
+        `checkpoint` runs between the features (~40 % of a check) and the model: a check
+        called off meanwhile (`JobAbandoned`) ends there."""
+        features = self.features(audio)
+        checkpoint()
+        (out,) = self._session.run(None, {self._input: features})
         return float(np.asarray(out).reshape(-1)[0])
 
     async def end_of_turn(
         self, audio: FloatAudio, *, priority: Priority = Priority.FIRST_AUDIO
     ) -> float:
         samples = np.array(audio, dtype=np.float32, copy=True)  # the caller may reuse it
-        return await self._worker.run(lambda: self.score(samples), priority)
+        return await self._worker.run(
+            lambda: self.score(samples, self._worker.check_abandoned), priority
+        )
 
     def close(self) -> None:
         self._worker.close()
