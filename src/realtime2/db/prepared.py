@@ -10,8 +10,10 @@ JSON), and runs it on the DBAPI cursor of the connection's transaction. The SQL,
 conversions and the exceptions (`sqlalchemy.exc.IntegrityError`, `OperationalError`) are
 those `conn.execute` gives; only the per-call work is gone.
 
-Elsewhere (PostgreSQL) a round trip dwarfs that work, and the statement goes through
-`conn.execute` as before.
+On PostgreSQL the statement goes through `conn.execute` as before. That machinery costs
+there too (~3 ms of client CPU an operation on Zen 4), but SQLAlchemy's asyncpg adapter
+issues BEGIN with a transaction's first statement, which a statement sent beside it on
+the raw driver would skip.
 """
 
 from __future__ import annotations

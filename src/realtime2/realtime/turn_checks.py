@@ -8,7 +8,8 @@ the user spoke again, or the turn has moved on), so a slow CPU never builds a ba
 When the pause is over before its answer (`CancelTurnCheck`), a waiting check is dropped and
 a running one is no longer waited for: its job is taken off the model worker's queue if it
 has not started (checks of all sessions share one worker, and jump the CPU gate: a stale
-one would take a core from another session's first audio). One already running finishes,
+one would take a core from another session's first audio). One already running ends
+between its stages where the model has them (Smart Turn: after its features), or finishes
 unheard.
 """
 
