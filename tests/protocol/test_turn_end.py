@@ -193,12 +193,18 @@ def test_no_cut_at_a_mid_sentence_pause_the_model_calls_unfinished() -> None:
     assert len(h.of("input_audio_buffer.committed")) == 1  # one turn, not cut in two
 
 
-def test_a_stale_answer_is_dropped() -> None:
+def _paused() -> tuple[Harness, cmd.CheckTurnEnd]:
+    """A semantic_vad high session 160 ms into a pause after 0.9 s of voice, and its check."""
     h = _semantic("high")
     h.send({"type": "input_audio_buffer.append", "audio": b64(tone(900))})
     for _ in range(8):
         h.send({"type": "input_audio_buffer.append", "audio": b64(silence(20))})
-    (first,) = h.take(cmd.CheckTurnEnd)
+    (check,) = h.take(cmd.CheckTurnEnd)
+    return h, check
+
+
+def test_a_stale_answer_is_dropped() -> None:
+    h, first = _paused()
     h.send({"type": "input_audio_buffer.append", "audio": b64(tone(500))})  # talked on
     # The old pause's answer arrives late: it must not end the new pause early.
     h.session.on_turn_end_score(first.item_id, first.check_id, 0.99)
@@ -208,11 +214,7 @@ def test_a_stale_answer_is_dropped() -> None:
 
 
 def test_a_check_is_called_off_when_its_pause_is_over() -> None:
-    h = _semantic("high")
-    h.send({"type": "input_audio_buffer.append", "audio": b64(tone(900))})
-    for _ in range(8):
-        h.send({"type": "input_audio_buffer.append", "audio": b64(silence(20))})
-    (first,) = h.take(cmd.CheckTurnEnd)
+    h, first = _paused()
     assert h.take(cmd.CancelTurnCheck) == []
     h.send({"type": "input_audio_buffer.append", "audio": b64(tone(500))})  # talked on
     assert h.take(cmd.CancelTurnCheck) == [cmd.CancelTurnCheck(first.item_id, first.check_id)]

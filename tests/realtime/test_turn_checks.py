@@ -11,6 +11,7 @@ import pytest
 from realtime2.engine.interfaces import Priority
 from realtime2.protocol.commands import CheckTurnEnd
 from realtime2.realtime.runner import SessionRunner
+from realtime2.realtime.turn_checks import TurnChecks
 from tests.support.fakes import FakeTurnModel, b64, fake_engines, silence, tone
 from tests.support.runner import Client
 
@@ -75,14 +76,22 @@ async def test_without_a_model_the_runner_runs_no_checks() -> None:
     await client.runner.close()
 
 
-async def test_one_check_at_a_time_and_stale_ones_skipped() -> None:
+async def _slow_checks() -> tuple[Client, TurnChecks, FakeTurnModel]:
+    """A session whose model takes 0.1 s a check; each check's audio is its id / 100."""
     model = FakeTurnModel(probability=0.5, delay=0.1)
     client = await _session(model)
-    checks = client.runner.turn_checks
-    assert checks is not None
-    audio = np.zeros(1600, np.float32)
+    assert client.runner.turn_checks is not None
+    return client, client.runner.turn_checks, model
+
+
+def _check(check_id: int) -> CheckTurnEnd:
+    return CheckTurnEnd("item_x", check_id, np.full(1600, check_id / 100, np.float32), 16000)
+
+
+async def test_one_check_at_a_time_and_stale_ones_skipped() -> None:
+    client, checks, model = await _slow_checks()
     for i in range(1, 4):  # three pauses in quick succession
-        checks.submit(CheckTurnEnd("item_x", i, audio + i / 100, 16000))
+        checks.submit(_check(i))
     await asyncio.sleep(0.35)
     assert model.max_running == 1
     assert [round(float(a[0]), 2) for a, _ in model.calls] == [0.01, 0.03]  # 2 never ran
@@ -91,22 +100,18 @@ async def test_one_check_at_a_time_and_stale_ones_skipped() -> None:
 
 
 async def test_a_check_called_off_is_not_run_nor_waited_for() -> None:
-    model = FakeTurnModel(probability=0.5, delay=0.1)
-    client = await _session(model)
-    checks = client.runner.turn_checks
-    assert checks is not None
-    audio = np.zeros(1600, np.float32)
-    checks.submit(CheckTurnEnd("item_x", 1, audio + 0.01, 16000))
-    checks.submit(CheckTurnEnd("item_x", 2, audio + 0.02, 16000))  # waits behind 1
+    client, checks, model = await _slow_checks()
+    checks.submit(_check(1))
+    checks.submit(_check(2))  # waits behind 1
     checks.cancel(2)  # its pause is over: it never runs
     await asyncio.sleep(0.2)
     assert [round(float(a[0]), 2) for a, _ in model.calls] == [0.01]
     assert (checks.checks, checks.cancelled) == (1, 1)
     # A running check called off: its answer is not waited for; the next one runs at once.
-    checks.submit(CheckTurnEnd("item_x", 3, audio + 0.03, 16000))
+    checks.submit(_check(3))
     await asyncio.sleep(0.02)
     checks.cancel(3)
-    checks.submit(CheckTurnEnd("item_x", 4, audio + 0.04, 16000))
+    checks.submit(_check(4))
     await asyncio.sleep(0.05)
     assert [round(float(a[0]), 2) for a, _ in model.calls] == [0.01, 0.03, 0.04]
     await asyncio.sleep(0.15)
