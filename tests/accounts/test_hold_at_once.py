@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from realtime2.accounts.key_controls import KeyBudgetExhaustedError, ModelNotAll
 from realtime2.accounts.ledger import InsufficientCreditsError
 from realtime2.state import Services
 from tests.support.accounts import new_account
+from tests.support.meters import migrated_services
 
 
 @contextmanager
@@ -46,10 +48,14 @@ async def hold(svc: Services, user_id: int, key_id: str | None, amount: int, **k
 
 
 @pytest.mark.postgres
-async def test_a_hold_is_one_statement_outside_a_transaction(services: Services) -> None:
-    svc = services
-    if svc.db.is_sqlite:
-        pytest.skip("PostgreSQL's round trips")
+async def test_a_hold_is_one_statement_outside_a_transaction(
+    tmp_path: Path, fresh_pg_url: str
+) -> None:
+    async with migrated_services(tmp_path, fresh_pg_url) as svc:
+        await _one_statement_on_postgresql(svc)
+
+
+async def _one_statement_on_postgresql(svc: Services) -> None:
     acct = await new_account(svc, credits=1_000)
     for key_id in (acct.key_id, None):
         with statements(svc) as sent:
