@@ -4,8 +4,8 @@
 computed by walking the statement, an execution context, a result object, a row object.
 On SQLite the statement itself is a C call of a few microseconds, so on a slow CPU that
 machinery was ~45 % of a ledger operation (cProfile on an AMD EPYC Zen 3 VM: ~9 statements
-and 3 commits an operation). `Prepared` compiles a Core statement once per dialect and
-parameter set, keeps its bind and result processors (the column types' own: `UTCDateTime`,
+and 3 commits an operation). `Prepared` compiles a Core statement once per set of
+parameter names, keeps its bind and result processors (the column types' own: `UTCDateTime`,
 JSON), and runs it on the DBAPI cursor of the connection's transaction. The SQL, the
 conversions and the exceptions (`sqlalchemy.exc.IntegrityError`, `OperationalError`) are
 those `conn.execute` gives; only the per-call work is gone.
@@ -71,7 +71,8 @@ class Prepared:
 
     def __init__(self, statement: Select[Any] | UpdateBase) -> None:
         self.statement = statement
-        self._compiled: dict[tuple[str, frozenset[str]], _Compiled] = {}
+        # SQLite's compiled forms, by the parameter names given (only SQLite compiles here).
+        self._compiled: dict[frozenset[str], _Compiled] = {}
 
     def all(self, conn: Connection, params: Params) -> list[Any]:
         if conn.dialect.name != "sqlite":
@@ -130,10 +131,9 @@ class Prepared:
     def _compile(self, dialect: Dialect, params: Params) -> _Compiled:
         # An insert's or update's SQL depends on which columns it is given, as in SQLAlchemy.
         keys = frozenset(params)
-        cache_key = (dialect.name, keys)
-        found = self._compiled.get(cache_key)
+        found = self._compiled.get(keys)
         if found is None:
-            found = self._compiled[cache_key] = _compile(self.statement, dialect, keys)
+            found = self._compiled[keys] = _compile(self.statement, dialect, keys)
         return found
 
 
