@@ -235,6 +235,10 @@ def summarize(sessions: list[dict[str, Any]], runners: list[Any]) -> dict[str, A
         "drafts_prepared": sum(getattr(r, "drafts_prepared", 0) for r in runners),
         "drafts_adopted": sum(getattr(r, "drafts_adopted", 0) for r in runners),
         "drafts_audio_ready": sum(getattr(r, "drafts_audio_ready", 0) for r in runners),
+        # Early drafts that began their reply on the words up to the fade, and those whose
+        # guess was the pause's transcript (realtime.draft_runner).
+        "draft_guesses": sum(r.drafts.guessed for r in runners if hasattr(r, "drafts")),
+        "draft_guesses_kept": sum(r.drafts.guesses_kept for r in runners if hasattr(r, "drafts")),
         "turn_model": next(
             (r.engines.turn.name for r in runners if getattr(r.engines, "turn", None)), None
         ),
@@ -378,6 +382,8 @@ def main() -> None:
         f"failed turns: {summary['failed_turns']}, drafts adopted/prepared: "
         f"{summary['drafts_adopted']}/{summary['drafts_prepared']} "
         f"({summary['drafts_audio_ready']} with audio ready at speech_stopped), "
+        f"replies begun on a guess at the fade: {summary['draft_guesses']} "
+        f"({summary['draft_guesses_kept']} kept), "
         f"cached prompt tokens: {summary['cached_prompt_tokens']}/{summary['prompt_tokens']}, "
         f"billing exact: {summary['billing_ok']}, "
         f"replies with a playback gap: {summary['replies_stalled']} "

@@ -107,6 +107,9 @@ class STTCapabilities:
     sample_rate: int
     languages: tuple[str, ...]
     logprobs: bool = False  # `transcribe(logprobs=True)` fills `Transcript.logprobs`
+    # Runs on this machine's cores (the CPU gate): a speculative transcription costs an idle
+    # core, not an upstream request (early drafts guess only with such an STT).
+    local: bool = False
 
 
 @dataclass(frozen=True)

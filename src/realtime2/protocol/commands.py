@@ -115,6 +115,25 @@ class PrepareDraft:
     # Live transcription: as in `TranscribeTurn` (the transcript reported is the whole turn's).
     prefix: str | None = None
     head: str = ""
+    # `audio` ends where the voice began to fade (`VoiceFading`), before any pause: the
+    # runner may start the reply on its transcript (a guess), but the transcript it reports,
+    # and the one the reply must have answered, is that of the `ConfirmDraft`'s audio.
+    early: bool = False
+
+
+@dataclass(frozen=True)
+class ConfirmDraft:
+    """The pause came after an early draft's fade: transcribe the turn up to it (fields as
+    in `PrepareDraft`) and report that transcript. A reply the runner began on the guess is
+    kept only if this transcript is the same text; otherwise it starts again from it."""
+
+    draft_id: str
+    audio: FloatAudio
+    sample_rate: int
+    language: str | None
+    prompt: str | None
+    prefix: str | None = None
+    head: str = ""
 
 
 @dataclass(frozen=True)
@@ -211,6 +230,7 @@ Command = (
     | CancelTurnCheck
     | StartResponse
     | PrepareDraft
+    | ConfirmDraft
     | DiscardDraft
     | CancelResponse
     | PlayAudio

@@ -47,11 +47,9 @@ CHUNK_CLOSE_MS: Final = 8000  # a pause after this much of a chunk closes it
 CHUNK_MAX_MS: Final = 20000  # no pause came: close the chunk where the audio is
 PROMPT_CHARS: Final = 200  # text of closed chunks given to the STT as context
 MIN_AUDIO_MS: Final = 300  # no hypothesis of less
-# Speech probability under which the voice is fading (Silero stays above ~0.9 inside words;
-# at the end of a phrase it takes ~0.1 s to fall through 0.35), and how long a due hypothesis
-# then waits: longer than a pause takes to be noticed, short enough for a soft speaker's
-# words to keep coming (see `LiveTurn.due`).
-FADING: Final = 0.9
+# How long a due hypothesis waits while the voice is fading (under `FADING`): longer than
+# a pause takes to be noticed, short enough for a soft speaker's words to keep coming (see
+# `LiveTurn.due`).
 FADING_WAIT_MS: Final = 400
 
 _STRIP = re.compile(r"[^\w']+")

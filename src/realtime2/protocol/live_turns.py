@@ -13,10 +13,10 @@ from __future__ import annotations
 from realtime2.protocol.commands import TranscribePartial
 from realtime2.protocol.input_audio import InputAudio
 from realtime2.protocol.item_transcripts import ItemTranscripts
-from realtime2.protocol.live_transcription import CHUNK_CLOSE_MS, FADING, LiveTurn, join, profile
+from realtime2.protocol.live_transcription import CHUNK_CLOSE_MS, LiveTurn, join, profile
 from realtime2.protocol.outbox import Outbox
 from realtime2.protocol.session_config import SessionSettings
-from realtime2.protocol.turn_detection import completeness
+from realtime2.protocol.turn_detection import FADING, completeness
 
 
 class LiveTranscriber:

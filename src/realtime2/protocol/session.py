@@ -57,6 +57,7 @@ from realtime2.protocol.turn_detection import (
     TurnDetector,
     TurnSignal,
     VadParams,
+    VoiceFading,
     completeness,
 )
 from realtime2.protocol.user_turns import UserTurns
@@ -306,6 +307,8 @@ class RealtimeSession:
                 self.turns.pause_started(
                     responding=self.responses.active is not None, end_ms=signal.end_ms
                 )
+            elif isinstance(signal, VoiceFading):
+                self.turns.voice_fading(responding=self.responses.active is not None)
             elif isinstance(signal, SpeechResumed):
                 self.turns.speech_resumed()
             elif isinstance(signal, SilenceProbe):

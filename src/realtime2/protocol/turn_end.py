@@ -18,6 +18,7 @@ from typing import Final
 from realtime2.protocol.commands import CancelTurnCheck, CheckTurnEnd
 from realtime2.protocol.input_audio import InputAudio
 from realtime2.protocol.outbox import Outbox
+from realtime2.protocol.turn_detection import TURN_THRESHOLDS
 
 TURN_AUDIO_MS: Final = 8000  # Smart Turn hears the last 8 s; older audio would be dropped
 
@@ -29,17 +30,38 @@ class TurnEndChecks:
         self.enabled = enabled  # the runner has an end-of-turn model
         self._seq = 0
         self._open: tuple[str, int] | None = None  # (item id, check id) of this pause
+        # Where the turn is: None (talking), "fade" (asked when the voice faded, the pause
+        # has not come), "paused".
+        self._at: str | None = None
+        self._fade_check: tuple[str, int] | None = None  # (item, turn start) asked at the fade
+
+    def fading(self, item_id: str, turn_start_ms: int) -> None:
+        """The voice began to fade in turn `item_id`: ask already, ~0.13 s before the pause
+        (whose window the answer then sets), beside the early draft's guess."""
+        if self._ask(item_id, turn_start_ms):
+            self._at = "fade"
+            self._fade_check = (item_id, turn_start_ms)
 
     def pause(self, item_id: str, turn_start_ms: int) -> None:
-        """The user paused in turn `item_id`: ask how finished it sounds (semantic_vad)."""
+        """The user paused in turn `item_id`: ask how finished it sounds (semantic_vad),
+        unless the fade before it asked already."""
+        if self._at == "fade":
+            self._at = "paused"
+            return
+        self._at = "paused"
+        self._ask(item_id, turn_start_ms)
+
+    def _ask(self, item_id: str, turn_start_ms: int) -> bool:
         detector = self._input.detector
         if not self.enabled or detector is None or detector.params.eagerness is None:
-            return
+            return False
         self._seq += 1
         self._open = (item_id, self._seq)
+        self._fade_check = None
         start = max(turn_start_ms, self._input.now_ms - TURN_AUDIO_MS)
         audio = self._input.peek(start)[-self._input.sample(TURN_AUDIO_MS) :]
         self._out.command(CheckTurnEnd(item_id, self._seq, audio, self._input.rate))
+        return True
 
     def resumed(self) -> None:
         """The user talked on (or the turn ended): the open check's answer is stale. It is
@@ -47,6 +69,8 @@ class TurnEndChecks:
         if self._open is not None:
             self._out.command(CancelTurnCheck(*self._open))
         self._open = None
+        self._at = None
+        self._fade_check = None
 
     def answered(self, item_id: str, check_id: int, probability: float) -> bool:
         """The model's answer; True when it set the window of the pause still running."""
@@ -55,6 +79,19 @@ class TurnEndChecks:
             return False
         self._open = None
         detector.set_turn_score(probability)
+        asked_at_fade, self._fade_check = self._fade_check, None
+        eagerness = detector.params.eagerness
+        if (
+            asked_at_fade is not None
+            and eagerness is not None
+            and probability < TURN_THRESHOLDS[eagerness]
+        ):
+            # "Unfinished", from the audio up to the fade: the pause's own last syllable
+            # (a falling pitch) may say otherwise, so the pause asks again.
+            if self._at == "paused":
+                self._ask(*asked_at_fade)
+            else:
+                self._at = None
         return True
 
     def failed(self, item_id: str, check_id: int) -> None:

@@ -8,6 +8,12 @@ whisper run) and the automatic response names the draft so the runner can adopt 
 already-synthesised audio. The draft only ever covers pure silence less than the committed
 audio: any sound loud enough to reset the silence window also discards the draft.
 
+A draft that would answer the turn starts earlier, where the voice begins to fade
+(`voice_fading`, an *early* draft): the runner may begin the reply on a transcript of the
+audio so far. The pause then confirms it (`ConfirmDraft`, the audio up to the pause, so the
+rule above holds): the transcript reported is the confirmed one, and a reply begun on
+other words starts again. A voice that comes back up before the pause discards it.
+
 `UserTurns` receives what it works on (settings, conversation, input audio, outbox) and
 never the session: where a turn should lead to a response it says so in its return value
 (`speech_started`, `speech_stopped`, `idle_timeout`), and the session acts on it. Whether
@@ -25,9 +31,12 @@ from typing import Any
 
 import numpy as np
 
+from realtime2.engine.interfaces import FloatAudio
 from realtime2.protocol import client_events as ce
 from realtime2.protocol.commands import (
+    ConfirmDraft,
     DiscardDraft,
+    DraftReply,
     PrepareDraft,
     TranscribePartial,
     TranscribeTurn,
@@ -61,6 +70,8 @@ class Draft:
     transcript: str | None = None  # known once the runner reports it
     end_ms: int = 0  # audio end it covers
     chunk: int = 0  # the live chunk it transcribes
+    reply: DraftReply | None = None  # what the reply would answer, minus the user's words
+    confirmed: bool = True  # False: an early draft whose pause has not come yet
 
 
 @dataclass(frozen=True)
@@ -134,6 +145,17 @@ class UserTurns:
         )
         return bool(self._td.get("interrupt_response", True))
 
+    def voice_fading(self, *, responding: bool) -> None:
+        """The voice began to fade: perhaps a pause is coming. Draft the reply already (an
+        early draft), for `pause_started` to confirm."""
+        if self.current_item_id is not None:
+            self.turn_end.fading(self.current_item_id, self._turn_start_ms)
+        reply = self._draft_reply(responding)
+        if reply is None or (self.draft is not None and self.draft.confirmed):
+            return
+        self.discard_draft()
+        self.draft = self._prepare(reply, early=True)
+
     def pause_started(self, *, responding: bool, end_ms: int | None = None) -> None:
         """The user went quiet: ask how finished the turn sounds, and draft it while the
         silence window runs."""
@@ -142,43 +164,77 @@ class UserTurns:
             self.turn_end.pause(self.current_item_id, self._turn_start_ms)
         if end_ms is not None:
             self._live.pause(end_ms)
-        live = self.live
-        # A draft's transcript carries no log-probabilities: a session that asked for them
-        # is transcribed once the turn is committed.
-        if self.current_item_id is None or not self._speculative or self._settings.logprobs:
+        if not self._drafts_allowed:
+            return
+        reply = self._draft_reply(responding)
+        early = self.draft
+        if early is not None and not early.confirmed and early.reply == reply:
+            early.confirmed = True
+            early.end_ms = self._input.now_ms
+            audio, rate, language, prompt, prefix, head = self._draft_audio(early)
+            self._out.command(ConfirmDraft(early.id, audio, rate, language, prompt, prefix, head))
             return
         self.discard_draft()
+        self.draft = self._prepare(reply, early=False)
+
+    @property
+    def _drafts_allowed(self) -> bool:
+        # A draft's transcript carries no log-probabilities: a session that asked for them
+        # is transcribed once the turn is committed.
+        return (
+            self.current_item_id is not None and self._speculative and not self._settings.logprobs
+        )
+
+    def _draft_reply(self, responding: bool) -> DraftReply | None:
+        """What a reply to the turn would answer, when the session would answer it."""
         settings = self._settings
         answer = (
-            settings.kind == "realtime" and self._td.get("create_response", True) and not responding
+            self._drafts_allowed
+            and settings.kind == "realtime"
+            and self._td.get("create_response", True)
+            and not responding
         )
-        reply = draft_reply(settings, self._conversation) if answer else None
-        self.draft = Draft(new_id("draft"), reply is not None, end_ms=self._input.now_ms)
-        if live is not None:
-            self.draft.chunk = live.chunk
-            self._out.command(
-                PrepareDraft(
-                    self.draft.id,
-                    self._input.peek(live.chunk_start_ms),
-                    self._input.rate,
-                    self._settings.transcription_language,
-                    live.context(self._settings.transcription_prompt),
-                    reply,
-                    prefix=live.prefix,
-                    head=live.head,
-                )
-            )
-            return
-        self._out.command(
-            PrepareDraft(
-                self.draft.id,
+        return draft_reply(settings, self._conversation) if answer else None
+
+    def _draft_audio(
+        self, draft: Draft
+    ) -> tuple[FloatAudio, int, str | None, str | None, str | None, str]:
+        """(audio, rate, language, prompt, prefix, head) of the turn so far, for `draft`:
+        with live transcription only the open chunk, after the words already sent."""
+        settings = self._settings
+        live = self.live
+        if live is None:
+            return (
                 self._input.peek(self._turn_start_ms),
                 self._input.rate,
-                self._settings.transcription_language,
-                self._settings.transcription_prompt,
-                reply,
+                settings.transcription_language,
+                settings.transcription_prompt,
+                None,
+                "",
             )
+        draft.chunk = live.chunk
+        return (
+            self._input.peek(live.chunk_start_ms),
+            self._input.rate,
+            settings.transcription_language,
+            live.context(settings.transcription_prompt),
+            live.prefix,
+            live.head,
         )
+
+    def _prepare(self, reply: DraftReply | None, *, early: bool) -> Draft:
+        draft = Draft(
+            new_id("draft"),
+            reply is not None,
+            end_ms=self._input.now_ms,
+            reply=reply,
+            confirmed=not early,
+        )
+        audio, rate, language, prompt, prefix, head = self._draft_audio(draft)
+        self._out.command(
+            PrepareDraft(draft.id, audio, rate, language, prompt, reply, prefix, head, early=early)
+        )
+        return draft
 
     def discard_draft(self) -> None:
         """The user kept talking (or the turn was dropped): the draft is worthless."""
@@ -191,6 +247,11 @@ class UserTurns:
         self._pause_ms = None
         self.turn_end.resumed()
         self.discard_draft()
+
+    @property
+    def _drafting(self) -> bool:
+        """A draft is transcribing the pause (an early draft only once its pause came)."""
+        return self.draft is not None and self.draft.confirmed
 
     def draft_transcript(self, draft_id: str, text: str) -> None:
         if draft_id in self._draft_items:  # the turn was committed before the text came
@@ -212,7 +273,7 @@ class UserTurns:
     def request_partial(self) -> None:
         if self.current_item_id is None:
             return
-        if self.draft is not None:
+        if self._drafting:
             return  # the draft's transcript sets the completeness estimate
         if self.live is not None:  # the live hypotheses set it: ask for one now
             if self.live.outstanding is None:
@@ -237,6 +298,8 @@ class UserTurns:
         self._out.emit(
             event("input_audio_buffer.speech_stopped", audio_end_ms=end_ms, item_id=item_id)
         )
+        if self.draft is not None and not self.draft.confirmed:
+            self.discard_draft()  # the turn ended before its pause was reported
         draft, self.draft = self.draft, None
         live = self._live.take()
         start_ms = self._input.now_ms - self._input.buffered_ms
@@ -311,7 +374,7 @@ class UserTurns:
         if manual and self.live is None and self._live.enabled:  # a turn per commit
             self.current_item_id = self.current_item_id or new_id("item")
             self._live.start(self.current_item_id, self._input.now_ms - self._input.buffered_ms)
-        if self.draft is None:  # else a draft is transcribing the pause
+        if not self._drafting:  # else a draft is transcribing the pause
             self._live.tick()
 
     def live_transcript(
@@ -321,7 +384,7 @@ class UserTurns:
         `responding`: a response to the conversation is running."""
         live = self.live
         taken = self._live.answer(
-            item_id, request_id, text, pause_ms=self._pause_ms, drafting=self.draft is not None
+            item_id, request_id, text, pause_ms=self._pause_ms, drafting=self._drafting
         )
         if live is None or not taken:
             return

@@ -6,6 +6,15 @@ silence window completes. A draft is two tasks (see `drafts.RunningDraft`): the 
 which the committed item may be waiting for, and the reply, recorded until adopted. So the
 transcript outlives its reply: a barge-in after the commit cancels the reply, never the
 transcript (the reply awaits it shielded).
+
+An early draft (`PrepareDraft.early`, asked for where the voice began to fade) transcribes
+nothing of its own until its pause confirms it (`ConfirmDraft`). Meanwhile, when a core is
+idle, it guesses: it transcribes the audio up to the fade and starts the reply on those
+words. The confirmed transcript (of the audio up to the pause) is the one reported; when it
+is not the guess's text, the reply begun on the guess is dropped and starts again from it,
+so a reply is only ever adopted for the words the turn's item gets. On the shipped human
+speech 21 of 24 turns' guesses had the words of the pause's transcript, which then comes
+~0.13 s later.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from realtime2.engine.interfaces import (
     EngineUnavailableError,
     Priority,
 )
+from realtime2.engine.scheduler import process_gate
 from realtime2.protocol import commands as cmd
 from realtime2.protocol.live_transcription import join
 from realtime2.protocol.session import RealtimeSession
@@ -68,6 +78,25 @@ class DraftRunner:
         self.prepared = 0
         self.adopted = 0
         self.audio_ready = 0  # adopted with audio already synthesised
+        self.guessed = 0  # early drafts that began their reply on a guess
+        self.guesses_kept = 0  # ... whose guess was the confirmed transcript
+
+    def _guessing_pays(self) -> bool:
+        """A guess costs a transcription that the confirmation may throw away: worth it on
+        an idle core of this machine, not at an upstream's price or another session's
+        expense (a busy gate: the pause's draft runs as if there were no fade)."""
+        if not self._engines.stt.capabilities.local:
+            return False
+        gate = process_gate()
+        return gate.busy_cores < gate.slots and not gate.contended
+
+    def confirm(self, c: cmd.ConfirmDraft) -> None:
+        """The early draft's pause came: its transcript may now be made."""
+        draft = self.running.get(c.draft_id)
+        if draft is None or draft.confirmation is None or draft.confirmation.done():
+            return
+        self._stages.paused(c.draft_id)
+        draft.confirmation.set_result(c)
 
     def prepare(self, c: cmd.PrepareDraft) -> None:
         while len(self.running) >= MAX_DRAFTS:
@@ -77,6 +106,11 @@ class DraftRunner:
         self.prepared += 1
         clock = self._stages.clock(c.draft_id)
         draft = RunningDraft(c, out=TimedDraftOut(clock))
+        if c.early:
+            draft.confirmation = asyncio.get_running_loop().create_future()
+            if c.reply is not None and self._guessing_pays():
+                draft.guess = self._spawn(self._guess(c), clock)
+                self.guessed += 1
         draft.transcript = self._spawn(self._transcript(draft), clock)
         if c.reply is not None:
             draft.reply = self._spawn(self._reply(draft), clock)
@@ -107,10 +141,31 @@ class DraftRunner:
         draft.out.attach(LiveOut(self._session, c.response_id))  # replays what is ready
         return True
 
+    async def _guess(self, c: cmd.PrepareDraft) -> str | None:
+        """The words up to the fade, for the reply to begin on; None if they failed."""
+        try:
+            result = await transcribe(
+                self._engines.stt,
+                c.audio,
+                c.sample_rate,
+                prefix=c.prefix,
+                language=c.language,
+                prompt=c.prompt,
+                priority=Priority.FIRST_AUDIO,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the confirmed transcript decides; its failure is reported
+            log.debug("an early draft's guess failed in session %s", self._session.id)
+            return None
+        return join(c.head, result.text)
+
     async def _transcript(self, draft: RunningDraft) -> str | None:
-        c = draft.command
+        c: cmd.PrepareDraft | cmd.ConfirmDraft = draft.command
         stt = self._engines.stt
         try:
+            if draft.confirmation is not None:
+                c = await draft.confirmation
             result = await transcribe(
                 stt,
                 c.audio,
@@ -120,7 +175,11 @@ class DraftRunner:
                 prompt=c.prompt,
                 # The first stage of the turn's first audio; a transcript-only draft (a
                 # transcription session's) has no audio to come: it must not starve others.
-                priority=Priority.FIRST_AUDIO if c.reply is not None else Priority.INTERACTIVE,
+                priority=(
+                    Priority.FIRST_AUDIO
+                    if draft.command.reply is not None
+                    else Priority.INTERACTIVE
+                ),
             )
         except TimeoutError:
             log.warning("draft transcription timed out in session %s", self._session.id)
@@ -146,20 +205,45 @@ class DraftRunner:
             self._flush()
             return None
         draft.text = join(c.head, result.text)
-        if c.reply is None:  # a transcript-only draft has nothing left to claim
+        if draft.guess is not None:
+            self._check_guess(draft, draft.text)
+        if draft.command.reply is None:  # a transcript-only draft has nothing left to claim
             self.running.pop(c.draft_id, None)
         # The session may claim the draft (StartResponse) during this flush.
         self._session.on_draft_transcript(c.draft_id, draft.text)
         self._flush()
         return draft.text
 
-    async def _reply(self, draft: RunningDraft) -> None:
+    def _check_guess(self, draft: RunningDraft, text: str) -> None:
+        """The confirmed transcript is `text`: keep the reply begun on the guess if it
+        answers the same words, else start it again on `text` (before the session hears
+        of `text`, so it can never adopt the guess's reply)."""
+        guess = draft.guess
+        assert guess is not None
+        if guess.done() and not guess.cancelled() and guess.result() == text:
+            self.guesses_kept += 1
+            return
+        guess.cancel()
+        draft.guess = None
+        if draft.reply is None:
+            return
+        draft.reply.cancel()
+        clock = self._stages.again(draft.id)
+        draft.out = TimedDraftOut(clock)
+        draft.reply = self._spawn(self._reply(draft, text), clock)
+
+    async def _reply(self, draft: RunningDraft, text: str | None = None) -> None:
+        """Run the draft's reply to `text`, or to its guess, or else its transcript."""
         reply = draft.command.reply
         assert reply is not None
         assert draft.transcript is not None
+        out = draft.out  # a reply started again gets a new one
         # Shielded: cancelling the reply (a barge-in after the commit) must not cancel the
         # transcript it waits for, which the committed item still needs.
-        text = await asyncio.shield(draft.transcript)
+        if text is None and draft.guess is not None:
+            text = await asyncio.shield(draft.guess)
+        if text is None:
+            text = await asyncio.shield(draft.transcript)
         if text is None:
             return
         start = cmd.StartResponse(
@@ -170,18 +254,18 @@ class DraftRunner:
             reply.speed,
         )
         try:
-            await run_response(self._engines, draft.out, start, draft.pump)
+            await run_response(self._engines, out, start, draft.pump)
         except asyncio.CancelledError:
             raise
         except EngineUnavailableError as exc:
-            draft.out.failed(exc.code, "An engine is unavailable.")
+            out.failed(exc.code, "An engine is unavailable.")
         except UnsupportedRequestError as exc:
-            draft.out.failed("unsupported_request", str(exc), "invalid_request_error")
+            out.failed("unsupported_request", str(exc), "invalid_request_error")
         except ContextLengthExceededError as exc:
-            draft.out.failed("context_length_exceeded", str(exc), "invalid_request_error")
+            out.failed("context_length_exceeded", str(exc), "invalid_request_error")
         except Exception:
             log.exception("draft response failed in session %s", self._session.id)
-            draft.out.failed("engine_error", "The response failed.")
+            out.failed("engine_error", "The response failed.")
         finally:
             if draft.response_id is not None:
                 self._responses.pop(draft.response_id, None)

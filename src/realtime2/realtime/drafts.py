@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from realtime2.engine.interfaces import AudioChunk, TokenUsage
-from realtime2.protocol.commands import PrepareDraft, StartResponse, draft_request
+from realtime2.protocol.commands import ConfirmDraft, PrepareDraft, StartResponse, draft_request
 from realtime2.realtime.respond import Pump, ResponseOut
 
 Call = Callable[[ResponseOut], None]
@@ -70,6 +70,10 @@ class DraftOut:
 class RunningDraft:
     command: PrepareDraft
     transcript: asyncio.Task[str | None] | None = None  # result None: it failed
+    # An early draft's: its pause (`ConfirmDraft`) to come, and the transcript of the
+    # audio up to the fade that its reply may begin on (None: no guess was made).
+    confirmation: asyncio.Future[ConfirmDraft] | None = None
+    guess: asyncio.Task[str | None] | None = None
     # Set before the session hears of it: the session may claim the draft right away.
     text: str | None = None
     reply: asyncio.Task[None] | None = None
@@ -98,8 +102,15 @@ class RunningDraft:
             and reply.speed == start.speed
         )
 
+    @property
+    def unconfirmed(self) -> bool:
+        """An early draft whose pause has not come: its transcript would wait forever."""
+        return self.confirmation is not None and not self.confirmation.done()
+
     def cancel(self, *, keep_transcript: bool = False) -> None:
         if self.reply is not None:
             self.reply.cancel()
-        if not keep_transcript and self.transcript is not None:
+        if self.guess is not None:
+            self.guess.cancel()
+        if (not keep_transcript or self.unconfirmed) and self.transcript is not None:
             self.transcript.cancel()

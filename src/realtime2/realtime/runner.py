@@ -288,6 +288,8 @@ class SessionRunner:
                 self._responses[command.response_id] = self._spawn(self._respond(command), clock)
         elif isinstance(command, cmd.PrepareDraft):
             self.drafts.prepare(command)
+        elif isinstance(command, cmd.ConfirmDraft):
+            self.drafts.confirm(command)
         elif isinstance(command, cmd.DiscardDraft):
             self.drafts.discard(command)
         elif isinstance(command, cmd.CancelResponse):

@@ -34,6 +34,7 @@ class WorkClock:
     each field is set once, by a single assignment)."""
 
     started: float = field(default_factory=time.perf_counter)  # the draft/response began
+    paused: float | None = None  # an early draft's pause came (it began at the fade)
     first_job: float | None = None  # the first model job started running
     stt_done: float | None = None
     first_llm: float | None = None  # first LLM slice done: the first text exists
@@ -108,7 +109,9 @@ class TurnStages:
         waited, busy = w.until(self.first_audio) if w is not None else (0.0, {})
         return {
             "path": self.path,
-            "pause_detected": rel(w.started) if w is not None and self.path == "draft" else None,
+            "pause_detected": (
+                rel(w.paused or w.started) if w is not None and self.path == "draft" else None
+            ),
             "work_started": rel(w.started) if w is not None else None,
             "first_job_started": rel(w.first_job) if w is not None else None,
             "stt_done": rel(w.stt_done) if w is not None else None,
@@ -143,6 +146,22 @@ class StageTracker:
 
     def drop(self, key: str) -> None:
         self._clocks.pop(key, None)
+
+    def paused(self, draft_id: str) -> None:
+        """The early draft `draft_id`'s pause came."""
+        clock = self._clocks.get(draft_id)
+        if clock is not None:
+            clock.paused = time.perf_counter()
+
+    def again(self, draft_id: str) -> WorkClock:
+        """The draft's reply starts again on its transcript, just done: a new clock for it
+        (the old one's reply stages were the dropped reply's), keeping when the work began."""
+        old = self._clocks.get(draft_id) or WorkClock()
+        clock = self._clocks[draft_id] = WorkClock(
+            started=old.started, paused=old.paused, first_job=old.first_job
+        )
+        clock.stt_done = time.perf_counter()
+        return clock
 
     def adopted(self, draft_id: str) -> None:
         self._claim(draft_id, "draft")

@@ -86,6 +86,7 @@ class WhisperSTT:
             sample_rate=SAMPLE_RATE,
             languages=languages,
             logprobs=True,
+            local=True,
         )
 
     @classmethod
