@@ -237,8 +237,8 @@ def summarize(sessions: list[dict[str, Any]], runners: list[Any]) -> dict[str, A
         "drafts_audio_ready": sum(getattr(r, "drafts_audio_ready", 0) for r in runners),
         # Early drafts that began their reply on the words up to the fade, and those whose
         # guess was the pause's transcript (realtime.draft_runner).
-        "draft_guesses": sum(r.drafts.guessed for r in runners if hasattr(r, "drafts")),
-        "draft_guesses_kept": sum(r.drafts.guesses_kept for r in runners if hasattr(r, "drafts")),
+        "draft_guesses": sum(getattr(r.drafts, "guessed", 0) for r in runners),
+        "draft_guesses_kept": sum(getattr(r.drafts, "guesses_kept", 0) for r in runners),
         "turn_model": next(
             (r.engines.turn.name for r in runners if getattr(r.engines, "turn", None)), None
         ),

@@ -221,3 +221,27 @@ def test_a_fade_that_sounds_unfinished_is_asked_again_at_its_pause() -> None:
     h.drain()
     (pause,) = h.take(cmd.CheckTurnEnd)  # the pause's own audio, asked once the fade's said no
     assert pause.check_id > fade.check_id and len(pause.audio) > len(fade.audio)
+
+
+def test_a_fade_check_declined_on_a_busy_machine_is_asked_at_the_pause() -> None:
+    h = Harness(turn_model=True)
+    h.send(
+        {
+            "type": "session.update",
+            "session": {
+                "type": "realtime",
+                "audio": {
+                    "input": {"turn_detection": {"type": "semantic_vad", "eagerness": "high"}}
+                },
+            },
+        }
+    )
+    _append(h, silence(200), tone(600), silence(70))
+    (fade,) = h.take(cmd.CheckTurnEnd)
+    assert fade.at_fade
+    h.session.on_turn_end_failed(fade.item_id, fade.check_id)  # the runner declined it
+    h.drain()
+    assert h.take(cmd.CheckTurnEnd) == []  # no pause yet
+    _append(h, silence(40))
+    (pause,) = h.take(cmd.CheckTurnEnd)
+    assert not pause.at_fade and len(pause.audio) > len(fade.audio)

@@ -129,3 +129,22 @@ async def test_audio_at_another_rate_is_resampled_for_the_model() -> None:
     ((audio, _),) = model.calls
     assert audio.size == 16000
     await client.runner.close()
+
+
+class _BusyGate:
+    has_idle_core = False
+
+
+async def test_a_check_asked_at_a_fade_is_declined_while_no_core_is_idle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client, checks, model = await _slow_checks()
+    monkeypatch.setattr("realtime2.realtime.turn_checks.process_gate", lambda: _BusyGate())
+    fade = CheckTurnEnd("item_x", 1, np.full(1600, 0.01, np.float32), 16000, at_fade=True)
+    checks.submit(fade)
+    await asyncio.sleep(0.05)
+    assert model.calls == [] and checks.declined == 1  # not run: the pause asks instead
+    checks.submit(_check(2))  # a pause's check runs whatever the machine is doing
+    await asyncio.sleep(0.15)
+    assert [round(float(a[0]), 2) for a, _ in model.calls] == [0.02]
+    await client.runner.close()

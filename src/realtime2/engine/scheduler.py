@@ -168,6 +168,14 @@ class CpuGate:
             return self._running
 
     @property
+    def has_idle_core(self) -> bool:
+        """A core is free and nothing waits for one: speculative work costs no one."""
+        with self._cond:
+            return self._running < self.slots and not any(
+                self._would_start(w) for w in self._waiting
+            )
+
+    @property
     def contended(self) -> bool:
         """More jobs run than there are cores, or some waiting job would start if a borrower
         gave its core back (a worker keeping cores spare, like live hypotheses, would not: it

@@ -60,6 +60,9 @@ class CheckTurnEnd:
     check_id: int
     audio: FloatAudio  # the turn's last ≤ 8 s up to now, mono float32 at `sample_rate`
     sample_rate: int
+    # Asked where the voice began to fade, before any pause: the runner may decline it (as
+    # a failed check) on a busy machine, and the pause then asks.
+    at_fade: bool = False
 
 
 @dataclass(frozen=True)

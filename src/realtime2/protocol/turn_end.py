@@ -1,7 +1,10 @@
 """End-of-turn checks: `semantic_vad` asks the end-of-turn model at each pause.
 
 When the user goes quiet (`PauseStarted`, two VAD frames into the silence) and the session's
-runner has an end-of-turn model, the turn's last ≤ 8 s go out as a `CheckTurnEnd`. Its
+runner has an end-of-turn model, the turn's last ≤ 8 s go out as a `CheckTurnEnd`. It is
+asked sooner, where the voice began to fade (`VoiceFading`, ~0.13 s before the pause), beside
+the early draft; the pause asks again only if that check said "unfinished" (the falling
+pitch of the last syllable was not yet heard) or was declined on a busy machine. Its
 probability comes back through `answered` and sets the silence window of that pause
 (`TurnDetector.set_turn_score`). Each check is numbered: an answer for a pause the user has
 since talked through, or for an earlier turn, is dropped, and such a check is called off
@@ -38,7 +41,7 @@ class TurnEndChecks:
     def fading(self, item_id: str, turn_start_ms: int) -> None:
         """The voice began to fade in turn `item_id`: ask already, ~0.13 s before the pause
         (whose window the answer then sets), beside the early draft's guess."""
-        if self._ask(item_id, turn_start_ms):
+        if self._ask(item_id, turn_start_ms, at_fade=True):
             self._at = "fade"
             self._fade_check = (item_id, turn_start_ms)
 
@@ -51,7 +54,7 @@ class TurnEndChecks:
         self._at = "paused"
         self._ask(item_id, turn_start_ms)
 
-    def _ask(self, item_id: str, turn_start_ms: int) -> bool:
+    def _ask(self, item_id: str, turn_start_ms: int, *, at_fade: bool = False) -> bool:
         detector = self._input.detector
         if not self.enabled or detector is None or detector.params.eagerness is None:
             return False
@@ -60,7 +63,7 @@ class TurnEndChecks:
         self._fade_check = None
         start = max(turn_start_ms, self._input.now_ms - TURN_AUDIO_MS)
         audio = self._input.peek(start)[-self._input.sample(TURN_AUDIO_MS) :]
-        self._out.command(CheckTurnEnd(item_id, self._seq, audio, self._input.rate))
+        self._out.command(CheckTurnEnd(item_id, self._seq, audio, self._input.rate, at_fade))
         return True
 
     def resumed(self) -> None:
@@ -79,21 +82,26 @@ class TurnEndChecks:
             return False
         self._open = None
         detector.set_turn_score(probability)
-        asked_at_fade, self._fade_check = self._fade_check, None
         eagerness = detector.params.eagerness
-        if (
-            asked_at_fade is not None
-            and eagerness is not None
-            and probability < TURN_THRESHOLDS[eagerness]
-        ):
-            # "Unfinished", from the audio up to the fade: the pause's own last syllable
-            # (a falling pitch) may say otherwise, so the pause asks again.
-            if self._at == "paused":
-                self._ask(*asked_at_fade)
-            else:
-                self._at = None
+        if eagerness is not None and probability < TURN_THRESHOLDS[eagerness]:
+            # If this was the fade's check, "unfinished" came from the audio up to the fade:
+            # the pause's own last syllable (a falling pitch) may say otherwise, so the
+            # pause asks again.
+            self._ask_at_pause()
+        self._fade_check = None
         return True
+
+    def _ask_at_pause(self) -> None:
+        """The fade's check does not decide: the pause asks (now, if it has come)."""
+        asked_at_fade, self._fade_check = self._fade_check, None
+        if asked_at_fade is None:
+            return
+        if self._at == "paused":
+            self._ask(*asked_at_fade)
+        else:
+            self._at = None
 
     def failed(self, item_id: str, check_id: int) -> None:
         if self._open == (item_id, check_id):
-            self._open = None  # the words decide this pause
+            self._open = None  # the words decide this pause, unless it was the fade's check
+            self._ask_at_pause()  # (declined on a busy machine): then the pause asks

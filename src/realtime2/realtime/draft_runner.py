@@ -85,10 +85,7 @@ class DraftRunner:
         """A guess costs a transcription that the confirmation may throw away: worth it on
         an idle core of this machine, not at an upstream's price or another session's
         expense (a busy gate: the pause's draft runs as if there were no fade)."""
-        if not self._engines.stt.capabilities.local:
-            return False
-        gate = process_gate()
-        return gate.busy_cores < gate.slots and not gate.contended
+        return self._engines.stt.capabilities.local and process_gate().has_idle_core
 
     def confirm(self, c: cmd.ConfirmDraft) -> None:
         """The early draft's pause came: its transcript may now be made."""

@@ -24,6 +24,7 @@ from typing import Any
 
 from realtime2.audio.resample import resample
 from realtime2.engine.interfaces import Priority, TurnModel
+from realtime2.engine.scheduler import process_gate
 from realtime2.protocol.commands import CheckTurnEnd
 from realtime2.protocol.session import RealtimeSession
 
@@ -49,6 +50,7 @@ class TurnChecks:
         self.checks = 0  # run to completion (tests, benchmarks)
         self.skipped = 0  # replaced before they ran
         self.cancelled = 0  # called off by the session before their answer
+        self.declined = 0  # asked at a fade while no core was idle: not run
         self._running: int | None = None  # the check id `_task` is running now
         # Seconds from each check's command to its answer (queue, CPU gate and model), the
         # latest 256: what a pause waits for the model (benchmarks).
@@ -86,6 +88,13 @@ class TurnChecks:
             check, self._waiting = self._waiting, None
 
     async def _check(self, c: CheckTurnEnd) -> None:
+        if c.at_fade and not process_gate().has_idle_core:
+            # Asked before any pause, beside the early draft: worth a core only when one is
+            # idle. Declined, the check is asked at the pause instead (`TurnEndChecks`).
+            self.declined += 1
+            self._session.on_turn_end_failed(c.item_id, c.check_id)
+            self._flush()
+            return
         rate = self._model.capabilities.sample_rate
         audio = c.audio if c.sample_rate == rate else resample(c.audio, c.sample_rate, rate)
         try:
