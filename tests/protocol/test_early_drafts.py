@@ -18,8 +18,9 @@ from realtime2.protocol.turn_detection import (
     VadParams,
     VoiceFading,
 )
-from tests.support.fakes import b64, silence, tone
-from tests.support.harness import Harness
+from tests.protocol.test_drafts import _append, _transcribing
+from tests.protocol.test_turn_end import _semantic
+from tests.support.fakes import silence, tone
 
 FRAME_MS = 32.0
 
@@ -71,27 +72,8 @@ def test_a_pause_that_ends_resumes_once_and_needs_a_steady_voice_to_fade_again()
     ]
 
 
-def _append(h: Harness, *chunks: object) -> None:
-    for chunk in chunks:
-        h.send({"type": "input_audio_buffer.append", "audio": b64(chunk)})  # type: ignore[arg-type]
-
-
-def _session() -> Harness:
-    h = Harness(speculative=True)
-    h.send(
-        {
-            "type": "session.update",
-            "session": {
-                "type": "realtime",
-                "audio": {"input": {"transcription": {"model": "whisper-1"}}},
-            },
-        }
-    )
-    return h
-
-
 def test_the_pause_confirms_the_early_draft_with_the_audio_up_to_it() -> None:
-    h = _session()
+    h = _transcribing()
     _append(h, silence(200), tone(600), silence(70))
     (early,) = h.take(cmd.PrepareDraft)
     assert early.early and early.reply is not None
@@ -113,7 +95,7 @@ def test_the_pause_confirms_the_early_draft_with_the_audio_up_to_it() -> None:
 
 
 def test_a_session_that_would_not_answer_drafts_at_the_pause_only() -> None:
-    h = _session()
+    h = _transcribing()
     h.send(
         {
             "type": "session.update",
@@ -134,7 +116,7 @@ def test_a_session_that_would_not_answer_drafts_at_the_pause_only() -> None:
 
 
 def test_talking_on_after_the_pause_discards_the_confirmed_early_draft() -> None:
-    h = _session()
+    h = _transcribing()
     _append(h, silence(200), tone(400), silence(150))
     (early,) = h.take(cmd.PrepareDraft)
     (confirm,) = h.take(cmd.ConfirmDraft)
@@ -171,18 +153,7 @@ def test_an_estimate_made_at_the_fade_holds_for_its_pause_until_the_voice_comes_
 
 
 def test_semantic_vad_asks_the_turn_model_once_at_a_fade_that_sounds_finished() -> None:
-    h = Harness(turn_model=True)
-    h.send(
-        {
-            "type": "session.update",
-            "session": {
-                "type": "realtime",
-                "audio": {
-                    "input": {"turn_detection": {"type": "semantic_vad", "eagerness": "high"}}
-                },
-            },
-        }
-    )
+    h = _semantic("high")
     _append(h, silence(200), tone(600), silence(70))
     (check,) = h.take(cmd.CheckTurnEnd)  # at the fade, before the pause
     h.session.on_turn_end_score(check.item_id, check.check_id, 0.99)
@@ -201,18 +172,7 @@ def test_semantic_vad_asks_the_turn_model_once_at_a_fade_that_sounds_finished() 
 
 
 def test_a_fade_that_sounds_unfinished_is_asked_again_at_its_pause() -> None:
-    h = Harness(turn_model=True)
-    h.send(
-        {
-            "type": "session.update",
-            "session": {
-                "type": "realtime",
-                "audio": {
-                    "input": {"turn_detection": {"type": "semantic_vad", "eagerness": "high"}}
-                },
-            },
-        }
-    )
+    h = _semantic("high")
     _append(h, silence(200), tone(600), silence(70))
     (fade,) = h.take(cmd.CheckTurnEnd)
     _append(h, silence(40))  # the pause: the fade's check is still out
@@ -224,18 +184,7 @@ def test_a_fade_that_sounds_unfinished_is_asked_again_at_its_pause() -> None:
 
 
 def test_a_fade_check_declined_on_a_busy_machine_is_asked_at_the_pause() -> None:
-    h = Harness(turn_model=True)
-    h.send(
-        {
-            "type": "session.update",
-            "session": {
-                "type": "realtime",
-                "audio": {
-                    "input": {"turn_detection": {"type": "semantic_vad", "eagerness": "high"}}
-                },
-            },
-        }
-    )
+    h = _semantic("high")
     _append(h, silence(200), tone(600), silence(70))
     (fade,) = h.take(cmd.CheckTurnEnd)
     assert fade.at_fade
