@@ -81,8 +81,9 @@ TURN_LATENCY = Histogram(
 TURN_STAGES = Histogram(
     "realtime2_turn_stage_seconds",
     "Spoken turns: from the start of the turn's work (where the voice faded or the pause "
-    "began, when a speculative draft answered; the response's start otherwise) to each stage (first_job_started, "
-    "stt_done, first_llm_text, first_tts_chunk, speech_stopped, first_audio_sent).",
+    "began, when a speculative draft answered; the response's start otherwise) to each "
+    "stage (first_job_started, stt_done, first_llm_text, first_tts_chunk, speech_stopped, "
+    "first_audio_sent).",
     ["stage", "path"],
     buckets=(0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0),
     registry=REGISTRY,
