@@ -194,23 +194,3 @@ def test_a_fade_check_declined_on_a_busy_machine_is_asked_at_the_pause() -> None
     _append(h, silence(40))
     (pause,) = h.take(cmd.CheckTurnEnd)
     assert not pause.at_fade and len(pause.audio) > len(fade.audio)
-
-
-def test_the_guess_judges_the_turn_until_the_pauses_transcript_comes() -> None:
-    h = _semantic("high", speculative=True)
-    _append(h, silence(200), tone(600), silence(70))
-    (early,) = h.take(cmd.PrepareDraft)
-    (check,) = h.take(cmd.CheckTurnEnd)
-    h.session.on_turn_end_score(check.item_id, check.check_id, 0.99)
-    detector = h.session.input.detector
-    assert detector is not None
-    finished_words = SEMANTIC_WINDOWS_MS["high"][0]
-    assert detector.required_silence_ms() > finished_words  # the model alone: not yet
-    h.session.on_draft_guess(early.draft_id, "Can you book me a table?")
-    assert detector.required_silence_ms() == finished_words
-    # The pause's own transcript has the last word whole, and the last say.
-    _append(h, silence(40))
-    h.session.on_draft_transcript(early.draft_id, "Can you book me a table and")
-    assert detector.required_silence_ms() > finished_words
-    h.session.on_draft_guess(early.draft_id, "Can you book me a table?")  # late: ignored
-    assert detector.required_silence_ms() > finished_words

@@ -97,10 +97,8 @@ def test_talking_again_forgets_the_score_of_the_pause() -> None:
 # --- the session: checks out, answers in ---------------------------------------------------
 
 
-def _semantic(
-    eagerness: str = "high", *, turn_model: bool = True, speculative: bool = False
-) -> Harness:
-    h = Harness(turn_model=turn_model, speculative=speculative)
+def _semantic(eagerness: str = "high", *, turn_model: bool = True) -> Harness:
+    h = Harness(turn_model=turn_model)
     h.send(
         {
             "type": "session.update",

@@ -372,11 +372,6 @@ class RealtimeSession:
         self.turns.draft_transcript(draft_id, text)
         self._transcripts_changed()
 
-    def on_draft_guess(self, draft_id: str, text: str) -> None:
-        """An early draft's words up to the fade (its reply began on them): the turn's
-        words, most likely, until its pause's transcript says."""
-        self.turns.draft_guess(draft_id, text)
-
     def on_draft_failed(self, draft_id: str, code: str, message: str) -> None:
         self.turns.draft_failed(draft_id, code, message)
         self._transcripts_changed()

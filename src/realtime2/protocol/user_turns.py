@@ -263,19 +263,6 @@ class UserTurns:
                 self._input.detector.set_completeness(completeness(text))
             self._live.from_draft(self.draft.chunk, self.draft.end_ms, text)
 
-    def draft_guess(self, draft_id: str, text: str) -> None:
-        """The early draft's words up to the fade: how finished they look sets the silence
-        window (semantic VAD) until the pause's own transcript comes, which has the last
-        word whole (the guess missed it in 3 of 24 human turns: "600" for "6000")."""
-        draft = self.draft
-        if (
-            draft is not None
-            and draft.id == draft_id
-            and draft.transcript is None
-            and self._input.detector is not None
-        ):
-            self._input.detector.set_completeness(completeness(text))
-
     def draft_failed(self, draft_id: str, code: str, message: str) -> None:
         if draft_id in self._draft_items:
             item_id, _ = self._draft_items.pop(draft_id)

@@ -139,8 +139,7 @@ class DraftRunner:
         return True
 
     async def _guess(self, c: cmd.PrepareDraft) -> str | None:
-        """The words up to the fade, for the reply to begin on (and for semantic VAD to
-        judge the turn by, until the pause's transcript); None if they failed."""
+        """The words up to the fade, for the reply to begin on; None if they failed."""
         try:
             result = await transcribe(
                 self._engines.stt,
@@ -156,10 +155,7 @@ class DraftRunner:
         except Exception:  # the confirmed transcript decides; its failure is reported
             log.debug("an early draft's guess failed in session %s", self._session.id)
             return None
-        text = join(c.head, result.text)
-        self._session.on_draft_guess(c.draft_id, text)
-        self._flush()
-        return text
+        return join(c.head, result.text)
 
     async def _transcript(self, draft: RunningDraft) -> str | None:
         c: cmd.PrepareDraft | cmd.ConfirmDraft = draft.command
