@@ -30,6 +30,7 @@ from realtime2.engine.interfaces import (
     Engines,
     EngineUnavailableError,
     Priority,
+    Transcript,
 )
 from realtime2.engine.scheduler import process_gate
 from realtime2.protocol import commands as cmd
@@ -138,18 +139,23 @@ class DraftRunner:
         draft.out.attach(LiveOut(self._session, c.response_id))  # replays what is ready
         return True
 
+    async def _transcribe(
+        self, c: cmd.PrepareDraft | cmd.ConfirmDraft, priority: Priority
+    ) -> Transcript:
+        return await transcribe(
+            self._engines.stt,
+            c.audio,
+            c.sample_rate,
+            prefix=c.prefix,
+            language=c.language,
+            prompt=c.prompt,
+            priority=priority,
+        )
+
     async def _guess(self, c: cmd.PrepareDraft) -> str | None:
         """The words up to the fade, for the reply to begin on; None if they failed."""
         try:
-            result = await transcribe(
-                self._engines.stt,
-                c.audio,
-                c.sample_rate,
-                prefix=c.prefix,
-                language=c.language,
-                prompt=c.prompt,
-                priority=Priority.FIRST_AUDIO,
-            )
+            result = await self._transcribe(c, Priority.FIRST_AUDIO)
         except asyncio.CancelledError:
             raise
         except Exception:  # the confirmed transcript decides; its failure is reported
@@ -159,24 +165,14 @@ class DraftRunner:
 
     async def _transcript(self, draft: RunningDraft) -> str | None:
         c: cmd.PrepareDraft | cmd.ConfirmDraft = draft.command
-        stt = self._engines.stt
+        # The first stage of the turn's first audio; a transcript-only draft (a
+        # transcription session's) has no audio to come: it must not starve others.
+        first = draft.command.reply is not None
         try:
             if draft.confirmation is not None:
                 c = await draft.confirmation
-            result = await transcribe(
-                stt,
-                c.audio,
-                c.sample_rate,
-                prefix=c.prefix,
-                language=c.language,
-                prompt=c.prompt,
-                # The first stage of the turn's first audio; a transcript-only draft (a
-                # transcription session's) has no audio to come: it must not starve others.
-                priority=(
-                    Priority.FIRST_AUDIO
-                    if draft.command.reply is not None
-                    else Priority.INTERACTIVE
-                ),
+            result = await self._transcribe(
+                c, Priority.FIRST_AUDIO if first else Priority.INTERACTIVE
             )
         except TimeoutError:
             log.warning("draft transcription timed out in session %s", self._session.id)
