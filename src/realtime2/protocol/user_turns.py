@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 
-from realtime2.engine.interfaces import FloatAudio
 from realtime2.protocol import client_events as ce
 from realtime2.protocol.commands import (
     ConfirmDraft,
@@ -56,22 +55,10 @@ from realtime2.protocol.responses import ResponseState
 from realtime2.protocol.server_events import ProtocolError, event, new_id
 from realtime2.protocol.session_config import SessionSettings
 from realtime2.protocol.turn_detection import completeness
+from realtime2.protocol.turn_drafts import Draft, DraftAudio, draft_audio
 from realtime2.protocol.turn_end import TurnEndChecks
 
 MIN_COMMIT_MS = 100
-
-
-@dataclass
-class Draft:
-    """A speculative transcript (and maybe reply) of the turn being spoken."""
-
-    id: str
-    has_reply: bool
-    transcript: str | None = None  # known once the runner reports it
-    end_ms: int = 0  # audio end it covers
-    chunk: int = 0  # the live chunk it transcribes
-    reply: DraftReply | None = None  # what the reply would answer, minus the user's words
-    confirmed: bool = True  # False: an early draft whose pause has not come yet
 
 
 @dataclass(frozen=True)
@@ -171,8 +158,13 @@ class UserTurns:
         if early is not None and not early.confirmed and early.reply == reply:
             early.confirmed = True
             early.end_ms = self._input.now_ms
-            audio, rate, language, prompt, prefix, head = self._draft_audio(early)
-            self._out.command(ConfirmDraft(early.id, audio, rate, language, prompt, prefix, head))
+            a = self._draft_audio()
+            early.chunk = a.chunk
+            self._out.command(
+                ConfirmDraft(
+                    early.id, a.audio, a.sample_rate, a.language, a.prompt, a.prefix, a.head
+                )
+            )
             return
         self.discard_draft()
         self.draft = self._prepare(reply, early=False)
@@ -196,43 +188,30 @@ class UserTurns:
         )
         return draft_reply(settings, self._conversation) if answer else None
 
-    def _draft_audio(
-        self, draft: Draft
-    ) -> tuple[FloatAudio, int, str | None, str | None, str | None, str]:
-        """(audio, rate, language, prompt, prefix, head) of the turn so far, for `draft`:
-        with live transcription only the open chunk, after the words already sent."""
-        settings = self._settings
-        live = self.live
-        if live is None:
-            return (
-                self._input.peek(self._turn_start_ms),
-                self._input.rate,
-                settings.transcription_language,
-                settings.transcription_prompt,
-                None,
-                "",
-            )
-        draft.chunk = live.chunk
-        return (
-            self._input.peek(live.chunk_start_ms),
-            self._input.rate,
-            settings.transcription_language,
-            live.context(settings.transcription_prompt),
-            live.prefix,
-            live.head,
-        )
+    def _draft_audio(self) -> DraftAudio:
+        return draft_audio(self._input, self._settings, self.live, self._turn_start_ms)
 
     def _prepare(self, reply: DraftReply | None, *, early: bool) -> Draft:
+        a = self._draft_audio()
         draft = Draft(
             new_id("draft"),
-            reply is not None,
             end_ms=self._input.now_ms,
+            chunk=a.chunk,
             reply=reply,
             confirmed=not early,
         )
-        audio, rate, language, prompt, prefix, head = self._draft_audio(draft)
         self._out.command(
-            PrepareDraft(draft.id, audio, rate, language, prompt, reply, prefix, head, early=early)
+            PrepareDraft(
+                draft.id,
+                a.audio,
+                a.sample_rate,
+                a.language,
+                a.prompt,
+                reply,
+                a.prefix,
+                a.head,
+                early=early,
+            )
         )
         return draft
 
