@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -57,6 +58,20 @@ def test_a_changed_source_is_requantized(tmp_path: Path) -> None:
     assert len(quantize.calls) == 2
 
 
+def test_a_copy_made_by_an_older_recipe_is_made_again(tmp_path: Path) -> None:
+    """A stamp from before the output matrix went to Q4_0 names no recipe: not trusted."""
+    source, cache, quantize = shipped(tmp_path), tmp_path / "cache", Quantizer()
+    target = requantized(source, "q4_0", cache, quantize=quantize)
+    stamp = target.with_name(target.name + ".source")
+    record = json.loads(stamp.read_text())
+    del record["recipe"]
+    stamp.write_text(json.dumps(record))
+    assert requantized(source, "q4_0", cache, quantize=quantize) == target
+    assert len(quantize.calls) == 2
+    assert requantized(source, "q4_0", cache, quantize=quantize) == target
+    assert len(quantize.calls) == 2
+
+
 def test_a_failure_names_the_setting_and_leaves_nothing(tmp_path: Path) -> None:
     source, cache = shipped(tmp_path), tmp_path / "cache"
 
@@ -71,7 +86,8 @@ def test_a_failure_names_the_setting_and_leaves_nothing(tmp_path: Path) -> None:
 
 @pytest.mark.models
 def test_llama_cpp_makes_a_q4_0_file(tmp_path: Path) -> None:
-    """The real quantizer on the real packaged file: the copy is Q4_0 (file type 2)."""
+    """The real quantizer on the real packaged file: the copy is Q4_0 (file type 2), its
+    output matrix included."""
     import llama_cpp
 
     from realtime2.backends.local.llama_backend import LlamaSettings
@@ -84,4 +100,6 @@ def test_llama_cpp_makes_a_q4_0_file(tmp_path: Path) -> None:
     ensure_cpu_backend(target)  # llama.cpp loads nothing before its CPU kernels are chosen
     llama = llama_cpp.Llama(model_path=str(target), vocab_only=True, verbose=False)
     assert llama.metadata["general.file_type"] == str(llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0)
-    assert target.stat().st_size < source.stat().st_size
+    # 0.5B: shipped 491 MB; Q4_0 with the output matrix left at Q8_0 429 MB (0.87); with a
+    # Q4_0 output matrix 361 MB (0.73). The matrix's type is not readable through the API.
+    assert target.stat().st_size < 0.8 * source.stat().st_size

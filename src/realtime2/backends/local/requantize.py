@@ -5,8 +5,15 @@ buffer) and multiplies them with AVX2 / AVX-512 kernels that the K-quants the pa
 files ship in (Q4_K_M) do not get on x86-64. On Qwen2.5-Coder-0.5B-Instruct (AMD EPYC Zen 5,
 2 vCPUs, `bench.brain_eval`) the shipped Q4_K_M decodes 48 tokens/s with a 0.097 s first
 token; the same weights re-quantized to Q4_0 decode 68 tokens/s with a 0.044 s first token,
-and score the same on the eval (31/40 each; docs/engine.md, "The brain"). Rounding 4-bit
-values a second time costs some precision, so this is a setting
+and score the same on the eval (31/40 each; docs/engine.md, "The brain").
+
+The output matrix goes to Q4_0 too. Left alone, llama.cpp keeps it at Q8_0 (Qwen's 896 columns
+do not fit a K-quant's 256-value blocks): 138 of the file's 403 MiB, and all of it is read for
+every token's logits. Decoding one token is memory-bound on a 2-core VM (an Intel Xeon Ice
+Lake read ~8 GB/s on one core), so a Q4_0 output matrix (73 MiB) decodes ~18 % faster there
+(58 against 48 ms a token on one thread) at the same eval score (31/40; docs/engine.md,
+"Q4_0 on x86-64"). Rounding 4-bit values a second time costs some precision, so this is a
+setting
 (`REALTIME2_LLM_REQUANTIZE=none` loads the file as shipped), and it only applies to the
 packaged models: a GGUF an operator names is loaded as given.
 
@@ -64,6 +71,7 @@ def llama_quantize_q4_0(source: Path, target: Path) -> None:
     llama_cpp = require_module("llama_cpp", "llama-cpp-python")
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0
+    params.output_tensor_type = llama_cpp.GGML_TYPE_Q4_0
     params.allow_requantize = True
     params.nthread = usable_cores()
     status = llama_cpp.llama_model_quantize(
@@ -74,11 +82,19 @@ def llama_quantize_q4_0(source: Path, target: Path) -> None:
 
 
 STAMP = ".source"
+# What the copy is, besides its source: a cached copy made by another recipe (before the
+# output matrix went to Q4_0, say) is made again.
+RECIPE = "q4_0, output q4_0"
 
 
 def _identity(source: Path) -> dict[str, object]:
     stat = source.stat()
-    return {"source": source.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return {
+        "source": source.name,
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "recipe": RECIPE,
+    }
 
 
 def _stamp_matches(source: Path, target: Path) -> bool:
