@@ -18,6 +18,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 # Re-exported: the audio array type lives in the bottom layer (audio/ needs nothing above).
 from realtime2.audio.types import FloatAudio as FloatAudio
+from realtime2.engine.transcript_pace import TranscriptPace
 
 
 class Priority(IntEnum):
@@ -383,3 +384,5 @@ class Engines:
     tts: TTS
     # semantic_vad's end-of-turn model; None: it judges by the transcript's last words.
     turn: TurnModel | None = None
+    # How long turn transcripts take in this process: early drafts guess only where quick.
+    transcript_pace: TranscriptPace = field(default_factory=TranscriptPace)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Final, Protocol, TypeVar
 
@@ -85,8 +86,13 @@ class DraftRunner:
     def _guessing_pays(self) -> bool:
         """A guess costs a transcription that the confirmation may throw away: worth it on
         an idle core of this machine, not at an upstream's price or another session's
-        expense (a busy gate: the pause's draft runs as if there were no fade)."""
-        return self._engines.stt.capabilities.local and process_gate().has_idle_core
+        expense (a busy gate: the pause's draft runs as if there were no fade), and only
+        where transcripts are quick (engine/transcript_pace.py)."""
+        return (
+            self._engines.stt.capabilities.local
+            and process_gate().has_idle_core
+            and self._engines.transcript_pace.quick()
+        )
 
     def confirm(self, c: cmd.ConfirmDraft) -> None:
         """The early draft's pause came: its transcript may now be made."""
@@ -171,9 +177,12 @@ class DraftRunner:
         try:
             if draft.confirmation is not None:
                 c = await draft.confirmation
+            started = time.perf_counter()
             result = await self._transcribe(
                 c, Priority.FIRST_AUDIO if first else Priority.INTERACTIVE
             )
+            if first:
+                self._engines.transcript_pace.record(time.perf_counter() - started)
         except TimeoutError:
             log.warning("draft transcription timed out in session %s", self._session.id)
             self._session.on_draft_failed(
