@@ -18,7 +18,6 @@ included: a busy machine is a slow one), and guesses only while the recent media
 from __future__ import annotations
 
 import statistics
-import threading
 from collections import deque
 from typing import Final
 
@@ -30,21 +29,17 @@ MIN_SAMPLES: Final = 3  # fewer: not known yet, and guessing is allowed
 
 
 class TranscriptPace:
-    """The recent turn transcripts' times; thread-safe (sessions run on one loop, tests may not)."""
+    """The recent turn transcripts' times. Used on the event loop only (the draft runners)."""
 
     def __init__(self) -> None:
         self._recent: deque[float] = deque(maxlen=RECENT)
-        self._lock = threading.Lock()
 
     def record(self, seconds: float) -> None:
-        with self._lock:
-            self._recent.append(seconds)
+        self._recent.append(seconds)
 
     def typical(self) -> float | None:
         """The median of the recent transcripts, or None before `MIN_SAMPLES` of them."""
-        with self._lock:
-            recent = list(self._recent)
-        return statistics.median(recent) if len(recent) >= MIN_SAMPLES else None
+        return statistics.median(self._recent) if len(self._recent) >= MIN_SAMPLES else None
 
     def quick(self) -> bool:
         """Are transcripts quick enough here for a guess to pay (True until known)?"""
