@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from realtime2.engine.interfaces import AudioChunk, Priority
-from realtime2.engine.pacing import LEAD_SECONDS, Pacing
+from realtime2.engine.pacing import DRY_SECONDS, LEAD_SECONDS, Pacing
 from tests.support.clock import FakeClock
 
 
@@ -40,3 +40,18 @@ def test_llm_keeps_first_audio_priority_until_its_first_sentence() -> None:
     assert pacing.llm.priority is Priority.FIRST_AUDIO
     pacing.first_sentence()
     assert pacing.llm.priority is Priority.BACKGROUND
+
+
+def test_a_reply_about_to_run_dry_is_first_audio_work_again_as_time_passes() -> None:
+    clock = FakeClock(100.0)
+    pacing = Pacing(clock)
+    pacing.first_sentence()
+    pacing.audio(seconds_of_audio(DRY_SECONDS + 1.0))  # the first chunk, ready and playing
+    assert pacing.llm.priority is Priority.INTERACTIVE
+    assert pacing.tts() is Priority.INTERACTIVE
+    clock.now += 1.1  # it has played on; no new audio, no call: the priority is read live
+    assert pacing.lead() < DRY_SECONDS
+    assert pacing.llm.priority is Priority.FIRST_AUDIO
+    assert pacing.tts() is Priority.FIRST_AUDIO
+    pacing.audio(seconds_of_audio(1.0))  # the next chunk came in time
+    assert pacing.llm.priority is Priority.INTERACTIVE

@@ -47,6 +47,47 @@ def test_jobs_run_by_priority_then_arrival() -> None:
     worker.close()
 
 
+def test_a_queued_job_is_as_urgent_as_its_urgency_when_the_queue_is_ordered() -> None:
+    # A reply's next slice was queued as interactive work; while it waited, the reply's
+    # audio ran short (`engine.pacing`): it now goes before first-audio work queued after
+    # it, and before interactive work queued before it.
+    worker = ModelWorker("t")
+    order: list[str] = []
+    gate, _ = blocker(worker)
+    reply = Urgency(Priority.INTERACTIVE)
+    futures = [
+        worker.submit(lambda: order.append("other reply"), Priority.INTERACTIVE),
+        worker.submit(lambda: order.append("running dry"), reply),
+        worker.submit(lambda: order.append("first audio"), Priority.FIRST_AUDIO),
+    ]
+    assert worker.most_urgent_waiting() == Priority.FIRST_AUDIO
+    reply.priority = Priority.FIRST_AUDIO
+    gate.set()
+    concurrent.futures.wait(futures, timeout=5)
+    assert order == ["running dry", "first audio", "other reply"]
+    worker.close()
+
+
+def test_a_live_urgency_is_read_when_the_queue_is_ordered() -> None:
+    worker = ModelWorker("t")
+    order: list[str] = []
+    gate, _ = blocker(worker)
+    dry = threading.Event()
+    reply = Urgency(
+        Priority.INTERACTIVE,
+        live=lambda: Priority.FIRST_AUDIO if dry.is_set() else Priority.INTERACTIVE,
+    )
+    futures = [
+        worker.submit(lambda: order.append("other reply"), Priority.INTERACTIVE),
+        worker.submit(lambda: order.append("running dry"), reply),
+    ]
+    dry.set()  # no one told the worker: it reads the urgency when it picks a job
+    gate.set()
+    concurrent.futures.wait(futures, timeout=5)
+    assert order == ["running dry", "other reply"]
+    worker.close()
+
+
 def test_cancelled_queued_job_never_runs() -> None:
     worker = ModelWorker("t")
     ran: list[int] = []

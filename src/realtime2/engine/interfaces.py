@@ -11,7 +11,7 @@ input (`numpy.ndarray`) and signed 16-bit little-endian bytes for synthesized ou
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Literal, Protocol, runtime_checkable
@@ -38,13 +38,24 @@ class Urgency:
 
     A spoken reply's LLM stream is first-audio work until its first sentence is out; after
     that it only has to stay ahead of playback (see `engine.pacing`). Backends that
-    schedule work re-read `priority` between steps.
+    schedule work re-read `priority` between steps. An owner whose priority changes with
+    time alone (a reply's audio running out as it plays) passes `live`, which is then asked
+    on every read, from whichever thread reads it.
     """
 
-    __slots__ = ("priority",)
+    __slots__ = ("_live", "_set")
 
-    def __init__(self, priority: Priority) -> None:
-        self.priority = priority
+    def __init__(self, priority: Priority, live: Callable[[], Priority] | None = None) -> None:
+        self._set = priority
+        self._live = live
+
+    @property
+    def priority(self) -> Priority:
+        return self._set if self._live is None else self._live()
+
+    @priority.setter
+    def priority(self, value: Priority) -> None:
+        self._set = value
 
 
 def priority_of(priority: Priority | Urgency) -> Priority:

@@ -11,7 +11,10 @@ sentence's synthesis) is first-audio work. After that, the reply only has to sta
 playback, which runs in real time while synthesis runs ~5x faster: once `LEAD_SECONDS` of
 audio are ready beyond what the listener has heard, the rest of the reply drops to
 background priority, so another session's first audio overtakes it; when the lead runs
-short, it is interactive again. Sans-I/O: the caller reports audio and reads priorities.
+short, it is interactive again. When it is about to run out (`DRY_SECONDS`), the reply is
+first-audio work again: a reply that stops mid-sentence is heard like one that starts late.
+The LLM's priority is read live (`Urgency(live=...)`), since the lead shrinks with time
+alone. Sans-I/O: the caller reports audio and reads priorities.
 """
 
 from __future__ import annotations
@@ -24,6 +27,12 @@ from realtime2.engine.interfaces import AudioChunk, Priority, Urgency
 
 # Audio ready ahead of the listener beyond which the rest of a reply can wait.
 LEAD_SECONDS = 3.0
+# Audio ready ahead of the listener under which the rest of a reply is first-audio work:
+# the next chunk takes a few LLM tokens and its synthesis (~0.3 s on two Zen 4 cores), after
+# another session's step in progress (a prompt's catch-up: up to ~0.3 s). The first chunk,
+# two or three words, is ~0.5 s of audio: without this, 10–14 of 96 replies of four
+# sessions on human speech had a gap (bench/README.md, "Replies that run dry").
+DRY_SECONDS = 0.6
 
 
 class Pace(Protocol):
@@ -45,7 +54,9 @@ class Pace(Protocol):
 class Pacing:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self.llm = Urgency(Priority.FIRST_AUDIO)  # handed to the LLM stream; kept current
+        # Handed to the LLM stream, which reads it between tokens on its worker thread;
+        # the fields it reads are each replaced by a single assignment on the event loop.
+        self.llm = Urgency(Priority.FIRST_AUDIO, live=self._llm_priority)
         self._first_audio_at: float | None = None
         self._audio_seconds = 0.0
         self._first_sentence_out = False
@@ -59,13 +70,11 @@ class Pacing:
     def first_sentence(self) -> None:
         """The LLM has produced the first sentence: its rest is no longer first-audio work."""
         self._first_sentence_out = True
-        self._update()
 
     def audio(self, chunk: AudioChunk) -> None:
         if self._first_audio_at is None:
             self._first_audio_at = self._clock()
         self._audio_seconds += len(chunk.pcm) / 2 / chunk.sample_rate
-        self._update()
 
     def tts(self) -> Priority:
         """Priority for synthesising the next sentence."""
@@ -73,12 +82,18 @@ class Pacing:
             return Priority.FIRST_AUDIO
         return self._later()
 
-    def _later(self) -> Priority:
-        return Priority.BACKGROUND if self.lead() >= LEAD_SECONDS else Priority.INTERACTIVE
+    def _llm_priority(self) -> Priority:
+        return self._later() if self._first_sentence_out else Priority.FIRST_AUDIO
 
-    def _update(self) -> None:
-        if self._first_sentence_out:
-            self.llm.priority = self._later()
+    def _later(self) -> Priority:
+        if self._first_audio_at is None:
+            # The first sentence is out, its audio not yet: its synthesis goes first (and
+            # may take the LLM's core for a second thread: `CpuGate.claim`).
+            return Priority.INTERACTIVE
+        lead = self.lead()
+        if lead < DRY_SECONDS:
+            return Priority.FIRST_AUDIO
+        return Priority.BACKGROUND if lead >= LEAD_SECONDS else Priority.INTERACTIVE
 
 
 class Steady:

@@ -31,14 +31,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
-import heapq
 import itertools
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from realtime2.engine.interfaces import Priority, Urgency, priority_of
@@ -63,15 +62,22 @@ class JobAbandoned(Exception):
     `ModelWorker.check_abandoned`."""
 
 
-@dataclass(order=True)
+@dataclass
 class _Job:
-    priority: int
+    submitted: Priority | Urgency  # an `Urgency` is read again whenever the queue is ordered
     seq: int
-    fn: Callable[[], Any] = field(compare=False)
-    future: concurrent.futures.Future[Any] = field(compare=False)
-    observer: JobObserver | None = field(default=None, compare=False)
-    queued: float = field(default=0.0, compare=False)
-    abandoned: bool = field(default=False, compare=False)  # its caller stopped waiting
+    fn: Callable[[], Any]
+    future: concurrent.futures.Future[Any]
+    observer: JobObserver | None = None
+    queued: float = 0.0
+    abandoned: bool = False  # its caller stopped waiting
+
+    @property
+    def priority(self) -> int:
+        return int(priority_of(self.submitted))
+
+    def order(self) -> tuple[int, int]:
+        return self.priority, self.seq
 
 
 class CpuGate:
@@ -286,7 +292,10 @@ class ModelWorker:
         # must neither queue behind a draft's whisper run nor share a core with a borrower.
         self.jumps_gate = jumps_gate
         self.spare_cores = spare_cores  # the gate starts its jobs only with this many free
-        self._heap: list[_Job] = []
+        # Few jobs wait at a time, and a queued job's `Urgency` may change while it waits
+        # (a reply whose audio runs out: `engine.pacing`), so the most urgent job is looked
+        # for when one is taken rather than kept in a heap.
+        self._queue: list[_Job] = []
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -295,19 +304,21 @@ class ModelWorker:
         self._current: _Job | None = None  # the job running now
 
     def submit(
-        self, fn: Callable[[], T], priority: Priority = Priority.INTERACTIVE
+        self, fn: Callable[[], T], priority: Priority | Urgency = Priority.INTERACTIVE
     ) -> concurrent.futures.Future[T]:
-        """Queue `fn`; the returned future can be cancelled until the job starts."""
+        """Queue `fn`; the returned future can be cancelled until the job starts. An
+        `Urgency` is the job's priority as it is when the queue is ordered, not as it was
+        when queued."""
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         with self._cond:
             if self._closed:
                 raise RuntimeError(f"model worker {self.name!r} is closed")
-            job = _Job(int(priority), next(self._seq), fn, future, JOB_OBSERVER.get())
+            job = _Job(priority, next(self._seq), fn, future, JOB_OBSERVER.get())
             if job.observer is not None:
                 job.queued = time.perf_counter()
-            heapq.heappush(self._heap, job)
+            self._queue.append(job)
             if self._gate is not None:
-                self._gate.raise_priority(self, int(priority))
+                self._gate.raise_priority(self, job.priority)
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name=f"model-{self.name}", daemon=True
@@ -316,7 +327,9 @@ class ModelWorker:
             self._cond.notify()
         return future
 
-    async def run(self, fn: Callable[[], T], priority: Priority = Priority.INTERACTIVE) -> T:
+    async def run(
+        self, fn: Callable[[], T], priority: Priority | Urgency = Priority.INTERACTIVE
+    ) -> T:
         """Run `fn` on the worker and await its result.
 
         Cancelling the awaiting task cancels the job if it has not started yet
@@ -350,7 +363,7 @@ class ModelWorker:
     @property
     def queued(self) -> int:
         with self._cond:
-            return sum(1 for job in self._heap if not job.future.cancelled())
+            return sum(1 for job in self._queue if not job.future.cancelled())
 
     def most_urgent_waiting(self) -> int | None:
         """The priority of the most urgent job queued here or waiting at the gate for a
@@ -359,7 +372,7 @@ class ModelWorker:
         Long-running jobs (an LLM generation slice) poll this to yield the thread early.
         """
         with self._cond:
-            live = [job.priority for job in self._heap if not job.future.cancelled()]
+            live = [job.priority for job in self._queue if not job.future.cancelled()]
         if self._gate is not None and (elsewhere := self._gate.most_urgent_waiting()) is not None:
             live.append(elsewhere)
         return min(live) if live else None
@@ -377,9 +390,9 @@ class ModelWorker:
         """Stop accepting jobs, cancel the queued ones, and stop the thread."""
         with self._cond:
             self._closed = True
-            for job in self._heap:
+            for job in self._queue:
                 job.future.cancel()
-            self._heap.clear()
+            self._queue.clear()
             self._cond.notify_all()
             thread = self._thread
         if wait and thread is not None and thread is not threading.current_thread():
@@ -388,15 +401,19 @@ class ModelWorker:
     def _wait_for_work(self) -> int | None:
         """Block until a job is queued; its priority, or None once closed and drained."""
         with self._cond:
-            while not self._heap and not self._closed:
+            while not self._queue and not self._closed:
                 self._cond.wait()
-            if self._closed and not self._heap:
+            if self._closed and not self._queue:
                 return None
-            return self._heap[0].priority
+            return min(job.order() for job in self._queue)[0]
 
     def _pop(self) -> _Job | None:
         with self._cond:
-            return heapq.heappop(self._heap) if self._heap else None
+            if not self._queue:
+                return None
+            job = min(self._queue, key=_Job.order)
+            self._queue.remove(job)
+            return job
 
     def _run(self) -> None:
         while (priority := self._wait_for_work()) is not None:

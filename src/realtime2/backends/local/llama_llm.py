@@ -241,7 +241,7 @@ class LlamaLLM:
         produced = 0
         while produced < max_tokens:
             work = functools.partial(self._slice, gen, max_tokens - produced, priority, emit)
-            job = asyncio.ensure_future(self._worker.run(work, priority_of(priority)))
+            job = asyncio.ensure_future(self._worker.run(work, priority))
             try:
                 while (token := await queue.get()) is not None:
                     produced += 1
