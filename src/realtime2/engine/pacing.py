@@ -30,8 +30,9 @@ LEAD_SECONDS = 3.0
 # Audio ready ahead of the listener under which the rest of a reply is first-audio work:
 # the next chunk takes a few LLM tokens and its synthesis (~0.3 s on two Zen 4 cores), after
 # another session's step in progress (a prompt's catch-up: up to ~0.3 s). The first chunk,
-# two or three words, is ~0.5 s of audio: without this, 10–14 of 96 replies of four
-# sessions on human speech had a gap (bench/README.md, "Replies that run dry").
+# two or three words, is ~0.5 s of audio: without this, 5–14 of 96 replies of four
+# sessions on human speech had a gap, with it 3–5; with 0.4 s, 9 (Zen 4, bench/README.md
+# "Replies that run dry").
 DRY_SECONDS = 0.6
 
 
