@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from realtime2.engine.interfaces import AudioChunk, Priority
 from realtime2.engine.pacing import DRY_SECONDS, LEAD_SECONDS, Pacing
 from tests.support.clock import FakeClock
@@ -55,3 +57,10 @@ def test_a_reply_about_to_run_dry_is_first_audio_work_again_as_time_passes() -> 
     assert pacing.tts() is Priority.FIRST_AUDIO
     pacing.audio(seconds_of_audio(1.0))  # the next chunk came in time
     assert pacing.llm.priority is Priority.INTERACTIVE
+
+
+def test_a_live_priority_cannot_be_set_by_hand() -> None:
+    pacing = Pacing(FakeClock(100.0))
+    with pytest.raises(TypeError, match="live"):
+        pacing.llm.priority = Priority.BACKGROUND  # it would be ignored
+    assert pacing.llm.priority is Priority.FIRST_AUDIO

@@ -55,6 +55,8 @@ class Urgency:
 
     @priority.setter
     def priority(self, value: Priority) -> None:
+        if self._live is not None:  # it would be ignored: the callable decides
+            raise TypeError("a live Urgency's priority is read from its callable, not set")
         self._set = value
 
 
