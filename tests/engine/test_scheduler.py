@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from realtime2.engine.interfaces import Priority, Urgency
-from realtime2.engine.scheduler import CpuGate, ModelWorker, SpareCore
+from realtime2.engine.scheduler import JOB_OBSERVER, CpuGate, ModelWorker, SpareCore
 
 
 def blocker(worker: ModelWorker) -> tuple[threading.Event, concurrent.futures.Future[None]]:
@@ -237,6 +237,24 @@ def test_a_worker_waiting_for_a_core_is_raised_by_a_more_urgent_job() -> None:
     concurrent.futures.wait(jobs, timeout=5)
     assert order == ["tts first audio", "stt interactive", "tts background"]
     for worker in (stt, llm, tts):
+        worker.close()
+
+
+def test_a_result_arrives_only_once_its_core_is_returned() -> None:
+    # The caller's next step (its next job, a look at the gate) must not find the core
+    # still held by the job it just heard back from. A slow job observer (it runs after
+    # the job, on the worker's thread) widens what would otherwise be a rare race.
+    gate = CpuGate(1)
+    worker = ModelWorker("stt", gate=gate)
+    token = JOB_OBSERVER.set(lambda *_: time.sleep(0.05))
+    try:
+        worker.submit(lambda: None).result(timeout=5)
+        assert gate.busy_cores == 0
+        failing = worker.submit(lambda: 1 / 0)
+        assert isinstance(failing.exception(timeout=5), ZeroDivisionError)
+        assert gate.busy_cores == 0
+    finally:
+        JOB_OBSERVER.reset(token)
         worker.close()
 
 

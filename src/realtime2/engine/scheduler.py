@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import functools
 import itertools
 import logging
 import os
@@ -417,6 +418,7 @@ class ModelWorker:
 
     def _run(self) -> None:
         while (priority := self._wait_for_work()) is not None:
+            settle: Callable[[], None] | None = None
             if self._gate is not None:
                 if self.jumps_gate:
                     self._gate.occupy()
@@ -428,22 +430,28 @@ class ModelWorker:
                 # False means the job was cancelled while queued: skip it.
                 if job is None or not job.future.set_running_or_notify_cancel():
                     continue
-                self._run_job(job)
+                settle = self._run_job(job)
             finally:
                 self._current = None
                 if self._gate is not None:
                     self._gate.release(self)
                 self.yielding_to = None  # only now: a claim may wait for the core until here
+                # The caller hears of the result only once the core is back: its next job
+                # (or a check of the gate) must not find the core still held by this one.
+                if settle is not None:
+                    settle()
 
-    def _run_job(self, job: _Job) -> None:
+    def _run_job(self, job: _Job) -> Callable[[], None]:
+        """Run the job; what hands its result (or exception) to the caller, to call once
+        the job's core is returned."""
         self._busy = True
         started = time.perf_counter()
         try:
             result = job.fn()
         except BaseException as exc:  # handed to the caller, never lost
-            job.future.set_exception(exc)
+            return functools.partial(job.future.set_exception, exc)
         else:
-            job.future.set_result(result)
+            return functools.partial(job.future.set_result, result)
         finally:
             self._busy = False
             if job.observer is not None:
