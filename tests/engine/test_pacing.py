@@ -44,6 +44,31 @@ def test_llm_keeps_first_audio_priority_until_its_first_sentence() -> None:
     assert pacing.llm.priority is Priority.BACKGROUND
 
 
+def test_a_draft_nobody_hears_yet_does_not_run_dry_until_it_plays() -> None:
+    clock = FakeClock(100.0)
+    pacing = Pacing(clock, heard=False)  # a speculative draft, recorded until adopted
+    pacing.first_sentence()
+    pacing.audio(seconds_of_audio(DRY_SECONDS + 0.5))
+    clock.now += 5.0  # the turn has not ended: nothing of it has played
+    assert pacing.lead() == pytest.approx(DRY_SECONDS + 0.5)
+    assert pacing.llm.priority is Priority.INTERACTIVE
+    pacing.play()  # adopted: it plays from now on
+    clock.now += 0.6
+    assert pacing.lead() == pytest.approx(DRY_SECONDS - 0.1)
+    assert pacing.llm.priority is Priority.FIRST_AUDIO
+
+
+def test_a_draft_adopted_before_its_first_audio_plays_from_that_audio() -> None:
+    clock = FakeClock(100.0)
+    pacing = Pacing(clock, heard=False)
+    pacing.play()
+    clock.now += 1.0  # its first audio comes a second after the adoption
+    pacing.audio(seconds_of_audio(2.0))
+    assert pacing.lead() == pytest.approx(2.0)
+    clock.now += 0.5
+    assert pacing.lead() == pytest.approx(1.5)
+
+
 def test_a_reply_about_to_run_dry_is_first_audio_work_again_as_time_passes() -> None:
     clock = FakeClock(100.0)
     pacing = Pacing(clock)

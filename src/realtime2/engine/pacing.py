@@ -13,6 +13,8 @@ audio are ready beyond what the listener has heard, the rest of the reply drops 
 background priority, so another session's first audio overtakes it; when the lead runs
 short, it is interactive again. When it is about to run out (`DRY_SECONDS`), the reply is
 first-audio work again: a reply that stops mid-sentence is heard like one that starts late.
+A speculative draft's audio is not heard until the session adopts the draft (`play`): till
+then none of it has played, so its lead is all it has voiced.
 The LLM's priority is read live (`Urgency(live=...)`), since the lead shrinks with time
 alone. Sans-I/O: the caller reports audio and reads priorities.
 """
@@ -53,33 +55,47 @@ class Pace(Protocol):
 
 
 class Pacing:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    """The pace of a reply heard as it streams: from its first chunk, or (`heard=False`, a
+    speculative draft recorded until the session adopts it) from `play()` on."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, *, heard: bool = True) -> None:
         self._clock = clock
         # Handed to the LLM stream, which reads it between tokens on its worker thread;
         # the fields it reads are each replaced by a single assignment on the event loop.
         self.llm = Urgency(Priority.FIRST_AUDIO, live=self._llm_priority)
-        self._first_audio_at: float | None = None
+        self._heard = heard
+        self._has_audio = False
+        self._playing_since: float | None = None  # when the listener began to hear it
         self._audio_seconds = 0.0
         self._first_sentence_out = False
 
     def lead(self) -> float:
-        """Seconds of audio ready beyond what has played since the first chunk."""
-        if self._first_audio_at is None:
-            return 0.0
-        return self._audio_seconds - (self._clock() - self._first_audio_at)
+        """Seconds of audio ready beyond what the listener has heard (all of it, while
+        nobody hears it yet)."""
+        if self._playing_since is None:
+            return self._audio_seconds
+        return self._audio_seconds - (self._clock() - self._playing_since)
+
+    def play(self) -> None:
+        """The listener hears the reply from now on (a draft adopted): its audio so far
+        plays from this moment, what comes later as it comes."""
+        self._heard = True
+        if self._has_audio and self._playing_since is None:
+            self._playing_since = self._clock()
 
     def first_sentence(self) -> None:
         """The LLM has produced the first sentence: its rest is no longer first-audio work."""
         self._first_sentence_out = True
 
     def audio(self, chunk: AudioChunk) -> None:
-        if self._first_audio_at is None:
-            self._first_audio_at = self._clock()
+        self._has_audio = True
+        if self._heard and self._playing_since is None:
+            self._playing_since = self._clock()
         self._audio_seconds += len(chunk.pcm) / 2 / chunk.sample_rate
 
     def tts(self) -> Priority:
         """Priority for synthesising the next sentence."""
-        if self._first_audio_at is None:
+        if not self._has_audio:
             return Priority.FIRST_AUDIO
         return self._later()
 
@@ -87,7 +103,7 @@ class Pacing:
         return self._later() if self._first_sentence_out else Priority.FIRST_AUDIO
 
     def _later(self) -> Priority:
-        if self._first_audio_at is None:
+        if not self._has_audio:
             # The first sentence is out, its audio not yet: its synthesis goes first (and
             # may take the LLM's core for a second thread: `CpuGate.claim`).
             return Priority.INTERACTIVE

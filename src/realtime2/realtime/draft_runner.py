@@ -256,7 +256,7 @@ class DraftRunner:
             reply.speed,
         )
         try:
-            await run_response(self._engines, out, start, draft.pump)
+            await run_response(self._engines, out, start, draft.pump, out.pace)
         except asyncio.CancelledError:
             raise
         except EngineUnavailableError as exc:

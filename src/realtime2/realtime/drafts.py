@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from realtime2.engine.interfaces import AudioChunk, TokenUsage
+from realtime2.engine.pacing import Pacing
 from realtime2.protocol.commands import ConfirmDraft, PrepareDraft, StartResponse, draft_request
 from realtime2.realtime.respond import Pump, ResponseOut
 
@@ -29,6 +30,9 @@ class DraftOut:
         self._log: list[Call] = []
         self._live: ResponseOut | None = None
         self.audio_ready = False  # some audio was recorded before `attach`
+        # The reply's pace: nobody hears the recording before `attach`, so none of it has
+        # played yet however long ago it was voiced.
+        self.pace = Pacing(heard=False)
 
     def _put(self, call: Call) -> None:
         if self._live is None:
@@ -45,6 +49,7 @@ class DraftOut:
         log, self._log = self._log, []
         for call in log:
             call(live)
+        self.pace.play()
 
     def text(self, text: str) -> None:
         self._put(lambda out: out.text(text))

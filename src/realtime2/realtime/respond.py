@@ -72,9 +72,14 @@ class LiveOut:
 
 
 async def run_response(
-    engines: Engines, out: ResponseOut, command: StartResponse, pump: Pump
+    engines: Engines,
+    out: ResponseOut,
+    command: StartResponse,
+    pump: Pump,
+    pace: Pacing | None = None,
 ) -> None:
-    """Stream the reply into `out`; raises on engine failure (the caller reports it)."""
+    """Stream the reply into `out`; raises on engine failure (the caller reports it).
+    A spoken reply keeps `pace` (default: heard from its first audio on)."""
     if command.modality == "text":
         done = await _write(engines, out, command, pump)
     else:
@@ -89,7 +94,7 @@ async def run_response(
             await pump()
 
         stream = SentenceTTS(engines.tts).stream(
-            voice=command.voice, pace=Pacing(), speed=command.speed
+            voice=command.voice, pace=Pacing() if pace is None else pace, speed=command.speed
         )
         done = await speak(engines.llm, command.request, stream, emit)
     done = done or LLMDone("stop", TokenUsage())
