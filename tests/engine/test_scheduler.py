@@ -258,6 +258,32 @@ def test_a_result_arrives_only_once_its_core_is_returned() -> None:
         worker.close()
 
 
+def test_a_worker_waiting_at_the_gate_is_ranked_by_its_live_urgency() -> None:
+    # A reply's LLM slice queued as interactive, waiting for the only core behind another
+    # model's interactive job that came first: its audio runs out meanwhile, and the core
+    # goes to it, though nobody told the gate.
+    gate = CpuGate(1)
+    llm, stt, busy = (ModelWorker(name, gate=gate) for name in ("llm", "stt", "busy"))
+    order: list[str] = []
+    release, _ = blocker(busy)
+    jobs = [stt.submit(lambda: order.append("other reply"), Priority.INTERACTIVE)]
+    _eventually(lambda: gate.most_urgent_waiting() == Priority.INTERACTIVE)
+    dry = threading.Event()
+    reply = Urgency(
+        Priority.INTERACTIVE,
+        live=lambda: Priority.FIRST_AUDIO if dry.is_set() else Priority.INTERACTIVE,
+    )
+    jobs.append(llm.submit(lambda: order.append("running dry"), reply))
+    time.sleep(0.05)  # the llm worker waits at the gate, behind the stt one
+    dry.set()
+    assert gate.most_urgent_waiting() == Priority.FIRST_AUDIO
+    release.set()
+    concurrent.futures.wait(jobs, timeout=5)
+    assert order == ["running dry", "other reply"]
+    for worker in (llm, stt, busy):
+        worker.close()
+
+
 def test_two_slots_run_two_jobs_at_once() -> None:
     gate = CpuGate(2)
     a, b = ModelWorker("a", gate=gate), ModelWorker("b", gate=gate)

@@ -14,8 +14,10 @@ inference cannot be interrupted), and the caller simply drops its result.
 Priorities must also hold across models: the STT of one session's turn should not share two
 cores with another session's background LLM and TTS work. So the workers of the embedded
 models share a `CpuGate`: at most one job per core runs at a time, and a free core goes to
-the most urgent waiting job of any model. A long job sees, through `most_urgent_waiting()`,
-the jobs waiting at the gate too, and yields to them.
+the most urgent waiting job of any model, its priority read when the core is given (a
+reply's `Urgency` may have risen while it waited). A long job sees, through
+`most_urgent_waiting()`, the jobs waiting at the gate too, and yields to them. A job's
+result reaches its caller only after its core is back at the gate.
 
 A worker may also keep cores spare (`spare_cores`): its jobs start only while that many
 cores stay free for others, so work nobody waits for (live transcription hypotheses) never
@@ -87,7 +89,10 @@ class CpuGate:
     def __init__(self, slots: int) -> None:
         self.slots = max(1, slots)
         self._running = 0
-        self._waiting: dict[_Waiter, tuple[int, int]] = {}  # worker -> (priority, seq)
+        # worker -> (priority when it began to wait, or was last raised; seq). A worker's
+        # queue may hold an `Urgency` whose priority changes while it waits (a reply about
+        # to run dry): `_rank` reads it again at each decision.
+        self._waiting: dict[_Waiter, tuple[int, int]] = {}
         self._holding: set[ModelWorker] = set()  # workers whose job holds a core now
         self._seq = itertools.count()
         self._cond = threading.Condition()
@@ -112,8 +117,14 @@ class CpuGate:
         """A core is free for it, and no startable waiting job is more urgent."""
         if not self._startable(worker):
             return False
-        mine = self._waiting[worker]
-        return all(v >= mine for w, v in self._waiting.items() if self._startable(w))
+        mine = self._rank(worker)
+        return all(self._rank(w) >= mine for w in self._waiting if self._startable(w))
+
+    def _rank(self, waiter: _Waiter) -> tuple[int, int]:
+        """(current priority, arrival) of a waiter: its queue's most urgent job now."""
+        priority, seq = self._waiting[waiter]
+        now = waiter.queued_priority()
+        return (priority if now is None else now), seq
 
     def occupy(self) -> None:
         """Count a job that starts at once, core free or not (see `ModelWorker.jumps_gate`):
@@ -200,18 +211,25 @@ class CpuGate:
 
     def most_urgent_waiting(self) -> int | None:
         with self._cond:
-            return min(p for p, _ in self._waiting.values()) if self._waiting else None
+            return min(self._rank(w)[0] for w in self._waiting) if self._waiting else None
 
 
 class _Waiter(Protocol):
     @property
     def spare_cores(self) -> int: ...
 
+    def queued_priority(self) -> int | None:
+        """The current priority of its most urgent queued job (None: as when it came)."""
+        ...
+
 
 class _Claim:
     """A running job waiting at the gate for a second core (`CpuGate.claim`)."""
 
     spare_cores = 0
+
+    def queued_priority(self) -> int | None:
+        return None  # the claimant's priority is fixed
 
 
 def usable_cores() -> int:
@@ -365,6 +383,13 @@ class ModelWorker:
     def queued(self) -> int:
         with self._cond:
             return sum(1 for job in self._queue if not job.future.cancelled())
+
+    def queued_priority(self) -> int | None:
+        """The current priority of the most urgent job queued here (None: none queued).
+        Read without the worker's lock: the gate asks while holding its own, and `submit`
+        takes the two the other way round; copying the list is atomic."""
+        live = [job.priority for job in list(self._queue) if not job.future.cancelled()]
+        return min(live) if live else None
 
     def most_urgent_waiting(self) -> int | None:
         """The priority of the most urgent job queued here or waiting at the gate for a
