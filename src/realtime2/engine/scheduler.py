@@ -397,11 +397,9 @@ class ModelWorker:
 
         Long-running jobs (an LLM generation slice) poll this to yield the thread early.
         """
-        with self._cond:
-            live = [job.priority for job in self._queue if not job.future.cancelled()]
-        if self._gate is not None and (elsewhere := self._gate.most_urgent_waiting()) is not None:
-            live.append(elsewhere)
-        return min(live) if live else None
+        elsewhere = self._gate.most_urgent_waiting() if self._gate is not None else None
+        waiting = [p for p in (self.queued_priority(), elsewhere) if p is not None]
+        return min(waiting) if waiting else None
 
     def yields_to(self, priority: int) -> bool:
         """Its running job ends at its next step for work of `priority`."""
