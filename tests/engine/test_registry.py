@@ -59,3 +59,10 @@ def test_unknown_voice_override_rejected() -> None:
     profiles = resolve_profiles({"ash": VoiceTuning(pitch_semitones=-6, model=Path("/v/x.onnx"))})
     assert profiles["ash"].pitch_semitones == -6 and profiles["ash"].model == Path("/v/x.onnx")
     assert profiles["ash"].length_scale == 0.94  # untouched fields keep the built-in tuning
+
+
+async def test_the_engines_guess_as_the_operator_set() -> None:
+    host = EngineHost(remote_settings().model_copy(update={"draft_guesses": "never"}))
+    engines = await asyncio.wait_for(host.wait_ready(), 30)
+    assert engines.transcript_pace.mode == "never"
+    assert not engines.transcript_pace.guessing()

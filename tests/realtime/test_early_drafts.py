@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from realtime2.engine.interfaces import FloatAudio, Priority, Transcript
+from realtime2.engine.transcript_pace import GuessMode, TranscriptPace
 from realtime2.realtime.runner import SessionRunner
 from tests.realtime.test_drafts import EchoLLM, _send_audio, _transcription_on
 from tests.support.fakes import VAD_RATE, FakeSTT, FakeTTS, fake_engines, silence, tone
@@ -43,10 +44,12 @@ class LocalSTT(FakeSTT):
 
 
 async def _turn(
-    stt: LocalSTT | FakeSTT,
+    stt: LocalSTT | FakeSTT, guesses: GuessMode = "auto"
 ) -> tuple[SessionRunner, EchoLLM, Client, dict[str, object]]:
     llm = EchoLLM()
-    runner = SessionRunner(fake_engines(stt=stt, llm=llm, tts=FakeTTS()))
+    engines = fake_engines(stt=stt, llm=llm, tts=FakeTTS())
+    engines.transcript_pace = TranscriptPace(guesses)
+    runner = SessionRunner(engines)
     runner.start()
     client = Client(runner)
     await client.send(_transcription_on())
@@ -103,5 +106,14 @@ async def test_an_upstream_stt_is_not_asked_to_guess() -> None:
     runner, llm, _, done = await _turn(stt)
     assert runner.drafts.guessed == 0
     assert len(stt.calls) == 1 and len(llm.requests) == 1
+    assert _answer(done) == "You said What time is it?. Right?"
+    await runner.close()
+
+
+async def test_an_operator_who_said_never_gets_no_guess() -> None:
+    stt = LocalSTT()
+    runner, llm, _, done = await _turn(stt, guesses="never")
+    assert runner.drafts.guessed == 0
+    assert len(stt.calls) == 1 and len(llm.requests) == 1  # the pause's transcript only
     assert _answer(done) == "You said What time is it?. Right?"
     await runner.close()

@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from realtime2.engine import catalog
 from realtime2.engine.catalog import Backend, Role
 from realtime2.engine.scheduler import usable_cores
+from realtime2.engine.transcript_pace import GuessMode
 
 
 class EngineSettings(BaseSettings):
@@ -42,6 +43,13 @@ class EngineSettings(BaseSettings):
     # llama.cpp prompt evaluation with 2 threads stalled for seconds whenever whisper or
     # Piper took a core (bench/realtime_latency: median 2.28 s vs 7.50 s under load).
     threads: int = Field(default_factory=lambda: max(1, usable_cores() // 2), ge=1, le=64)
+
+    # Early drafts' guesses (a transcript of the turn up to where the voice fades, and the
+    # reply begun on it: docs/engine.md "Early drafts"): "auto" makes them on idle cores
+    # while this process's turn transcripts are quick (`engine.transcript_pace`), "always"
+    # on idle cores whatever the pace, "never" not at all (an operator who would rather
+    # not spend ~4 whisper runs a turn on idle cores, or who measured the rule wrong here).
+    draft_guesses: GuessMode = "auto"
 
     # Values given in code per (role, backend name); the rest comes from the environment.
     _options: dict[tuple[str, str], dict[str, Any]] = PrivateAttr(default_factory=dict)

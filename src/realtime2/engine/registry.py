@@ -36,6 +36,7 @@ from realtime2.engine.interfaces import (
     FloatAudio,
     TurnModel,
 )
+from realtime2.engine.transcript_pace import TranscriptPace
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +97,23 @@ BUILDERS: dict[Role, Callable[[EngineSettings], Any]] = {
 }
 
 
+def _engines(built: dict[Role, Any], settings: EngineSettings) -> Engines:
+    """The process's engines from its built backends, with what they share."""
+    return Engines(
+        built["vad"],
+        built["stt"],
+        built["llm"],
+        built["tts"],
+        built["turn"],
+        transcript_pace=TranscriptPace(settings.draft_guesses),
+    )
+
+
 def build_engines(settings: EngineSettings | None = None) -> Engines:
     """Load every role now, in the calling thread (scripts, benchmarks, tests)."""
     settings = settings or EngineSettings()
     built = {role: BUILDERS[role](settings) for role in ROLES}
-    return Engines(built["vad"], built["stt"], built["llm"], built["tts"], built["turn"])
+    return _engines(built, settings)
 
 
 # --- the host --------------------------------------------------------------------------
@@ -207,8 +220,7 @@ class EngineHost:
             for role in ROLES:
                 self._load(role)
             if all(s.state == "ready" for s in self._roles.values()):
-                b = self._built
-                self._engines = Engines(b["vad"], b["stt"], b["llm"], b["tts"], b["turn"])
+                self._engines = _engines(self._built, self.settings)
                 log.info("engines ready")
         finally:
             self._done.set()

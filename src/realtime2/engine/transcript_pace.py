@@ -13,13 +13,17 @@ against 0.73 / 0.53 s. On AMD Zen 5, where it took ~0.17 s, guessing made it soo
 So the runner records each reply draft's transcript time (wall time, waits for a core
 included: a busy machine is a slow one), and guesses only while the recent median is under
 `GUESS_MAX_TRANSCRIPT_S`. Shared by every session of the process, like the cores it measures.
+The operator may decide instead (`REALTIME2_DRAFT_GUESSES`: "always" or "never"; "auto" is
+this rule).
 """
 
 from __future__ import annotations
 
 import statistics
 from collections import deque
-from typing import Final
+from typing import Final, Literal
+
+GuessMode = Literal["auto", "always", "never"]  # `EngineSettings.draft_guesses`
 
 # A pause's transcript took ~0.17-0.18 s on Zen 5, 0.19-0.26 s on Zen 4, 0.27 s and more on
 # Zen 3 and the Xeon (bench/README.md).
@@ -31,7 +35,8 @@ MIN_SAMPLES: Final = 3  # fewer: not known yet, and guessing is allowed
 class TranscriptPace:
     """The recent turn transcripts' times. Used on the event loop only (the draft runners)."""
 
-    def __init__(self) -> None:
+    def __init__(self, mode: GuessMode = "auto") -> None:
+        self.mode = mode
         self._recent: deque[float] = deque(maxlen=RECENT)
 
     def record(self, seconds: float) -> None:
@@ -45,3 +50,10 @@ class TranscriptPace:
         """Are transcripts quick enough here for a guess to pay (True until known)?"""
         typical = self.typical()
         return typical is None or typical <= GUESS_MAX_TRANSCRIPT_S
+
+    def guessing(self) -> bool:
+        """May early drafts guess (on an idle core: the runner checks that), by the
+        operator's `mode` and, in "auto", the pace?"""
+        if self.mode == "auto":
+            return self.quick()
+        return self.mode == "always"

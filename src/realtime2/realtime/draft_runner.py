@@ -87,11 +87,11 @@ class DraftRunner:
         """A guess costs a transcription that the confirmation may throw away: worth it on
         an idle core of this machine, not at an upstream's price or another session's
         expense (a busy gate: the pause's draft runs as if there were no fade), and only
-        where transcripts are quick (engine/transcript_pace.py)."""
+        where transcripts are quick or the operator says so (engine/transcript_pace.py)."""
         return (
             self._engines.stt.capabilities.local
+            and self._engines.transcript_pace.guessing()
             and process_gate().has_idle_core
-            and self._engines.transcript_pace.quick()
         )
 
     def confirm(self, c: cmd.ConfirmDraft) -> None:
