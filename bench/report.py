@@ -14,17 +14,27 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+# Instruction sets that change which kernels the models run (llama.cpp's CPU variant,
+# onnxruntime's and CTranslate2's int8 paths): recorded with every figure.
+_ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8")
+
+
 def machine() -> dict[str, Any]:
-    cpu = "unknown"
+    """The CPU (model name, family/model, vector extensions), cores, Python and time."""
+    fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+            key, _, value = line.partition(":")
+            if not key.strip():
+                break  # the first processor's block is enough
+            fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
+    flags = set(fields.get("flags", "").split())
     return {
-        "cpu": cpu,
+        "cpu": fields.get("model name", "unknown"),
+        "cpu_family_model": f"{fields.get('cpu family', '?')}/{fields.get('model', '?')}",
+        "cpu_isa": [flag for flag in _ISA_FLAGS if flag in flags],
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
