@@ -99,9 +99,8 @@ class TurnFloor:
     @property
     def turn_end_high_s(self) -> float:
         """`semantic_vad` high ends the turn 250 ms after its first quiet frame at best."""
-        shortest_ms: int = SEMANTIC_WINDOWS_MS["high"][0]
-        end: float = self.pause_s + (shortest_ms - DRAFT_AFTER_MS) / 1000
-        return end
+        shortest_ms = SEMANTIC_WINDOWS_MS["high"][0]
+        return self.pause_s + (shortest_ms - DRAFT_AFTER_MS) / 1000
 
     @property
     def semantic_high_s(self) -> float:
